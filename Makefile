@@ -1,0 +1,46 @@
+# Two commands matter (see README):  `make run`  and  `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= data
+SEED   ?= 7
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/$(DATA)/mlflow.db
+export RECSYS_DATA_DIR ?= $(CURDIR)/$(DATA)
+
+.PHONY: run test venv sample-data train serve lint typecheck browser services mlflow-ui clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(BIN)/recsys: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/recsys  ## create .venv and install the project with its dev tools
+
+run: venv  ## generate the sample world, train through MLflow, serve the API on 127.0.0.1:8000
+	$(BIN)/recsys sample-data --seed $(SEED) --out $(DATA)/sample
+	$(BIN)/recsys train --catalog $(DATA)/sample/catalog.parquet --interactions $(DATA)/sample/interactions.parquet --seed $(SEED) --promote
+	$(BIN)/recsys serve --host $(HOST) --port $(PORT)
+
+test: venv browser services  ## lint, type-check, and run the whole test suite (unit, API, PostgreSQL, Redis, browser)
+	$(BIN)/ruff check recsys training serving feature_store experiments tests
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+browser:  ## install Debian's headless Chromium for the browser tests (no download of a browser build)
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium.sh
+
+services:  ## make sure PostgreSQL and Redis answer on 127.0.0.1 (starts them if installed but stopped)
+	@bash .ci/services.sh
+
+mlflow-ui: venv  ## open the MLflow UI on the local store at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
+
+clean:  ## remove generated data and the virtual environment
+	rm -rf $(DATA) $(VENV)

@@ -1,0 +1,116 @@
+"""What goes into and comes out of the recommender: plain, typed, framework-free records.
+
+Serving maps its JSON to and from these; batch scoring and the MLflow pyfunc do the same. The
+``Recommender`` (``recsys.recommender``) is the one thing that turns a request into a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+Page = Literal["product", "cart", "checkout"]
+PAGES: tuple[str, ...] = ("product", "cart", "checkout")
+
+
+@dataclass(frozen=True)
+class BasketLine:
+    sku: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class Filters:
+    in_stock: bool = True
+    max_price: float | None = None
+    categories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RecommendationRequest:
+    basket: tuple[BasketLine, ...]
+    user_id: str | None = None
+    session_id: str | None = None
+    page: Page = "cart"
+    k: int = 10
+    exclude_skus: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    now: datetime | None = None  # point in time for features; None = the model's "now"
+
+
+@dataclass(frozen=True)
+class StyleEvidence:
+    """One basket item's push toward one style (``weight`` is its share of that style's mass)."""
+
+    sku: str
+    title: str
+    style: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class StyleReading:
+    """The style of a basket. ``top`` is None when there is no clear style."""
+
+    top: str | None
+    confidence: float
+    distribution: dict[str, float]
+    evidence: tuple[StyleEvidence, ...] = ()
+    second: str | None = None  # a mixed basket may carry two styles
+    explanation: str = ""
+
+
+NO_STYLE = StyleReading(top=None, confidence=0.0, distribution={}, explanation="no clear style")
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    sku: str
+    score: float
+    sources: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class AccessorySlot:
+    sku: str
+    rule_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    items: tuple[RecommendedItem, ...]
+    style: StyleReading
+    accessories: tuple[AccessorySlot, ...] = ()
+    unknown_skus: tuple[str, ...] = ()
+    degraded: bool = False
+    degraded_reason: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FiredRule:
+    """A rule that fired on a basket: the engine applies the rule's constraints; the
+    recommender ranks ``candidate_rows`` for this basket and fills up to ``max_items`` slots."""
+
+    rule_id: str
+    reason: str  # e.g. "often forgotten with wall paint"
+    candidate_rows: tuple[int, ...]  # catalog rows the rule allows, constraints applied
+    max_items: int = 1
+    priority: int = 0
+
+
+class AccessoryRules(Protocol):
+    """What the recommender needs from the rules engine (``recsys.rules``)."""
+
+    def match(
+        self,
+        basket_rows: Sequence[int],
+        quantities: Sequence[int],
+        style: StyleReading,
+        page: str,
+        now: datetime | None = None,
+    ) -> list[FiredRule]: ...

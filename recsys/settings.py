@@ -1,0 +1,50 @@
+"""Deployment settings: one object, every value overridable by a ``RECSYS_*`` environment variable.
+
+Pipeline and model configuration live in versioned files (``recsys.config``); these are the
+values that change between machines (URLs, keys, ports, budgets).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may change. Defaults work on a laptop with nothing installed."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Root for embedded stores and artifacts.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL for events and rules; default: SQLite in data_dir."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL for shared online state; default: in-process state."
+    )
+    model_name: str = Field("home-xsell", description="Registered model name in MLflow.")
+    model_alias: str = Field("champion", description="Registry alias serving follows.")
+    model_uri: str | None = Field(
+        None, description="Explicit model to serve (bundle path, runs:/ or models:/ URI)."
+    )
+    reload_poll_seconds: float = Field(30.0, ge=0, description="Registry poll interval; 0 = off.")
+    rules_poll_seconds: float = Field(2.0, gt=0, description="How often rule changes are picked up.")
+    admin_key: str | None = Field(None, description="Bearer key for /admin; unset = disabled.")
+    merchandiser_key: str | None = Field(None, description="Bearer key for rule writes.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1)
+    latency_budget_ms: float = Field(50.0, gt=0)
+    max_k: int = Field(100, ge=1)
+    max_basket_items: int = Field(200, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_event_batch: int = Field(1000, ge=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The events/rules database; an SQLite file under ``data_dir`` unless a URL is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'recsys.db').resolve()}"

@@ -1,0 +1,1 @@
+"""Candidate generators: each proposes items for a batch of baskets; the merger combines them."""

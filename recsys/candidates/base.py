@@ -1,0 +1,78 @@
+"""The one interface every candidate generator honours (after implicit's RecommenderBase).
+
+Batch-first: ``generate`` takes many queries and returns dense ``(n_queries, k)`` arrays of
+catalog rows and scores, padded with ``-1`` / ``-inf`` where a generator has fewer than ``k``.
+Generators work on catalog rows; SKUs exist only at the edges (``recsys.ids.IdIndex``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+PAD_ROW = -1
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    """One basket as the generators see it."""
+
+    rows: np.ndarray  # (m,) int64 catalog rows of the basket's known items
+    quantities: np.ndarray | None = None  # (m,) int64, None = all 1
+    user_row: int = -1  # row in the training user index, -1 = guest / unknown user
+    style: np.ndarray | None = None  # (n_styles,) basket style distribution, None = unknown
+    exclude: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows never returned
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What generators learn from, built once per training from the training window only.
+
+    ``orders`` is (n_orders, n_items) CSR of purchased quantities (1 per line is fine);
+    ``order_users`` maps each order to a user row (-1 guest); ``order_ts`` are int64 epoch seconds;
+    ``item_category`` is the catalog's category code per item (-1 none); ``item_styles`` the
+    (n_items, n_styles) style matrix from the style model, None when no style model exists.
+    """
+
+    orders: sp.csr_matrix
+    order_users: np.ndarray
+    order_ts: np.ndarray
+    n_users: int
+    item_category: np.ndarray
+    in_stock: np.ndarray
+    item_styles: np.ndarray | None = None
+
+    @property
+    def n_items(self) -> int:
+        return int(self.orders.shape[1])
+
+
+class CandidateGenerator(ABC):
+    """Constructors store hyperparameters only; ``fit`` learns state ending in ``_``."""
+
+    name: str = "base"
+
+    @abstractmethod
+    def fit(self, data: TrainingData) -> Self: ...
+
+    @abstractmethod
+    def generate(
+        self, queries: Sequence[CandidateQuery], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (rows, scores), each (len(queries), k): rows int64 padded with PAD_ROW,
+        scores float32 padded with -inf, best first, never containing a query's basket rows or
+        its ``exclude`` rows."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write plain files (.npz with allow_pickle=False, JSON, faiss index) into ``directory``."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path) -> Self: ...

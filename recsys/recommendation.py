@@ -29,6 +29,14 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class UserContext:
+    """What online state knows about the shopper right now (from events since training)."""
+
+    recent_skus: tuple[str, ...] = ()
+    style_affinity: dict[str, float] | None = None  # style slug -> weight, sums to 1
+
+
+@dataclass(frozen=True)
 class RecommendationRequest:
     basket: tuple[BasketLine, ...]
     user_id: str | None = None
@@ -38,6 +46,7 @@ class RecommendationRequest:
     exclude_skus: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
     now: datetime | None = None  # point in time for features; None = the model's "now"
+    user_context: UserContext | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/$(DATA)/mlflow.db
 export RECSYS_DATA_DIR ?= $(CURDIR)/$(DATA)
+# Local demo keys so the admin and merchandiser routes are usable out of the box; any real
+# deployment sets its own (unset = those routes are disabled, never open).
+export RECSYS_ADMIN_KEY ?= local-admin-key
+export RECSYS_MERCHANDISER_KEY ?= local-merchandiser-key
 
 .PHONY: run test venv sample-data train serve lint typecheck browser services mlflow-ui clean help
 

@@ -6,12 +6,13 @@ DATA   ?= data
 SEED   ?= 7
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/$(DATA)/mlflow.db
-export RECSYS_DATA_DIR ?= $(CURDIR)/$(DATA)
-# Local demo keys so the admin and merchandiser routes are usable out of the box; any real
+# Environment of the main job only (tests build their own settings in temporary folders).
+# The demo keys make the admin and merchandiser routes usable out of the box; a real
 # deployment sets its own (unset = those routes are disabled, never open).
-export RECSYS_ADMIN_KEY ?= local-admin-key
-export RECSYS_MERCHANDISER_KEY ?= local-merchandiser-key
+RUN_ENV := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/$(DATA)/mlflow.db} \
+	RECSYS_DATA_DIR=$${RECSYS_DATA_DIR:-$(CURDIR)/$(DATA)} \
+	RECSYS_ADMIN_KEY=$${RECSYS_ADMIN_KEY:-local-admin-key} \
+	RECSYS_MERCHANDISER_KEY=$${RECSYS_MERCHANDISER_KEY:-local-merchandiser-key}
 
 .PHONY: run test venv sample-data train serve lint typecheck browser services mlflow-ui clean help
 
@@ -28,8 +29,8 @@ venv: $(BIN)/recsys  ## create .venv and install the project with its dev tools
 
 run: venv  ## generate the sample world, train through MLflow, serve the API on 127.0.0.1:8000
 	$(BIN)/recsys sample-data --seed $(SEED) --out $(DATA)/sample
-	$(BIN)/recsys train --catalog $(DATA)/sample/catalog.parquet --interactions $(DATA)/sample/interactions.parquet --seed $(SEED) --promote
-	$(BIN)/recsys serve --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(BIN)/recsys train --catalog $(DATA)/sample/catalog.parquet --interactions $(DATA)/sample/interactions.parquet --seed $(SEED) --promote
+	$(RUN_ENV) $(BIN)/recsys serve --host $(HOST) --port $(PORT)
 
 test: venv browser services  ## lint, type-check, and run the whole test suite (unit, API, PostgreSQL, Redis, browser)
 	$(BIN)/ruff check recsys training serving feature_store experiments tests
@@ -44,7 +45,7 @@ services:  ## make sure PostgreSQL and Redis answer on 127.0.0.1 (starts them if
 	@bash .ci/services.sh
 
 mlflow-ui: venv  ## open the MLflow UI on the local store at http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
+	$(RUN_ENV) sh -c '$(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port 5000'
 
 clean:  ## remove generated data and the virtual environment
 	rm -rf $(DATA) $(VENV)

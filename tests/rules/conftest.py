@@ -46,3 +46,36 @@ def make_catalog() -> Catalog:
 @pytest.fixture
 def catalog() -> Catalog:
     return make_catalog()
+
+
+def make_history(seed: int = 0, n_users: int = 300):
+    """Orders where gloves follow paint in a later order (the forgotten signal), grout comes with
+    tile in the same order, and coffee tables are bought alone: the answer is known."""
+    import numpy as np
+
+    from recsys.data.interactions import validate_interactions
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    for u in range(n_users):
+        day = int(rng.integers(0, 200))
+        kind = u % 3
+        oid = f"o{u}-1"
+        if kind == 0:  # paint now, gloves/tape later (or never)
+            rows.append((oid, f"u{u}", "P1", 2, t0 + pd.Timedelta(days=day)))
+            if rng.random() < 0.6:
+                later = t0 + pd.Timedelta(days=day + int(rng.integers(1, 10)))
+                rows.append((f"o{u}-2", f"u{u}", "G1", 1, later))
+                rows.append((f"o{u}-2", f"u{u}", "M1", 1, later))
+        elif kind == 1:  # tile with grout in the same order
+            rows.append((oid, f"u{u}", "T1", 10, t0 + pd.Timedelta(days=day)))
+            if rng.random() < 0.8:
+                rows.append((oid, f"u{u}", "GR1", 1, t0 + pd.Timedelta(days=day)))
+        else:
+            rows.append((oid, f"u{u}", "C1", 1, t0 + pd.Timedelta(days=day)))
+            if rng.random() < 0.3:  # unrelated purchase much later: outside the window
+                rows.append((f"o{u}-2", f"u{u}", "P2", 1, t0 + pd.Timedelta(days=day + 60)))
+    frame = pd.DataFrame(rows, columns=["order_id", "user_id", "sku", "quantity", "ts"])
+    frame["event"] = "purchase"
+    return validate_interactions(frame, "<tiny history>")

@@ -1,0 +1,99 @@
+"""Top-k selection with exclusions and padding: the last step every generator shares.
+
+Generators score some items per query; this module turns (rows, scores) into the contract's
+``(k,)`` row/score pair: best first, excluded rows removed, padded with ``PAD_ROW`` / ``-inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.candidates.base import PAD_ROW, CandidateQuery
+
+
+def excluded_rows(query: CandidateQuery) -> np.ndarray:
+    """Rows a query must never get back: its basket plus its ``exclude`` list, shape (e,)."""
+    rows = np.asarray(query.rows, dtype=np.int64).ravel()
+    exclude = np.asarray(query.exclude, dtype=np.int64).ravel()
+    if exclude.size == 0:
+        return rows
+    return np.concatenate([rows, exclude])
+
+
+def empty_result(n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Padded (n_queries, k) rows (int64, PAD_ROW) and scores (float32, -inf)."""
+    return (
+        np.full((n_queries, k), PAD_ROW, dtype=np.int64),
+        np.full((n_queries, k), -np.inf, dtype=np.float32),
+    )
+
+
+def top_k(
+    rows: np.ndarray, scores: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` of ``rows`` (m,) by ``scores`` (m,), dropping ``exclude`` and non-finite scores.
+
+    Ties are broken by the smaller row so that the output is deterministic. Returns (k,) int64
+    rows and (k,) float32 scores, padded.
+    """
+    out_rows = np.full(k, PAD_ROW, dtype=np.int64)
+    out_scores = np.full(k, -np.inf, dtype=np.float32)
+    rows = np.asarray(rows, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float32)
+    keep = np.isfinite(scores) & (rows >= 0)
+    if exclude is not None and len(exclude):
+        keep &= ~np.isin(rows, exclude)
+    rows, scores = rows[keep], scores[keep]
+    if rows.size == 0 or k <= 0:
+        return out_rows, out_scores
+    if rows.size > k:
+        # argpartition on the k-th best, then an exact ordered sort of the survivors
+        part = np.argpartition(-scores, k - 1)[:k]
+        threshold = scores[part].min()
+        part = np.flatnonzero(scores >= threshold)
+        rows, scores = rows[part], scores[part]
+    order = np.lexsort((rows, -scores))[:k]
+    n = order.size
+    out_rows[:n] = rows[order]
+    out_scores[:n] = scores[order]
+    return out_rows, out_scores
+
+
+def basket_matrix(queries: Sequence[CandidateQuery], n_items: int) -> sp.csr_matrix:
+    """Queries' baskets as a binary (n_queries, n_items) CSR (unknown rows >= n_items dropped)."""
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    for q in queries:
+        r = np.unique(np.asarray(q.rows, dtype=np.int64))
+        r = r[(r >= 0) & (r < n_items)]
+        indices.append(r)
+        indptr.append(indptr[-1] + r.size)
+    idx = np.concatenate(indices) if indices else np.empty(0, np.int64)
+    data = np.ones(idx.size, dtype=np.float32)
+    return sp.csr_matrix(
+        (data, idx, np.asarray(indptr, dtype=np.int64)), shape=(len(queries), n_items)
+    )
+
+
+def top_k_sparse(
+    scored: sp.csr_matrix, queries: Sequence[CandidateQuery], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise ``top_k`` of a (n_queries, n_items) CSR of scores, honouring each exclusion."""
+    out_rows, out_scores = empty_result(len(queries), k)
+    scored = scored.tocsr()
+    for i, q in enumerate(queries):
+        lo, hi = scored.indptr[i], scored.indptr[i + 1]
+        out_rows[i], out_scores[i] = top_k(
+            scored.indices[lo:hi], scored.data[lo:hi], k, excluded_rows(q)
+        )
+    return out_rows, out_scores
+
+
+def check_k(k: int) -> int:
+    """``k`` as an int >= 0, or a ValueError naming the problem."""
+    if isinstance(k, bool) or int(k) != k or k < 0:
+        raise ValueError(f"k must be a whole number >= 0, got {k!r}")
+    return int(k)

@@ -1,0 +1,206 @@
+"""``recsys`` subcommands of the model lifecycle: train, validate-config, promote, models,
+recommend. Plugged in through the ``recsys.commands`` entry point (``register``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.registry import DEFAULT_TOLERANCE
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # promote: the gate refused
+EXIT_BAD_INPUT = 2
+EXIT_TRAINED_NOT_PROMOTED = 3  # train --promote: registered, but the gate refused
+
+
+def _err(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def register(subparsers: Any) -> None:
+    """Add the lifecycle subcommands to the ``recsys`` parser."""
+    p = subparsers.add_parser(
+        "train",
+        help="validate, fit, evaluate and register a model as one MLflow run",
+        description=(
+            "Validate the config and the data, fit every stage with progress bars, log one "
+            "MLflow run (params, tags, metrics, report, feature importance, data profile) and "
+            "register the bundle as a new version of the registered model. The first version "
+            "becomes champion; later ones with --promote if they pass the gate. The last line "
+            "printed is the registered model URI. Exit code 3: registered but --promote refused."
+        ),
+    )
+    p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
+    p.add_argument("--interactions", required=True, type=Path, help="interactions .parquet/.csv")
+    p.add_argument("--config", type=Path, default=None, help="pipeline YAML (default: built in)")
+    p.add_argument("--experiment", default="home-xsell", help="MLflow experiment name")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--promote", action="store_true", help="move the champion alias if the gate passes")
+    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="gate: largest allowed absolute drop of a key metric")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser(
+        "validate-config", help="check a pipeline YAML without training",
+        description="Parse and validate a pipeline config: unknown generators, features, styles "
+                    "or parameters are reported with the key that names them.",
+    )
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_validate_config)
+
+    p = subparsers.add_parser(
+        "promote", help="move the champion alias to a version behind the quality gate",
+        description=(
+            "Move the champion alias to VERSION only if none of its key metrics (Recall@10, "
+            "NDCG@10, accessory recall, style accuracy where present) is worse than the "
+            "champion's by more than --tolerance (absolute) and both were evaluated on the "
+            "same time window. --force overrides and is recorded as a tag on the version."
+        ),
+    )
+    p.add_argument("--version", required=True, help="model version number")
+    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.add_argument("--force", action="store_true", help="promote even if the gate refuses")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    p.set_defaults(handler=cmd_promote)
+
+    p = subparsers.add_parser("models", help="list registered versions, aliases and key metrics")
+    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.set_defaults(handler=cmd_models)
+
+    p = subparsers.add_parser(
+        "recommend", help="batch-score a JSON-lines file of baskets",
+        description=(
+            'Each input line: {"basket_id": "...", "skus": ["..."], "user_id": null, '
+            '"page": "cart"}; each output line: {"basket_id", "items": [{"sku", "score", '
+            '"sources", "reason"}], "style", "unknown_skus", "accessories"}. Unknown SKUs are '
+            "reported per line; malformed lines are skipped and reported with their number."
+        ),
+    )
+    p.add_argument("--model", default=None,
+                   help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a bundle "
+                        "folder (default: models:/<RECSYS_MODEL_NAME>@<RECSYS_MODEL_ALIAS>)")
+    p.add_argument("--baskets", required=True, type=Path, help="input JSON lines")
+    p.add_argument("--out", required=True, type=Path, help="output JSON lines")
+    p.add_argument("--k", type=int, default=10, help="items per basket (a line's own k wins)")
+    p.add_argument("--chunk-size", type=int, default=2000, help="baskets per recommend_batch call")
+    p.set_defaults(handler=cmd_recommend)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recsys.config import ConfigError
+    from recsys.settings import Settings
+    from training.train import StageProgress, describe_outcome, load_inputs, train_and_register
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    try:
+        inputs = load_inputs(args.catalog, args.interactions, args.config)
+    except ConfigError as exc:
+        return _err(f"invalid pipeline config: {exc}")
+    # DataContractError is reported by recsys.cli.main with the file, row and column.
+    print(
+        f"data ok: {len(inputs.catalog):,} items, {len(inputs.interactions):,} events; "
+        f"config ok: {inputs.config_source} (hash {inputs.config.hash})",
+        file=sys.stderr,
+    )
+    progress = StageProgress(enabled=not args.no_progress)
+    outcome = train_and_register(
+        inputs, seed=args.seed, experiment=args.experiment, model_name=args.name,
+        promote=args.promote, tolerance=args.tolerance, settings=Settings(), progress=progress,
+    )
+    progress.close()
+    print(describe_outcome(outcome))
+    print(outcome.model_uri)
+    refused = args.promote and outcome.promotion is not None and not outcome.promotion.promoted
+    return EXIT_TRAINED_NOT_PROMOTED if refused else EXIT_OK
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    from recsys.config import ConfigError
+    from training.train import load_config
+
+    if not args.file.is_file():
+        return _err(f"{args.file}: no such file")
+    try:
+        config, source = load_config(args.file)
+    except ConfigError as exc:
+        return _err(f"invalid pipeline config: {exc}")
+    gens = ", ".join(f"{g.name}({g.kind}, quota {g.quota})" for g in config.generators)
+    print(f"ok: {source} (hash {config.hash}); feature set {config.feature_set}; generators: {gens}")
+    return EXIT_OK
+
+
+def _client_and_settings() -> tuple[Any, Any]:
+    from recsys.settings import Settings
+    from training.tracking import client_for, configure_mlflow
+
+    settings = Settings()
+    return client_for(configure_mlflow(settings)), settings
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from training.registry import RegistryError, promote
+
+    client, settings = _client_and_settings()
+    name = args.name or settings.model_name
+    try:
+        decision = promote(
+            client, name, args.version, tolerance=args.tolerance, force=args.force,
+            alias=settings.model_alias,
+        )
+    except RegistryError as exc:
+        return _err(str(exc))
+    print(decision.explain())
+    return EXIT_OK if decision.promoted else EXIT_REFUSED
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from training.registry import RegistryError, format_versions, list_versions
+
+    client, settings = _client_and_settings()
+    name = args.name or settings.model_name
+    try:
+        versions = list_versions(client, name)
+    except RegistryError as exc:
+        return _err(str(exc))
+    print(format_versions(name, versions))
+    return EXIT_OK
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from recsys.settings import Settings
+    from training.batch_scoring import ModelSourceError, load_model, score_file
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    settings = Settings()
+    model = args.model or f"models:/{settings.model_name}@{settings.model_alias}"
+    if not args.baskets.is_file():
+        return _err(f"{args.baskets}: no such file")
+    if args.k < 1:
+        return _err(f"--k must be >= 1, got {args.k}")
+    with tempfile.TemporaryDirectory(prefix="recsys-model-") as tmp:
+        try:
+            recommender = load_model(model, settings, Path(tmp))
+        except ModelSourceError as exc:
+            return _err(str(exc))
+        except Exception as exc:  # BundleError and friends: say which model failed to load
+            if type(exc).__name__ != "BundleError":
+                raise
+            return _err(f"cannot load {model}: {exc}")
+        summary = score_file(recommender, args.baskets, args.out, k=args.k, chunk_size=args.chunk_size)
+    for line_no, problem in summary.malformed[:50]:
+        print(f"{args.baskets}:{line_no}: skipped: {problem}", file=sys.stderr)
+    if len(summary.malformed) > 50:
+        print(f"... and {len(summary.malformed) - 50} more malformed lines", file=sys.stderr)
+    print(f"{summary.describe()}; wrote {args.out}")
+    return EXIT_OK

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.als import AlternatingLeastSquares
 from implicit.bpr import BayesianPersonalizedRanking
+from threadpoolctl import threadpool_limits
 
 from recsys.candidates.ann_index import AnnIndex
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
@@ -104,19 +105,21 @@ class CFCandidates(CandidateGenerator):
         else:
             matrix = x
         matrix.sort_indices()
-        if self.model == "als":
-            mf = AlternatingLeastSquares(
-                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                iterations=self.iterations, random_state=self.seed, num_threads=self.num_threads,
-                use_gpu=False,
-            )
-        else:
-            mf = BayesianPersonalizedRanking(
-                factors=self.factors, learning_rate=self.learning_rate,
-                regularization=self.regularization, iterations=self.iterations,
-                random_state=self.seed, num_threads=self.num_threads, use_gpu=False,
-            )
-        mf.fit(matrix, show_progress=False)
+        # implicit's own advice: its threads, not BLAS's, do the parallel work
+        with threadpool_limits(1, "blas"):
+            if self.model == "als":
+                mf = AlternatingLeastSquares(
+                    factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+                    iterations=self.iterations, random_state=self.seed, num_threads=self.num_threads,
+                    use_gpu=False,
+                )
+            else:
+                mf = BayesianPersonalizedRanking(
+                    factors=self.factors, learning_rate=self.learning_rate,
+                    regularization=self.regularization, iterations=self.iterations,
+                    random_state=self.seed, num_threads=self.num_threads, use_gpu=False,
+                )
+            mf.fit(matrix, show_progress=False)
         self.item_factors_ = np.ascontiguousarray(mf.item_factors, dtype=np.float32)
         self.user_factors_ = (
             np.ascontiguousarray(mf.user_factors, dtype=np.float32)

@@ -1,0 +1,74 @@
+"""CandidateMerger: quotas, dedupe, exclusions, stock, and the per-source records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.candidates.base import CandidateQuery, TrainingData
+from recsys.candidates.co_purchase import CoPurchaseCandidates
+from recsys.candidates.item_knn import ItemKNNCandidates
+from recsys.candidates.merger import CandidateMerger
+from recsys.candidates.popular import PopularCandidates
+
+from .conftest import sample_queries
+
+
+def out(rows: list[int], k: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    r = np.full((1, k), -1, np.int64)
+    s = np.full((1, k), -np.inf, np.float32)
+    r[0, : len(rows)] = rows
+    s[0, : len(rows)] = np.linspace(1.0, 0.5, len(rows))
+    return r, s
+
+
+def test_quotas_dedupe_and_fill() -> None:
+    q = [CandidateQuery(rows=np.array([9]), exclude=np.array([8]))]
+    merger = CandidateMerger(quotas={"a": 2, "b": 2}, total=5)
+    merged = merger.merge(q, {"a": out([1, 2, 3, 9]), "b": out([2, 4, 8, 5, 6])}, in_stock=np.ones(20, bool))[0]
+    # a gives 1, 2; b gives 4, 5 (2 taken, 8 excluded); then best leftovers by relative rank: 3
+    assert merged.rows.tolist() == [1, 2, 4, 5, 3]
+    assert merged.sources == ("a", "b")
+    # row 2 was proposed by both: a's rank 2, b's rank 1
+    i = merged.rows.tolist().index(2)
+    assert merged.ranks[i].tolist() == [2.0, 1.0]
+    assert merged.produced_by()[i] == ("a", "b")
+    assert np.isnan(merged.scores[merged.rows.tolist().index(1), 1])
+    assert merged.scores[0, 0] == pytest.approx(1.0)
+
+
+def test_stock_and_exclusions_are_dropped() -> None:
+    q = [CandidateQuery(rows=np.array([1]), exclude=np.array([3]))]
+    stock = np.ones(10, bool)
+    stock[4] = False
+    merged = CandidateMerger(quotas={"a": 10}, total=10).merge(q, {"a": out([1, 2, 3, 4, 5])}, in_stock=stock)[0]
+    assert merged.rows.tolist() == [2, 5]
+    assert merged.ranks[:, 0].tolist() == [1.0, 2.0]
+
+
+def test_unknown_source_and_bad_shapes_are_clear_errors() -> None:
+    q = [CandidateQuery(rows=np.array([1]))]
+    merger = CandidateMerger(quotas={"a": 3})
+    with pytest.raises(ValueError, match="no quota for sources"):
+        merger.merge(q, {"zzz": out([1])})
+    with pytest.raises(ValueError, match="source 'a' must give"):
+        merger.merge(q, {"a": (np.zeros((2, 3), np.int64), np.zeros((2, 3), np.float32))})
+
+
+def test_with_real_generators(world: TrainingData) -> None:
+    gens = {
+        "item_knn": ItemKNNCandidates(K=20).fit(world),
+        "co_purchase": CoPurchaseCandidates().fit(world),
+        "popular": PopularCandidates().fit(world),
+    }
+    merger = CandidateMerger(quotas={"item_knn": 10, "co_purchase": 10, "popular": 5}, total=20)
+    queries = sample_queries(world)
+    merged = merger.generate(gens, queries, in_stock=world.in_stock)
+    assert len(merged) == len(queries)
+    for q, m in zip(queries, merged, strict=True):
+        assert len(m) <= 20 and np.unique(m.rows).size == len(m)
+        assert not np.isin(m.rows, q.rows).any() and not np.isin(m.rows, q.exclude).any()
+        assert world.in_stock[m.rows].all()
+        assert m.scores.shape == m.ranks.shape == (len(m), 3)
+        assert (~np.isnan(m.scores)).any(axis=1).all(), "every candidate has a source"
+        assert np.array_equal(np.isnan(m.scores), np.isnan(m.ranks))

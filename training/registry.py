@@ -212,16 +212,19 @@ def list_versions(client: Any, name: str) -> list[VersionSummary]:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.get_registered_model(name)
+        model = client.get_registered_model(name)
     except MlflowException as exc:
         raise RegistryError(f"no registered model named {name!r}: {exc.message}") from exc
+    by_version: dict[str, list[str]] = {}
+    for alias, v in (getattr(model, "aliases", None) or {}).items():
+        by_version.setdefault(str(v), []).append(alias)
     out = []
     for mv in client.search_model_versions(f"name = '{name}'"):
         metrics, tags = _run_facts(client, mv.run_id)
         out.append(
             VersionSummary(
                 version=str(mv.version),
-                aliases=tuple(getattr(mv, "aliases", ()) or ()),
+                aliases=tuple(sorted(by_version.get(str(mv.version), []))),
                 created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
                 run_id=mv.run_id,
                 metrics={m: float(metrics[m]) for m in KEY_METRICS if m in metrics},

@@ -1,0 +1,161 @@
+"""The app factory. Nothing happens at import time: ``create_app`` wires routes and state, the
+``lifespan`` opens stores, loads the model (no model is fine: the API degrades and ``/readyz``
+says why) and starts the registry poller and the rules runtime.
+
+``uvicorn --factory serving.app:app_from_env`` builds it from ``RECSYS_*`` variables (what
+``recsys serve`` runs in each worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from feature_store.event_log import EventLog
+from feature_store.online_state import make_online_state
+from recsys.settings import Settings
+from serving.errors import install_error_handlers
+from serving.metrics import ServingMetrics
+from serving.middleware import ServingMiddleware
+from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
+from serving.model_source import ModelSource
+from serving.routes import admin, events, health, products, recommendations, styles
+
+log = logging.getLogger(__name__)
+
+SYNC_HANDLERS_ENV = "RECSYS_SERVING_SYNC_HANDLERS"  # "1": recommend in the thread pool
+DESCRIPTION = """Style-aware cross-selling for home e-commerce.
+
+Storefront endpoints (`/v1/...`) need no credential and never write anything but events.
+Admin routes need `Authorization: Bearer <RECSYS_ADMIN_KEY>`; rule writes need the
+merchandiser key. Every 4xx says which field is wrong and what is allowed.
+"""
+
+
+def _install_rules(app: FastAPI, settings: Settings) -> Any:
+    """H5's rules package (routes, store, admin page), if present in this build."""
+    try:
+        from serving.rules import install_rules
+    except ImportError as exc:
+        log.info("rules package unavailable (%s): no merchandiser rules", exc)
+        return None
+    return install_rules(app, settings)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sync_handlers: bool | None = None,
+    loader: Any = None,
+    max_in_flight: int = 512,
+) -> FastAPI:
+    """Build the API. ``loader`` (bundle dir -> Recommender) defaults to the feature store's
+    ``load_recommender``; ``sync_handlers`` picks ``def`` over ``async def`` for recommend."""
+    settings = settings or Settings()
+    if sync_handlers is None:
+        sync_handlers = os.environ.get(SYNC_HANDLERS_ENV, "") == "1"
+    metrics = ServingMetrics()
+    source = ModelSource(settings)
+
+    def on_swap(model: LoadedModel) -> None:
+        metrics.set_model(model.version, model.run_id)
+
+    def on_reload(result: ReloadResult) -> None:
+        metrics.reloads.labels(result.outcome).inc()
+
+    holder_kwargs: dict[str, Any] = {"on_swap": on_swap, "on_reload": on_reload}
+    if loader is not None:
+        holder_kwargs["loader"] = loader
+    holder = ModelHolder(source, poll_seconds=settings.reload_poll_seconds, **holder_kwargs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _limit_threads()
+        app.state.event_log = EventLog(settings.resolved_database_url)
+        app.state.online_state = make_online_state(settings.redis_url)
+        result = await run_in_threadpool(holder.reload)
+        if result.outcome != "swapped":
+            log.warning("starting without a model: %s", result.message)
+        holder.start_polling()
+        runtime = app.state.rules_runtime
+        if runtime is not None:
+            await _maybe_await(runtime.start(*_rules_providers(holder)))
+        try:
+            yield
+        finally:
+            holder.stop()
+            if runtime is not None:
+                await _maybe_await(runtime.stop())
+            app.state.online_state.close()
+            app.state.event_log.dispose()
+
+    app = FastAPI(
+        title="home-xsell recommendations",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.holder = holder
+    install_error_handlers(app)
+    app.include_router(recommendations.build_router(sync_handlers=sync_handlers))
+    app.include_router(products.router)
+    app.include_router(styles.router)
+    app.include_router(events.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.state.rules_runtime = _install_rules(app, settings)
+    app.add_middleware(
+        ServingMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        max_in_flight=max_in_flight,
+    )
+    return app
+
+
+def _rules_providers(holder: ModelHolder) -> tuple[Any, Any]:
+    """Callables the rules runtime uses to see the current model (it may be swapped)."""
+
+    def catalog_provider() -> Any:
+        m = holder.current
+        if m is None:
+            return None
+        styles = getattr(m.recommender, "item_styles", None)
+        return m.catalog, styles
+
+    def recommender_provider() -> Any:
+        m = holder.current
+        return m.recommender if m is not None else None
+
+    return catalog_provider, recommender_provider
+
+
+async def _maybe_await(value: Any) -> Any:
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
+def _limit_threads() -> None:
+    """One thread per request: BLAS/faiss threads only fight the other workers."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except Exception:  # noqa: BLE001 - faiss is optional for a bundle without ANN
+        pass
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app(Settings())

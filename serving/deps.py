@@ -1,0 +1,75 @@
+"""Typed FastAPI dependencies: everything a route needs, taken from the app's state.
+
+The model is read ONCE per request (``CurrentModel``): a hot swap during the request does not
+change the object the request works with.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from feature_store.event_log import EventLog
+from feature_store.online_state import OnlineState
+from recsys.settings import Settings
+from serving.metrics import ServingMetrics
+from serving.model_holder import LoadedModel, ModelHolder
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+def get_model(request: Request) -> LoadedModel | None:
+    return request.app.state.holder.current
+
+
+def get_event_log(request: Request) -> EventLog:
+    return request.app.state.event_log
+
+
+def get_online_state(request: Request) -> OnlineState:
+    return request.app.state.online_state
+
+
+def get_metrics(request: Request) -> ServingMetrics:
+    return request.app.state.metrics
+
+
+def get_rules(request: Request) -> Any:
+    """The compiled merchandiser rules (``AccessoryRules``) or None when rules are off."""
+    runtime = getattr(request.app.state, "rules_runtime", None)
+    if runtime is None:
+        return None
+    try:
+        return runtime.engine()
+    except Exception:  # noqa: BLE001 - rules are optional for an answer
+        return None
+
+
+def get_request_id(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id") or "-"
+
+
+def get_deadline(request: Request) -> float:
+    """Absolute ``time.perf_counter()`` by which the answer must be ready."""
+    settings: Settings = request.app.state.settings
+    t0 = request.scope.get("state", {}).get("t0") or time.perf_counter()
+    return t0 + settings.latency_budget_ms / 1000.0
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+CurrentModel = Annotated[LoadedModel | None, Depends(get_model)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+OnlineStateDep = Annotated[OnlineState, Depends(get_online_state)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+RulesDep = Annotated[Any, Depends(get_rules)]
+RequestId = Annotated[str, Depends(get_request_id)]
+Deadline = Annotated[float, Depends(get_deadline)]

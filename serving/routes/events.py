@@ -1,0 +1,72 @@
+"""``POST /v1/events``: storefront events, idempotent by ``event_id``, durable before 2xx.
+
+A plain ``def`` handler on purpose: the commit waits for the disk (fsync), so it runs in the
+thread pool and never blocks the event loop that serves recommendations.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException
+
+from feature_store.event_log import Event
+from serving.deps import CurrentModel, EventLogDep, MetricsDep, OnlineStateDep, SettingsDep
+from serving.errors import limit_error
+from serving.schemas import EventAck, EventBatchIn
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["events"])
+
+
+@router.post(
+    "/v1/events",
+    response_model=EventAck,
+    summary="Record a batch of events",
+    description="Stored durably before the answer (retry freely: an `event_id` already stored "
+    "is counted in `duplicates` and not applied twice). New events update the shopper's online "
+    "state (recent items, style affinity) and popularity; `recsys events export` hands them "
+    "to the next training. 503 means nothing was stored: retry the same batch.",
+    responses={503: {"description": "The event store is unavailable; nothing was stored."}},
+)
+def post_events(
+    body: EventBatchIn,
+    log_: EventLogDep,
+    online: OnlineStateDep,
+    model: CurrentModel,
+    metrics: MetricsDep,
+    settings: SettingsDep,
+) -> EventAck:
+    if len(body.events) > settings.max_event_batch:
+        raise limit_error(
+            "events",
+            f"too many events: {len(body.events)} > {settings.max_event_batch} "
+            "(RECSYS_MAX_EVENT_BATCH); split the batch",
+        )
+    events = [
+        Event(
+            event_id=e.event_id, type=e.type, sku=e.sku, ts=e.ts, quantity=e.quantity,
+            user_id=e.user_id, session_id=e.session_id, order_id=e.order_id,
+        )
+        for e in body.events
+    ]
+    try:
+        result = log_.append(events)
+    except Exception as exc:  # noqa: BLE001 - not stored => not acknowledged
+        log.exception("event store failed")
+        raise HTTPException(
+            503, f"event store unavailable, nothing stored; retry the batch ({type(exc).__name__})",
+            headers={"Retry-After": "1"},
+        ) from exc
+    metrics.events_accepted.inc(result.accepted)
+    metrics.events_duplicate.inc(result.duplicates)
+    unknown: list[str] = []
+    if model is not None:
+        unknown = sorted({e.sku for e in events if model.row(e.sku) < 0})
+    if result.inserted:
+        try:
+            styles = model.item_styles(sorted({e.sku for e in result.inserted})) if model else None
+            online.apply(result.inserted, styles)
+        except Exception:  # noqa: BLE001 - stored is what counts; state is derived
+            log.exception("online state update failed (events are stored)")
+    return EventAck(accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown)

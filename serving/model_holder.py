@@ -80,17 +80,28 @@ class LoadedModel:
             if sku in self._style_cache:
                 out[sku] = self._style_cache[sku]
                 continue
-            if self.row(sku) < 0:
+            row = self.row(sku)
+            if row < 0:
                 continue
             try:
-                reading, _ = self.recommender.infer_style([BasketLine(sku, 1)])
-                dist = {k: float(v) for k, v in reading.distribution.items() if v > 0}
+                dist = self._item_style(sku, row)
             except Exception:  # noqa: BLE001 - style is a nicety for online state
                 dist = {}
             if len(self._style_cache) < 200_000:
                 self._style_cache[sku] = dist
             out[sku] = dist
         return out
+
+
+    def _item_style(self, sku: str, row: int) -> dict[str, float]:
+        matrix = getattr(self.recommender, "item_styles", None)  # (n_items, n_styles)
+        if matrix is not None:
+            vec = [float(v) for v in matrix[row]]
+            total = sum(v for v in vec if v > 0)
+            slugs = self.catalog.taxonomy.slugs
+            return {s: v / total for s, v in zip(slugs, vec, strict=False) if v > 0} if total else {}
+        reading, _ = self.recommender.infer_style([BasketLine(sku, 1)])
+        return {k: float(v) for k, v in reading.distribution.items() if v > 0}
 
 
 def default_loader(bundle_dir: Path) -> Any:

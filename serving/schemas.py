@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Real SKUs of the default sample world (seed 7): grey porcelain tile + paintable wallpaper,
 # and a wall paint for the checkout example.
-EXAMPLE_TILE = "TIL-00001"
-EXAMPLE_WALLPAPER = "WAL-00001"
-EXAMPLE_PAINT = "PAI-00001"
-EXAMPLE_CATEGORY = "tiles"
+EXAMPLE_TILE = "SKU-000004"  # Grey porcelain stoneware tile 60x120 concrete look
+EXAMPLE_WALLPAPER = "SKU-000646"  # Paintable White non-woven wallpaper
+EXAMPLE_PAINT = "SKU-000971"  # Interior wall paint burgundy, satin, 1 l
+EXAMPLE_CATEGORY = "porcelain-tile"
 
 SKU = Field(min_length=1, max_length=128, description="Catalog SKU.")
 ID = Field(None, min_length=1, max_length=128)

@@ -10,6 +10,7 @@ matrix (``K`` neighbours per item) is saved as a sparse ``.npz``.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Self
@@ -59,7 +60,10 @@ class ItemKNNCandidates(CandidateGenerator):
         orders = sp.csr_matrix(data.orders, dtype=np.float32)
         orders.data[:] = 1.0
         orders.eliminate_zeros()
-        model.fit(orders, show_progress=False)
+        with warnings.catch_warnings():
+            # implicit's weighting hands its own kNN a COO matrix and then warns about it
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(orders, show_progress=False)
         sim = sp.csr_matrix(model.similarity, dtype=np.float32)
         sim.setdiag(0.0)  # an item is not its own neighbour
         sim.eliminate_zeros()

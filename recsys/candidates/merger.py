@@ -93,56 +93,56 @@ class CandidateMerger:
         outputs: Mapping[str, SourceOutput],
         stock: np.ndarray | None,
     ) -> MergedCandidates:
+        # all sources' lists end to end: row, source, 1-based rank after filtering, score
+        rows = np.concatenate([outputs[s][0][i] for s in sources]).astype(np.int64, copy=False)
+        scores = np.concatenate([outputs[s][1][i] for s in sources]).astype(np.float32, copy=False)
+        src = np.repeat(np.arange(len(sources)), [outputs[s][0].shape[1] for s in sources])
+        ok = rows >= 0
+        if stock is not None:
+            ok &= rows < stock.size
+            ok[ok] = stock[rows[ok]]
         excl = excluded_rows(query)
-        lists: list[tuple[np.ndarray, np.ndarray]] = []
-        for s in sources:
-            rows, scores = outputs[s][0][i], outputs[s][1][i]
-            ok = rows >= 0
-            if stock is not None:
-                ok &= stock[np.clip(rows, 0, stock.size - 1)] & (rows < stock.size)
-            if excl.size:
-                ok &= ~np.isin(rows, excl)
-            # first occurrence of each row only (generators should not repeat, but be safe)
-            rows, scores = rows[ok], scores[ok]
-            _, first = np.unique(rows, return_index=True)
-            first.sort()
-            lists.append((rows[first], scores[first].astype(np.float32)))
+        if excl.size:
+            ok &= ~np.isin(rows, excl)
+        rows, scores, src = rows[ok], scores[ok], src[ok]
+        n_src = len(sources)
+        starts = np.searchsorted(src, np.arange(n_src + 1))
+        rank = np.arange(rows.size) - starts[src] + 1
+        length = np.diff(starts)
 
+        uniq, inv = np.unique(rows, return_inverse=True)
+        taken = np.zeros(uniq.size, bool)
         chosen: list[np.ndarray] = []
-        taken = np.empty(0, np.int64)
-        for (rows, _), s in zip(lists, sources, strict=True):
-            new = rows[~np.isin(rows, taken)][: self.quotas[s]]
-            room = self.total - taken.size
-            new = new[: max(room, 0)]
+        n_taken = 0
+        for j, s in enumerate(sources):
+            cand = inv[starts[j] : starts[j + 1]]
+            # a source listing a row twice counts it once (first place)
+            _, first = np.unique(cand, return_index=True)
+            cand = cand[np.sort(first)]
+            new = cand[~taken[cand]][: max(min(self.quotas[s], self.total - n_taken), 0)]
+            taken[new] = True
             chosen.append(new)
-            taken = np.concatenate([taken, new])
-        room = self.total - taken.size
+            n_taken += new.size
+        room = self.total - n_taken
         if room > 0:
-            left_rows, left_key = [], []
-            for rows, _ in lists:
-                rel = (np.arange(rows.size) + 1) / max(rows.size, 1)
-                fresh = ~np.isin(rows, taken)
-                left_rows.append(rows[fresh])
-                left_key.append(rel[fresh])
-            lr = np.concatenate(left_rows) if left_rows else np.empty(0, np.int64)
-            lk = np.concatenate(left_key) if left_key else np.empty(0)
-            order = np.lexsort((lr, lk))
-            lr = lr[order]
-            _, first = np.unique(lr, return_index=True)
-            extra = lr[np.sort(first)][:room]
-            taken = np.concatenate([taken, extra])
+            left = np.flatnonzero(~taken[inv])
+            if left.size:
+                rel = rank[left] / np.maximum(length[src[left]], 1)
+                left = left[np.lexsort((rows[left], rel))]
+                _, first = np.unique(inv[left], return_index=True)
+                extra = inv[left[np.sort(first)]][:room]
+                chosen.append(extra)
+        order = np.concatenate(chosen) if chosen else np.empty(0, np.int64)
 
-        m, n_src = taken.size, len(sources)
-        scores = np.full((m, n_src), np.nan, np.float32)
-        ranks = np.full((m, n_src), np.nan, np.float32)
-        if m:
-            order = np.argsort(taken)
-            sorted_taken = taken[order]
-            for j, (rows, sc) in enumerate(lists):
-                pos = np.searchsorted(sorted_taken, rows)
-                pos = np.clip(pos, 0, m - 1)
-                hit = sorted_taken[pos] == rows
-                target = order[pos[hit]]
-                scores[target, j] = sc[hit]
-                ranks[target, j] = np.flatnonzero(hit) + 1
-        return MergedCandidates(rows=taken.astype(np.int64), scores=scores, ranks=ranks, sources=sources)
+        m = order.size
+        out_scores = np.full((m, n_src), np.nan, np.float32)
+        out_ranks = np.full((m, n_src), np.nan, np.float32)
+        position = np.full(uniq.size, -1, np.int64)
+        position[order] = np.arange(m)
+        at = position[inv]
+        hit = at >= 0
+        # reversed so that a source's first listing of a row wins
+        hit_idx = np.flatnonzero(hit)[::-1]
+        out_scores[at[hit_idx], src[hit_idx]] = scores[hit_idx]
+        out_ranks[at[hit_idx], src[hit_idx]] = rank[hit_idx]
+        return MergedCandidates(rows=uniq[order], scores=out_scores, ranks=out_ranks, sources=sources)

@@ -24,3 +24,75 @@ def mlflow_env(mlflow_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RECSYS_DATA_DIR", str(mlflow_dir))
     monkeypatch.setenv("RECSYS_MODEL_NAME", f"test-model-{uuid.uuid4().hex[:8]}")
     return mlflow_dir
+
+
+# A pipeline shrunk for tests: same stages as the default, small models, few iterations.
+TINY_PIPELINE = """\
+version: 1
+feature_set: basket_completion
+candidates:
+  total: 60
+  generators:
+    - name: item_knn
+      quota: 25
+      params: {weighting: bm25}
+    - name: co_purchase
+      quota: 20
+    - name: cf
+      quota: 10
+      params: {model: als, factors: 8, iterations: 3}
+    - name: style
+      quota: 10
+    - name: popular
+      quota: 10
+ranker:
+  enabled: true
+  n_estimators: 20
+  num_leaves: 7
+  learning_rate: 0.1
+  min_data_in_leaf: 5
+  early_stopping_rounds: 5
+diversity:
+  max_per_category: 3
+style:
+  enabled: true
+training:
+  max_train_orders: 800
+  max_validation_orders: 300
+  max_eval_orders: 300
+"""
+
+# A genuinely weaker pipeline: popularity only, no ranker (the gate must refuse it).
+WEAK_PIPELINE = """\
+version: 1
+feature_set: basket_completion
+candidates:
+  total: 20
+  generators:
+    - name: popular
+      quota: 20
+ranker:
+  enabled: false
+style:
+  enabled: true
+training:
+  max_train_orders: 800
+  max_validation_orders: 300
+  max_eval_orders: 300
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_world_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small sample world on disk (300 SKUs, ~1,500 project orders) plus the pipeline
+    configs: keys catalog, interactions, ground_truth, config, weak_config."""
+    from recsys.sample_world import generate_world
+
+    out = tmp_path_factory.mktemp("tiny-world")
+    world = generate_world(seed=3, n_orders=1500, n_skus=300)
+    paths = dict(world.save(out))
+    paths["config"] = out / "tiny_pipeline.yaml"
+    paths["config"].write_text(TINY_PIPELINE)
+    paths["weak_config"] = out / "weak_pipeline.yaml"
+    paths["weak_config"].write_text(WEAK_PIPELINE)
+    return paths

@@ -1,0 +1,327 @@
+"""Offline evaluation on a held-out time window, every figure next to baselines measured on
+the same baskets: popularity, each generator alone, the merged candidates without the ranker,
+the ranker and its ablations.
+
+Protocol: orders of the evaluation window (later than everything the models learned from)
+with at least two distinct items; ``hide_fraction`` of each order's items is hidden, the rest
+is the basket; a method scores by finding the hidden items in its top ``k``. Popularity is
+taken point-in-time (the 30 days before the window starts). Items are not filtered by the
+current stock flag (historical orders bought items that may be out of stock now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.candidates.base import CandidateQuery
+from recsys.ranking.diversity import cap_per_category
+from recsys.ranking.ranker import LightGBMRanker
+from recsys.recommendation import AccessoryRules, BasketLine, Filters, RecommendationRequest
+from recsys.recommender import Recommender
+from training import metrics as M
+from training.splits import Completion, OrderTable
+
+K = 10
+NO_FILTERS = Filters(in_stock=False)
+
+
+@dataclass
+class EvaluationResult:
+    """``metrics``: the served model's figures; ``baselines``: method -> metric -> value
+    (the served model included as ``ranker``); ``figures``: name -> PNG path."""
+
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    report_markdown: str = ""
+    figures: dict[str, Path] = field(default_factory=dict)
+    n_baskets: int = 0
+    protocol: str = ""
+
+
+@dataclass
+class CandidateSet:
+    """Candidates and features of many completion baskets (what the ranker sees)."""
+
+    completions: list[Completion]
+    prepared: list[Any]
+    merged: list[Any]
+    query_ptr: np.ndarray
+    cand_rows: np.ndarray
+    X: np.ndarray
+    labels: np.ndarray
+
+
+def completion_requests(
+    rec: Recommender, orders: OrderTable, completions: Sequence[Completion], page: str = "cart", k: int = K
+) -> list[RecommendationRequest]:
+    skus = rec.catalog.skus
+    out = []
+    for c in completions:
+        ts = datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)
+        basket = tuple(BasketLine(str(skus[r]), int(q)) for r, q in zip(c.visible, c.visible_qty, strict=True))
+        user = orders.user_ids[c.order]
+        out.append(
+            RecommendationRequest(
+                basket=basket, user_id=None if user is None else str(user), page=page, k=k,  # type: ignore[arg-type]
+                filters=NO_FILTERS, now=ts,
+            )
+        )
+    return out
+
+
+def build_candidate_set(
+    rec: Recommender, orders: OrderTable, completions: Sequence[Completion], chunk: int = 1000
+) -> CandidateSet:
+    """Run the pipeline up to the features for every completion basket (point-in-time: each
+    basket's ``now`` is its order's time)."""
+    if rec.features is None:
+        raise ValueError("build_candidate_set: the recommender has no feature assembler")
+    reqs = completion_requests(rec, orders, completions)
+    prepared, merged, xs, labels, sizes = [], [], [], [], []
+    for i in range(0, len(reqs), chunk):
+        p = [rec._prepare(r) for r in reqs[i : i + chunk]]
+        m = rec.generate_candidates(p)
+        batch = rec.build_batch(p, m)
+        xs.append(rec.features.compute(batch))
+        for c, mc in zip(completions[i : i + chunk], m, strict=True):
+            labels.append(np.isin(mc.rows, c.hidden).astype(np.float32))
+            sizes.append(len(mc.rows))
+        prepared.extend(p)
+        merged.extend(m)
+    ptr = np.zeros(len(sizes) + 1, np.int64)
+    ptr[1:] = np.cumsum(sizes)
+    n_feat = len(rec.features.feature_names)
+    return CandidateSet(
+        list(completions), prepared, merged, ptr,
+        np.concatenate([m.rows for m in merged]) if merged else np.empty(0, np.int64),
+        np.concatenate(xs) if xs else np.empty((0, n_feat), np.float32),
+        np.concatenate(labels) if labels else np.empty(0, np.float32),
+    )
+
+
+def ranker_lists(
+    rec: Recommender, cs: CandidateSet, ranker: LightGBMRanker | None, columns: np.ndarray | None,
+    k: int = K, diversity: bool = True,
+) -> list[list[int]]:
+    """Top-k rows per basket: by ranker score (``columns`` selects its features), or in merged
+    order when ``ranker`` is None; with the category cap when ``diversity``."""
+    scores = None
+    if ranker is not None:
+        X = cs.X if columns is None else cs.X[:, columns]
+        scores = ranker.predict(X)
+    cats = rec.catalog.category_codes
+    cap = rec.config.max_per_category if diversity else 0
+    out = []
+    for q, m in enumerate(cs.merged):
+        lo, hi = int(cs.query_ptr[q]), int(cs.query_ptr[q + 1])
+        order = np.argsort(-scores[lo:hi], kind="stable") if scores is not None else np.arange(hi - lo)
+        picked = cap_per_category(order, cats[m.rows], k, cap)
+        out.append([int(r) for r in m.rows[picked]])
+    return out
+
+
+def generator_lists(rec: Recommender, cs: CandidateSet, k: int = K) -> dict[str, list[list[int]]]:
+    """Each generator alone: its own top-k for the same baskets."""
+    queries = [
+        CandidateQuery(
+            rows=p.query_rows, quantities=p.query_qty, user_row=p.user_row,
+            style=p.style_vec if p.reading.top is not None else None, exclude=p.exclude,
+        )
+        for p in cs.prepared
+    ]
+    out = {}
+    for g in rec.generators:
+        lists: list[list[int]] = []
+        for i in range(0, len(queries), 1000):
+            rows, _ = g.generate(queries[i : i + 1000], k)
+            lists.extend([[int(r) for r in row if r >= 0] for row in rows])
+        out[g.name] = lists
+    return out
+
+
+def popularity_lists(rec: Recommender, cs: CandidateSet, at_ts: int, k: int = K) -> list[list[int]]:
+    """Most bought items in the 30 days before ``at_ts``, minus each basket's items."""
+    pop = rec.features.popularity(at_ts, 30) if rec.features is not None else np.zeros(len(rec.catalog))
+    order = np.argsort(-pop, kind="stable")[: k + 200]
+    out = []
+    for p in cs.prepared:
+        excl = set(p.exclude.tolist())
+        out.append([int(r) for r in order if int(r) not in excl][:k])
+    return out
+
+
+def list_metrics(
+    rec: Recommender, lists: Sequence[Sequence[int]], cs: CandidateSet, k: int = K,
+    true_styles: Sequence[str | None] | None = None, item_style: dict[int, str | None] | None = None,
+) -> dict[str, float]:
+    hidden = [c.hidden.tolist() for c in cs.completions]
+    cats = rec.catalog.category_codes
+    out = {
+        f"recall@{k}": M.mean_metric(M.recall_at_k, lists, hidden, k),
+        f"ndcg@{k}": M.mean_metric(M.ndcg_at_k, lists, hidden, k),
+        f"hit_rate@{k}": M.mean_metric(M.hit_rate_at_k, lists, hidden, k),
+        "mrr": M.mean_metric(lambda a, b, kk: M.mrr(a, b, kk), lists, hidden, k),
+        "coverage": M.catalog_coverage(lists, len(rec.catalog)),
+    }
+    if rec.catalog.has_categories:
+        basket_cats = [{int(cats[r]) for r in p.rows if cats[r] >= 0} for p in cs.prepared]
+        item_cat = {r: (int(cats[r]) if cats[r] >= 0 else None) for lst in lists for r in lst}
+        out["cross_category_share"] = M.cross_category_share(lists, basket_cats, item_cat)
+    if true_styles is not None and item_style is not None:
+        out["style_coherence"] = M.style_coherence(lists, true_styles, item_style)
+    return out
+
+
+def evaluate(
+    rec: Recommender,
+    cs: CandidateSet,
+    rankers: dict[str, tuple[LightGBMRanker, np.ndarray | None]],
+    window_start_ts: int,
+    *,
+    k: int = K,
+    ground_truth: pd.DataFrame | None = None,
+    orders: OrderTable | None = None,
+    rules: AccessoryRules | None = None,
+    output_dir: Path | None = None,
+) -> EvaluationResult:
+    """Measure every method on the same baskets. ``rankers``: name -> (model, feature columns);
+    the entry named ``ranker`` is the served model. ``ground_truth`` (sample world) adds style
+    coherence and accessory recall at checkout."""
+    lists: dict[str, list[list[int]]] = {"popularity": popularity_lists(rec, cs, window_start_ts, k)}
+    for name, gl in generator_lists(rec, cs, k).items():
+        lists[f"{name} alone"] = gl
+    lists["merged candidates (no ranker)"] = ranker_lists(rec, cs, None, None, k)
+    for name, (model, cols) in rankers.items():
+        lists[name] = ranker_lists(rec, cs, model, cols, k)
+        if name == "ranker":
+            lists["ranker (no category cap)"] = ranker_lists(rec, cs, model, cols, k, diversity=False)
+    true_styles = item_style = None
+    gt = None
+    if ground_truth is not None and orders is not None:
+        gt = ground_truth.set_index("order_id")
+        order_ids = [orders.order_ids[c.order] for c in cs.completions]
+        true_styles = [
+            (gt.at[o, "order_style"] if o in gt.index and isinstance(gt.at[o, "order_style"], str) else None)
+            for o in order_ids
+        ]
+        item_style = _true_item_styles(rec)
+    baselines = {
+        name: list_metrics(rec, lst, cs, k, true_styles, item_style) for name, lst in lists.items()
+    }
+    if gt is not None and orders is not None:
+        _accessory_metrics(rec, cs, orders, gt, rules, baselines, lists, k)
+    served = baselines.get("ranker") or baselines["merged candidates (no ranker)"]
+    result = EvaluationResult(
+        metrics=dict(served), baselines=baselines, n_baskets=len(cs.completions),
+        protocol=__doc__.split("Protocol:")[1].strip() if __doc__ else "",
+    )
+    if output_dir is not None:
+        result.figures = _plots(baselines, Path(output_dir), k)
+    result.report_markdown = report_markdown(result, k)
+    return result
+
+
+def _true_item_styles(rec: Recommender) -> dict[int, str | None]:
+    """The sample world's true item style: its ``true_style`` attribute if present, else its tag."""
+    frame = rec.catalog.frame
+    out: dict[int, str | None] = {}
+    attrs = frame["attributes"].to_numpy(object)
+    tags = frame["styles"].to_numpy(object)
+    for i in range(len(frame)):
+        a = attrs[i] or {}
+        s = a.get("true_style") if isinstance(a, dict) else None
+        if not s and len(tags[i]) == 1:
+            s = tags[i][0]
+        out[i] = s or None
+    return out
+
+
+def _accessory_metrics(
+    rec: Recommender, cs: CandidateSet, orders: OrderTable, gt: pd.DataFrame,
+    rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], lists: dict[str, list[list[int]]], k: int,
+) -> None:
+    """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows.
+    For the full pipeline: the item list plus the rule slots; for baselines: their list."""
+    forgotten: list[list[int]] = []
+    full_baskets = []
+    for c in cs.completions:
+        o = orders.order_ids[c.order]
+        skus = gt.at[o, "forgotten_skus"] if o in gt.index else []
+        rows, _ = rec.catalog.ids.rows([str(s) for s in (skus if skus is not None else [])])
+        forgotten.append(rows.tolist())
+        full_baskets.append(orders.items_of(c.order))
+    if not any(forgotten):
+        return
+    # checkout sees the whole order as the basket
+    reqs = []
+    for (items, qty), c in zip(full_baskets, cs.completions, strict=True):
+        basket = tuple(BasketLine(str(rec.catalog.skus[r]), int(q)) for r, q in zip(items, qty, strict=True))
+        reqs.append(RecommendationRequest(basket=basket, page="checkout", k=k, filters=NO_FILTERS,
+                                          now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)))
+    recs = rec.recommend_batch(reqs, rules=rules)
+    sku_row = rec.catalog.ids
+    items_only = [[sku_row.row(i.sku) for i in r.items] for r in recs]
+    with_slots = [lst + [sku_row.row(a.sku) for a in r.accessories] for lst, r in zip(items_only, recs, strict=True)]
+    baselines.setdefault("ranker", {})["accessory_recall"] = M.accessory_recall(with_slots, forgotten)
+    baselines["ranker"]["accessory_recall_items_only"] = M.accessory_recall(items_only, forgotten)
+    n_slots = sum(len(r.accessories) for r in recs)
+    slot_hits = sum(len(set(sku_row.row(a.sku) for a in r.accessories) & set(f)) for r, f in zip(recs, forgotten, strict=True))
+    baselines["ranker"]["accessory_slot_precision"] = slot_hits / n_slots if n_slots else 0.0
+    for name in ("co_purchase alone", "popularity"):
+        if name in lists:
+            baselines[name]["accessory_recall"] = M.accessory_recall(lists[name], forgotten)
+
+
+def _plots(baselines: dict[str, dict[str, float]], out: Path, k: int) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(baselines)
+    figs = {}
+    for metric in (f"recall@{k}", f"ndcg@{k}"):
+        vals = [baselines[n].get(metric, 0.0) for n in names]
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+        ax.barh(names, vals, color=["C3" if n == "ranker" else "C0" for n in names])
+        ax.invert_yaxis()
+        ax.set_xlabel(metric)
+        ax.set_title(f"{metric} on the held-out window")
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {v:.3f}", va="center", fontsize=8)
+        fig.tight_layout()
+        path = out / f"{metric.replace('@', '_at_')}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        figs[metric] = path
+    return figs
+
+
+def report_markdown(result: EvaluationResult, k: int = K) -> str:
+    """A Markdown table of every method's metrics."""
+    cols: list[str] = []
+    for m in result.baselines.values():
+        for c in m:
+            if c not in cols:
+                cols.append(c)
+    lines = [
+        f"Held-out baskets: {result.n_baskets}. {result.protocol}",
+        "",
+        "| method | " + " | ".join(cols) + " |",
+        "| --- | " + " | ".join("---:" for _ in cols) + " |",
+    ]
+    for name, m in result.baselines.items():
+        cells = [f"{m[c]:.4f}" if c in m else "" for c in cols]
+        label = f"**{name}**" if name == "ranker" else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name, path in result.figures.items():
+        lines.append(f"\n![{name}]({path.name})")
+    return "\n".join(lines) + "\n"

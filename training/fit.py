@@ -1,0 +1,249 @@
+"""The fitting pipeline: split -> style model -> generators -> ranker examples -> ranker ->
+evaluation. ``recsys train`` wraps this with MLflow; experiments call it directly.
+
+Windows (by time, shares from the config): generators and feature statistics learn from the
+first; the ranker learns basket completions of the second (candidates and features computed
+from what the first window learned, popularity point-in-time), early-stops on the third; the
+last window is only used for evaluation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feature_store.assembler import StoreFeatureAssembler
+from feature_store.loading import validate_config_features
+from feature_store.statistics import FeatureStatistics
+from recsys.candidates.base import TrainingData
+from recsys.config import CF_KINDS, PipelineConfig
+from recsys.data.catalog import Catalog
+from recsys.data.interactions import Interactions
+from recsys.ids import IdIndex
+from recsys.ranking.ranker import LightGBMRanker
+from recsys.recommendation import AccessoryRules
+from recsys.recommender import Recommender
+from training.evaluation import CandidateSet, EvaluationResult, build_candidate_set, evaluate
+from training.splits import OrderTable, build_orders, hide_items, window_cuts, window_masks
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+MIN_ORDERS = 20
+
+
+@dataclass
+class FitResult:
+    recommender: Recommender
+    stage_seconds: dict[str, float]
+    evaluation: EvaluationResult
+    feature_importance: dict[str, float] = field(default_factory=dict)
+    windows: dict[str, str] = field(default_factory=dict)
+    n_examples: dict[str, int] = field(default_factory=dict)
+
+
+class _Stages:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+        self._name: str | None = None
+
+    def start(self, name: str, fraction: float) -> None:
+        self.stop()
+        self._name, self._t = name, time.perf_counter()
+        log.info("stage %s", name)
+        if self.progress:
+            self.progress(name, fraction)
+
+    def stop(self) -> None:
+        if self._name is not None:
+            self.seconds[self._name] = round(time.perf_counter() - self._t, 3)
+            self._name = None
+
+
+def _training_data(
+    catalog: Catalog, orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None
+) -> TrainingData:
+    order_users = np.array([users.get(u, -1) if u is not None else -1 for u in orders.user_ids], np.int64)
+    return TrainingData(
+        orders=orders.matrix, order_users=order_users, order_ts=orders.ts, n_users=len(users),
+        item_category=catalog.category_codes.astype(np.int64), in_stock=catalog.in_stock,
+        item_styles=item_styles,
+    )
+
+
+def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list:
+    gens = []
+    co = None
+    for spec in config.generators:
+        params = dict(spec.params)
+        cls = spec.generator_class()
+        if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in params:
+            params["seed"] = seed
+        g = cls(**params)
+        g.name = spec.name
+        if spec.kind == "style" and co is not None and "category_complements" in inspect.signature(g.fit).parameters:
+            g.fit(data, category_complements=co.category_complements_)
+        else:
+            g.fit(data)
+        if spec.kind == "co_purchase":
+            co = g
+        gens.append(g)
+    return gens
+
+
+def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None, n_styles: int) -> np.ndarray:
+    """(n_users, n_styles): normalised style mass of each user's purchases; NaN rows when none."""
+    aff = np.zeros((len(users), n_styles), np.float64)
+    if item_styles is None or not len(users) or item_styles.shape[1] != n_styles:
+        return np.full((len(users), n_styles), np.nan, np.float32)
+    binary = orders.matrix.copy()
+    binary.data[:] = 1.0
+    per_order = np.asarray(binary @ item_styles)
+    idx = np.array([users.get(u, -1) if u is not None else -1 for u in orders.user_ids], np.int64)
+    ok = idx >= 0
+    np.add.at(aff, idx[ok], per_order[ok])
+    tot = aff.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(tot > 0, aff / tot, np.nan)
+    return out.astype(np.float32)
+
+
+def _groups(cs: CandidateSet, keep_positive_only: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X, y, group sizes of the baskets that have at least one hidden item among candidates."""
+    sizes = np.diff(cs.query_ptr)
+    pos = np.add.reduceat(cs.labels, cs.query_ptr[:-1]) if len(cs.labels) else np.zeros(len(sizes))
+    pos = np.where(sizes > 0, pos, 0)
+    keep_q = (pos > 0) & (sizes > 1) if keep_positive_only else sizes > 0
+    keep_rows = np.repeat(keep_q, sizes)
+    return cs.X[keep_rows], cs.labels[keep_rows], sizes[keep_q]
+
+
+def fit_recommender(
+    catalog: Catalog,
+    interactions: Interactions,
+    config: PipelineConfig,
+    *,
+    seed: int,
+    progress: Progress | None = None,
+    cutoff: pd.Timestamp | None = None,
+    output_dir: Path | None = None,
+    ground_truth: pd.DataFrame | None = None,
+    rules: AccessoryRules | None = None,
+    ablations: bool = True,
+) -> FitResult:
+    """Fit every stage and evaluate on the last time window (or on orders from ``cutoff`` on).
+
+    ``output_dir`` receives the evaluation plots; ``ground_truth`` (sample world) adds style
+    coherence and accessory recall (with ``rules`` at checkout); ``ablations`` retrains the
+    ranker without style features and without CF features for the report."""
+    validate_config_features(config)
+    rng = np.random.default_rng(seed)
+    st = _Stages(progress)
+    st.start("split", 0.0)
+    orders = build_orders(interactions, catalog)
+    if len(orders) < MIN_ORDERS:
+        raise ValueError(f"fit_recommender: only {len(orders)} orders with catalog SKUs; need >= {MIN_ORDERS}")
+    tc = config.training
+    shares = (tc.generator_share, tc.ranker_share, tc.validation_share, tc.evaluation_share)
+    cut_ts = None if cutoff is None else int(pd.Timestamp(cutoff).timestamp())
+    cuts = window_cuts(orders.ts, shares, cut_ts)
+    win_a, win_b, win_c, win_d = (orders.subset(m) for m in window_masks(orders.ts, cuts))
+    windows = {
+        name: f"{len(w)} orders" for name, w in
+        zip(("generators", "ranker", "validation", "evaluation"), (win_a, win_b, win_c, win_d), strict=True)
+    }
+    windows["cuts"] = ", ".join(pd.Timestamp(c, unit="s", tz="UTC").isoformat() for c in cuts)
+
+    st.start("style_model", 0.1)
+    style_model = None
+    item_styles = None
+    informativeness = None
+    if config.style_enabled:
+        from recsys.style.item_model import ItemStyleModel
+
+        params = dict(config.style_params)
+        params.setdefault("seed", seed)
+        style_model = ItemStyleModel(**params).fit(catalog, win_a.matrix)
+        item_styles = np.asarray(style_model.item_styles_, np.float32)
+        informativeness = np.asarray(style_model.informativeness_, np.float32)
+        if not item_styles.any():
+            log.info("style model learned no styles from this catalog; style features are 0")
+
+    st.start("generators", 0.25)
+    users = IdIndex(sorted({u for u in win_a.user_ids if u is not None}))
+    data = _training_data(catalog, win_a, users, item_styles)
+    generators = _fit_generators(config, data, seed)
+    n_styles = len(catalog.taxonomy)
+    affinity = _user_affinity(win_a, users, item_styles, n_styles)
+    stats = FeatureStatistics().fit(
+        win_a.matrix, catalog.category_codes, catalog.prices, orders.line_rows, orders.line_ts,
+        item_styles=item_styles, informativeness=informativeness,
+        reference_ts=int(orders.line_ts.max()) + 1,
+    )
+    cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
+    features = StoreFeatureAssembler(
+        stats, config.feature_set, config.generator_names, cf_sources, config.ranker.exclude_features
+    )
+    rec = Recommender(
+        catalog, config, generators, features=features, ranker=None, style_model=style_model,
+        user_index=users, user_affinity=affinity, reference_ts=stats.reference_ts_,
+    )
+
+    st.start("ranker_examples", 0.45)
+    train_c = hide_items(win_b, tc.hide_fraction, rng, tc.max_train_orders)
+    val_c = hide_items(win_c, tc.hide_fraction, rng, tc.max_validation_orders)
+    train_cs = build_candidate_set(rec, win_b, train_c)
+    val_cs = build_candidate_set(rec, win_c, val_c)
+    X, y, g = _groups(train_cs)
+    Xv, yv, gv = _groups(val_cs)
+    n_examples = {"train_baskets": len(g), "train_rows": len(y), "validation_baskets": len(gv)}
+    log.info("ranker examples: %s", n_examples)
+
+    st.start("ranker", 0.65)
+    rc = config.ranker
+    ranker_params = dict(
+        n_estimators=rc.n_estimators, num_leaves=rc.num_leaves, learning_rate=rc.learning_rate,
+        min_data_in_leaf=rc.min_data_in_leaf, feature_fraction=rc.feature_fraction,
+        early_stopping_rounds=rc.early_stopping_rounds, seed=seed,
+    )
+    ranker = None
+    importance: dict[str, float] = {}
+    names = features.feature_names
+    if rc.enabled and len(g) and y.any():
+        ranker = LightGBMRanker(**ranker_params).fit(X, y, g, names, Xv, yv, gv)
+        importance = ranker.feature_importance()
+        rec.ranker = ranker
+    else:
+        log.warning("no ranker: %s", "disabled in config" if not rc.enabled else "no positive examples")
+
+    st.start("evaluation", 0.8)
+    eval_c = hide_items(win_d, tc.hide_fraction, rng, tc.max_eval_orders)
+    eval_cs = build_candidate_set(rec, win_d, eval_c)
+    rankers: dict[str, tuple[LightGBMRanker, np.ndarray | None]] = {}
+    if ranker is not None:
+        rankers["ranker"] = (ranker, None)
+        if ablations:
+            for label, groups in (("ranker without style features", ("style",)), ("ranker without CF features", ("cf",))):
+                sub = features.with_exclusions(groups)
+                cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
+                if len(cols) == len(names):
+                    continue
+                abl = LightGBMRanker(**ranker_params).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
+                rankers[label] = (abl, cols)
+    start_d = cuts[-1]
+    evaluation = evaluate(
+        rec, eval_cs, rankers, start_d, ground_truth=ground_truth, orders=win_d, rules=rules,
+        output_dir=output_dir,
+    )
+    st.stop()
+    rec.manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
+    return FitResult(rec, st.seconds, evaluation, importance, windows, n_examples)

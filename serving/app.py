@@ -42,10 +42,11 @@ def _install_rules(app: FastAPI, settings: Settings) -> Any:
     """H5's rules package (routes, store, admin page), if present in this build."""
     try:
         from serving.rules import install_rules
+
+        return install_rules(app, settings)
     except ImportError as exc:
-        log.info("rules package unavailable (%s): no merchandiser rules", exc)
+        log.error("rules package unavailable (%s): serving without merchandiser rules", exc)
         return None
-    return install_rules(app, settings)
 
 
 def create_app(

@@ -15,6 +15,7 @@ import numpy as np
 from recsys.data.catalog import Catalog
 from recsys.data.taxonomy import StyleTaxonomy
 from recsys.recommendation import StyleEvidence, StyleReading
+from recsys.style.evidence import DEFAULT_SMOOTHING, item_log_ratios, posterior
 from recsys.style.item_model import ItemStyleModel
 
 MAX_EVIDENCE_PER_STYLE = 5
@@ -29,7 +30,10 @@ class BasketStyleInferer:
     ``min_confidence``: below it the reading is "no clear style"; ``second_min``: a second style
     at least this probable makes a mixed basket; ``smoothing`` mixes each item with the prior so
     one item can never rule a style out; ``evidence_scale`` tempers the sum over items (items in
-    one basket are not independent, so 1.0 is overconfident on large baskets).
+    one basket are not independent, so 1.0 is overconfident on large baskets); an item line of
+    quantity q weighs ``1 + quantity_weight * log(q)`` (30 tiles are one style decision, not 30);
+    ``item_weights`` (n_items,) scale each item's evidence (e.g. tags count more than inferred
+    styles; default 1).
     """
 
     def __init__(
@@ -42,8 +46,10 @@ class BasketStyleInferer:
         min_confidence: float = 0.45,
         prior: np.ndarray | None = None,
         second_min: float = 0.25,
-        smoothing: float = 0.1,
+        smoothing: float = DEFAULT_SMOOTHING,
         evidence_scale: float = 1.0,
+        quantity_weight: float = 0.25,
+        item_weights: np.ndarray | None = None,
     ) -> None:
         item_styles = np.asarray(item_styles, dtype=np.float64)
         n, k = item_styles.shape
@@ -56,9 +62,11 @@ class BasketStyleInferer:
             prior = item_styles[active].mean(axis=0) if active.any() else np.full(k, 1.0 / k)
         prior = np.asarray(prior, dtype=np.float64)
         prior = (prior + 1e-6) / (prior + 1e-6).sum()
-        smoothed = (1 - smoothing) * item_styles + smoothing * prior
-        ratio = np.where(active[:, None], np.log(smoothed) - np.log(prior), 0.0)
-        self.log_ratio_ = ratio.astype(np.float32)  # (n_items, n_styles)
+        self.log_ratio_ = item_log_ratios(item_styles, prior, smoothing)  # (n_items, n_styles)
+        if item_weights is not None:
+            if len(item_weights) != n:
+                raise ValueError("item_weights must have one entry per item")
+            self.log_ratio_ *= np.asarray(item_weights, dtype=np.float32)[:, None]
         self.active_ = active
         self.log_prior_ = np.log(prior)
         self.informativeness = np.asarray(informativeness, dtype=np.float32)
@@ -69,13 +77,17 @@ class BasketStyleInferer:
         self.min_confidence = min_confidence
         self.second_min = second_min
         self.evidence_scale = evidence_scale
+        self.quantity_weight = quantity_weight
 
     @classmethod
     def from_model(cls, model: ItemStyleModel, catalog: Catalog, **kwargs: float) -> BasketStyleInferer:
+        """The reader for a fitted model, with the evidence weights it calibrated on its
+        training baskets."""
         model._check_catalog(catalog)
         return cls(
             model.item_styles_, model.informativeness_, catalog.frame["title"].tolist(),
-            catalog.ids.to_list(), model.taxonomy_, prior=model.prior_, **kwargs,
+            catalog.ids.to_list(), model.taxonomy_, prior=model.prior_,
+            item_weights=model.item_evidence_weights(), **kwargs,
         )
 
     # ------------------------------------------------------------------ numbers
@@ -91,13 +103,11 @@ class BasketStyleInferer:
             q = np.asarray(quantities, dtype=np.float64)
             if q.shape != rows.shape or (q <= 0).any():
                 raise ValueError("quantities must be positive, one per basket row")
-            weight = 1.0 + np.log(q)
+            weight = 1.0 + self.quantity_weight * np.log(q)
         return rows, weight[:, None] * self.log_ratio_[rows]  # (m, n_styles)
 
     def _posterior(self, contrib: np.ndarray) -> np.ndarray:
-        z = self.log_prior_ + self.evidence_scale * contrib.sum(axis=0)
-        z = np.exp(z - z.max())
-        return z / z.sum()
+        return posterior(self.log_prior_, contrib.sum(axis=0), self.evidence_scale)
 
     def infer_vector(self, rows: np.ndarray, quantities: np.ndarray | None = None) -> np.ndarray:
         """Basket style distribution (n_styles,) float64; all zeros when no basket item carries

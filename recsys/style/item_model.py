@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.optimize import minimize
 
 from recsys.data.catalog import Catalog
 from recsys.data.taxonomy import StyleTaxonomy
 from recsys.style.content_features import ContentVocabulary, catalog_features
+from recsys.style.evidence import item_log_ratios
 from recsys.style.orders import co_purchase_graph
 from recsys.style.softmax_regression import ExpertPooling, SoftmaxRegression, log_softmax
 
@@ -77,7 +79,11 @@ class ItemStyleModel:
     rarely bought product toward the prior), ``tag_trust`` (weight of a product's own tag against
     the model's opinion), ``neutral_threshold`` (informativeness below it = style-neutral),
     ``keyword_seeds`` (style slug -> title keywords used as extra tags where a product has none),
-    ``seed`` for the fold split.
+    ``calibration_share``: the last share of training orders (rows in time order) on which the
+    basket reader's evidence scale is calibrated by a model fitted on the earlier orders
+    (``basket_weights_``: evidence weight of tagged and of inferred items; 0 = no calibration,
+    weights 1), ``use_behaviour`` (False = content-only item styles; orders then serve only the
+    prior and the calibration: the baseline without behaviour), ``seed`` for the fold split.
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class ItemStyleModel:
         tag_trust: float = 0.9,
         neutral_threshold: float = 0.15,
         keyword_seeds: Mapping[str, Sequence[str]] | None = None,
+        calibration_share: float = 0.2,
+        use_behaviour: bool = True,
         seed: int = 0,
     ) -> None:
         self.l2 = l2
@@ -100,6 +108,8 @@ class ItemStyleModel:
         self.tag_trust = tag_trust
         self.neutral_threshold = neutral_threshold
         self.keyword_seeds = keyword_seeds
+        self.calibration_share = calibration_share
+        self.use_behaviour = use_behaviour
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
@@ -130,11 +140,13 @@ class ItemStyleModel:
         self.seeded_ = seeded
         self.expert_names_ = ["content"]
         self.expert_weights_ = np.zeros(0)
+        self.basket_weights_ = np.ones(2)
         if not tagged.any():
             return self._fit_nothing(n, k, "the catalog has no style tags"
                                      + ("" if self.keyword_seeds else " and no keyword seeds"))
 
-        graph = co_purchase_graph(orders) if orders is not None and orders.nnz else None
+        has_orders = orders is not None and orders.nnz > 0
+        graph = co_purchase_graph(orders) if has_orders and self.use_behaviour else None
         self.prior_ = self._prior(y, tagged, orders)
         log_prior = np.log(self.prior_)
 
@@ -166,11 +178,13 @@ class ItemStyleModel:
         self.neutral_ = neutral
         self.heldout_styles_ = heldout.astype(np.float32)
         self.learned_ = True
+        if has_orders and 0 < self.calibration_share < 1:
+            self.basket_weights_ = self._calibrate_basket_scale(catalog, orders, y, tagged)
         self.summary_ = {
             "n_items": int(n), "n_tagged": int(tagged.sum() - seeded.sum()),
             "n_keyword_seeded": int(seeded.sum()),
             "n_inferred": int((~tagged & ~neutral).sum()), "n_neutral": int(neutral.sum()),
-            "behaviour": graph is not None,
+            "behaviour": graph is not None, "basket_weights": [float(w) for w in self.basket_weights_],
             "expert_weights": dict(zip(self.expert_names_, map(float, self.expert_weights_), strict=True)),
             "message": "learned from tags, content" + (" and co-purchase" if graph is not None else ""),
         }
@@ -190,6 +204,53 @@ class ItemStyleModel:
                          "n_neutral": int(n), "behaviour": False, "expert_weights": {},
                          "message": message}
         return self
+
+    def _calibrate_basket_scale(
+        self, catalog: Catalog, orders: sp.csr_matrix, y: np.ndarray, tagged: np.ndarray,
+        max_baskets: int = 5000,
+    ) -> np.ndarray:
+        """Evidence weights (tagged items, inferred items) that best predict a tagged item's
+        style from the rest of its basket, on the last ``calibration_share`` of orders, with
+        item vectors from a model that never saw those orders. Items of one basket are not
+        independent, and inferred styles are weaker evidence than tags: this measures both."""
+        cut = int(round(orders.shape[0] * (1 - self.calibration_share)))
+        early = orders[:cut]
+        if early.nnz == 0:
+            return np.ones(2)
+        params = {**self.hyperparameters(), "calibration_share": 0.0}
+        inner = ItemStyleModel(**params).fit(catalog, early)
+        ratios = item_log_ratios(inner.item_styles_, inner.prior_)
+        rng = np.random.default_rng(self.seed)
+        late = orders[cut:].tocsr()
+        evidence, targets = [], []
+        for r in rng.permutation(late.shape[0]):
+            items = late.indices[late.indptr[r]:late.indptr[r + 1]]
+            candidates = items[tagged[items]]
+            if len(candidates) == 0 or len(items) < 2:
+                continue
+            target = rng.choice(candidates)
+            context = items[items != target]
+            if not inner.item_styles_[context].any():
+                continue
+            is_tag = tagged[context]
+            evidence.append((ratios[context[is_tag]].sum(axis=0), ratios[context[~is_tag]].sum(axis=0)))
+            targets.append(y[target])
+            if len(targets) >= max_baskets:
+                break
+        if len(targets) < 20:
+            return np.ones(2)
+        ev, tg = np.asarray(evidence, np.float64), np.asarray(targets)  # (b, 2, k), (b, k)
+        log_prior = np.log(inner.prior_)
+
+        def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+            logp = log_softmax(log_prior + np.einsum("bek,e->bk", ev, w))
+            g = np.exp(logp) * tg.sum(axis=1, keepdims=True) - tg
+            return float(-(tg * logp).sum()), np.einsum("bk,bek->e", g, ev)
+
+        res = minimize(loss, np.ones(2), jac=True, method="L-BFGS-B", bounds=[(0.0, 3.0)] * 2)
+        log.info("basket evidence weights tagged %.3f, inferred %.3f from %d held-out training "
+                 "baskets", res.x[0], res.x[1], len(tg))
+        return res.x
 
     @staticmethod
     def _prior(y: np.ndarray, tagged: np.ndarray, orders: sp.csr_matrix | None) -> np.ndarray:
@@ -239,9 +300,17 @@ class ItemStyleModel:
         (n, k) are the neighbours' style masses (zero rows say nothing)."""
         mass_by_style = np.asarray(graph @ seeds)
         mass = mass_by_style.sum(axis=1, keepdims=True)
+        # the mix a product with no style would see: seeds weighted by how connected they are
+        # (not the market prior: big-basket products are over-represented among neighbours)
+        base = np.asarray(graph.sum(axis=0)).ravel() @ seeds
+        base = base / base.sum() * 0.999 + 0.001 / len(base)
         m = self.prior_strength
-        mix = (mass_by_style + m * self.prior_) / (mass + m)
-        return np.log(mix) - np.log(self.prior_)
+        mix = (mass_by_style + m * base) / (mass + m)
+        return np.log(mix) - np.log(base)
+
+    def item_evidence_weights(self) -> np.ndarray:
+        """(n_items,) weight of each item's evidence in a basket reading (calibrated)."""
+        return np.where(self.tagged_, self.basket_weights_[0], self.basket_weights_[1]).astype(np.float32)
 
     # ------------------------------------------------------------------ reports
     def tag_disagreements(self, catalog: Catalog, min_confidence: float = 0.5) -> pd.DataFrame:
@@ -280,6 +349,7 @@ class ItemStyleModel:
             "tag_trust": self.tag_trust, "neutral_threshold": self.neutral_threshold,
             "keyword_seeds": {k: list(v) for k, v in self.keyword_seeds.items()}
             if self.keyword_seeds else None,
+            "calibration_share": self.calibration_share, "use_behaviour": self.use_behaviour,
             "seed": self.seed,
         }
 
@@ -292,6 +362,7 @@ class ItemStyleModel:
             informativeness=self.informativeness_, neutral=self.neutral_,
             heldout_styles=self.heldout_styles_, prior=self.prior_, tagged=self.tagged_,
             seeded=self.seeded_, skus=self.skus_, expert_weights=self.expert_weights_,
+            basket_weights=self.basket_weights_,
         )
         meta = {
             "schema_version": SCHEMA_VERSION, "kind": "item_style_model",
@@ -325,6 +396,7 @@ class ItemStyleModel:
             model.seeded_ = arrays["seeded"]
             model.skus_ = arrays["skus"]
             model.expert_weights_ = arrays["expert_weights"]
+            model.basket_weights_ = arrays["basket_weights"]
         if model.item_styles_.shape[1] != len(model.taxonomy_):
             raise ValueError(
                 f"{directory}: item styles have {model.item_styles_.shape[1]} columns but the "

@@ -190,6 +190,7 @@ def evaluate(
     orders: OrderTable | None = None,
     rules: AccessoryRules | None = None,
     output_dir: Path | None = None,
+    item_truth: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Measure every method on the same baskets. ``rankers``: name -> (model, feature columns);
     the entry named ``ranker`` is the served model. ``ground_truth`` (sample world) adds style
@@ -211,7 +212,7 @@ def evaluate(
             (gt.at[o, "order_style"] if o in gt.index and isinstance(gt.at[o, "order_style"], str) else None)
             for o in order_ids
         ]
-        item_style = _true_item_styles(rec)
+        item_style = _true_item_styles(rec, item_truth)
     baselines = {
         name: list_metrics(rec, lst, cs, k, true_styles, item_style) for name, lst in lists.items()
     }
@@ -228,10 +229,18 @@ def evaluate(
     return result
 
 
-def _true_item_styles(rec: Recommender) -> dict[int, str | None]:
-    """The sample world's true item style: its ``true_style`` attribute if present, else its tag."""
+def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict[int, str | None]:
+    """Each item's true style: from ``item_truth`` (sku, true_styles: the sample world's
+    answer; items with several or no true styles count as unstyled), else its single tag."""
     frame = rec.catalog.frame
     out: dict[int, str | None] = {}
+    if item_truth is not None:
+        for sku, styles in zip(item_truth["sku"], item_truth["true_styles"], strict=True):
+            r = rec.catalog.ids.get(str(sku))
+            if r >= 0:
+                st = list(styles) if styles is not None else []
+                out[r] = st[0] if len(st) == 1 else None
+        return out
     attrs = frame["attributes"].to_numpy(object)
     tags = frame["styles"].to_numpy(object)
     for i in range(len(frame)):

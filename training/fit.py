@@ -117,6 +117,48 @@ def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray |
     return out.astype(np.float32)
 
 
+def _fit_style(
+    catalog: Catalog, config: PipelineConfig, win: OrderTable, seed: int
+) -> tuple[object | None, np.ndarray | None, np.ndarray | None]:
+    if not config.style_enabled:
+        return None, None, None
+    from recsys.style.item_model import ItemStyleModel
+
+    params = dict(config.style_params)
+    params.setdefault("seed", seed)
+    model = ItemStyleModel(**params).fit(catalog, win.matrix)
+    item_styles = np.asarray(model.item_styles_, np.float32)
+    if not item_styles.any():
+        log.info("style model learned no styles from this catalog; style features are 0")
+    return model, item_styles, np.asarray(model.informativeness_, np.float32)
+
+
+def _fit_components(
+    catalog: Catalog, config: PipelineConfig, win: OrderTable, all_orders: OrderTable,
+    style_model: object | None, item_styles: np.ndarray | None, informativeness: np.ndarray | None,
+    seed: int,
+) -> Recommender:
+    """Generators, feature statistics and user affinity learned from ``win``; the popularity
+    timeline holds every purchase line (lookups only count lines before a basket's time)."""
+    users = IdIndex(sorted({u for u in win.user_ids if u is not None}))
+    data = _training_data(catalog, win, users, item_styles)
+    generators = _fit_generators(config, data, seed)
+    affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
+    stats = FeatureStatistics().fit(
+        win.matrix, catalog.category_codes, catalog.prices, all_orders.line_rows, all_orders.line_ts,
+        item_styles=item_styles, informativeness=informativeness,
+        reference_ts=int(all_orders.line_ts.max()) + 1,
+    )
+    cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
+    features = StoreFeatureAssembler(
+        stats, config.feature_set, config.generator_names, cf_sources, config.ranker.exclude_features
+    )
+    return Recommender(
+        catalog, config, generators, features=features, ranker=None, style_model=style_model,
+        user_index=users, user_affinity=affinity, reference_ts=stats.reference_ts_,
+    )
+
+
 def _groups(cs: CandidateSet, keep_positive_only: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """X, y, group sizes of the baskets that have at least one hidden item among candidates."""
     sizes = np.diff(cs.query_ptr)
@@ -138,12 +180,14 @@ def fit_recommender(
     output_dir: Path | None = None,
     ground_truth: pd.DataFrame | None = None,
     rules: AccessoryRules | None = None,
+    item_truth: pd.DataFrame | None = None,
     ablations: bool = True,
 ) -> FitResult:
     """Fit every stage and evaluate on the last time window (or on orders from ``cutoff`` on).
 
     ``output_dir`` receives the evaluation plots; ``ground_truth`` (sample world) adds style
-    coherence and accessory recall (with ``rules`` at checkout); ``ablations`` retrains the
+    coherence and accessory recall (with ``rules`` at checkout) and ``item_truth`` (sku,
+    true_styles) the items' true styles for coherence; ``ablations`` retrains the
     ranker without style features and without CF features for the report."""
     validate_config_features(config)
     rng = np.random.default_rng(seed)
@@ -164,39 +208,12 @@ def fit_recommender(
     windows["cuts"] = ", ".join(pd.Timestamp(c, unit="s", tz="UTC").isoformat() for c in cuts)
 
     st.start("style_model", 0.1)
-    style_model = None
-    item_styles = None
-    informativeness = None
-    if config.style_enabled:
-        from recsys.style.item_model import ItemStyleModel
-
-        params = dict(config.style_params)
-        params.setdefault("seed", seed)
-        style_model = ItemStyleModel(**params).fit(catalog, win_a.matrix)
-        item_styles = np.asarray(style_model.item_styles_, np.float32)
-        informativeness = np.asarray(style_model.informativeness_, np.float32)
-        if not item_styles.any():
-            log.info("style model learned no styles from this catalog; style features are 0")
+    style_model, item_styles, informativeness = _fit_style(catalog, config, win_a, seed)
 
     st.start("generators", 0.25)
-    users = IdIndex(sorted({u for u in win_a.user_ids if u is not None}))
-    data = _training_data(catalog, win_a, users, item_styles)
-    generators = _fit_generators(config, data, seed)
-    n_styles = len(catalog.taxonomy)
-    affinity = _user_affinity(win_a, users, item_styles, n_styles)
-    stats = FeatureStatistics().fit(
-        win_a.matrix, catalog.category_codes, catalog.prices, orders.line_rows, orders.line_ts,
-        item_styles=item_styles, informativeness=informativeness,
-        reference_ts=int(orders.line_ts.max()) + 1,
-    )
-    cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
-    features = StoreFeatureAssembler(
-        stats, config.feature_set, config.generator_names, cf_sources, config.ranker.exclude_features
-    )
-    rec = Recommender(
-        catalog, config, generators, features=features, ranker=None, style_model=style_model,
-        user_index=users, user_affinity=affinity, reference_ts=stats.reference_ts_,
-    )
+    rec = _fit_components(catalog, config, win_a, orders, style_model, item_styles, informativeness, seed)
+    features = rec.features
+    assert isinstance(features, StoreFeatureAssembler)
 
     st.start("ranker_examples", 0.45)
     train_c = hide_items(win_b, tc.hide_fraction, rng, tc.max_train_orders)
@@ -242,8 +259,15 @@ def fit_recommender(
     start_d = cuts[-1]
     evaluation = evaluate(
         rec, eval_cs, rankers, start_d, ground_truth=ground_truth, orders=win_d, rules=rules,
-        output_dir=output_dir,
+        output_dir=output_dir, item_truth=item_truth,
     )
+    if tc.refit_generators:
+        # the served bundle learns from every order; the figures above are those of the same
+        # pipeline fitted before the evaluation window (the only honest way to measure it)
+        st.start("refit", 0.95)
+        style_model, item_styles, informativeness = _fit_style(catalog, config, orders, seed)
+        rec = _fit_components(catalog, config, orders, orders, style_model, item_styles, informativeness, seed)
+        rec.ranker = ranker
     st.stop()
     rec.manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
     return FitResult(rec, st.seconds, evaluation, importance, windows, n_examples)

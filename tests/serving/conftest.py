@@ -36,7 +36,7 @@ def _fit_bundle(out: Path, seed: int) -> Path:
     from recsys.sample_world import generate_world
     from training.fit import fit_recommender
 
-    world = generate_world(seed=seed, n_orders=2500, n_skus=600)
+    world = generate_world(seed=seed, n_orders=2500)  # the sample catalog (4,000 SKUs)
     config = load_pipeline_config(HERE / "pipeline_small.yaml")
     result = fit_recommender(world.catalog, world.interactions, config, seed=seed)
     result.recommender.save(out)
@@ -45,7 +45,7 @@ def _fit_bundle(out: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real bundle of a small sample world (600 SKUs)."""
+    """A real bundle fitted on a small sample world (default catalog, 2,500 orders)."""
     return _fit_bundle(tmp_path_factory.mktemp("bundle") / "bundle", seed=7)
 
 

@@ -88,6 +88,7 @@ class AnnIndex:
             quantizer = faiss.IndexFlatL2(d + 1)
             index = faiss.IndexIVFFlat(quantizer, d + 1, nlist)
             index.cp.seed = self.seed
+            index.cp.max_points_per_centroid = 64  # k-means on a sample: build time stays seconds
             index.train(augmented)
             index.add(augmented)
         self.index_ = index

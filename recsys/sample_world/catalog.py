@@ -30,7 +30,7 @@ from recsys.sample_world.vocabulary import (
 )
 
 OUT_OF_STOCK_RATE = 0.065
-ZIPF_EXPONENT = 1.1
+ZIPF_EXPONENT = 1.0
 PRICE_SIGMA = 0.45
 STYLE_PRICE_FACTOR = {
     "loft": 1.05, "scandinavian": 0.95, "classic": 1.25, "modern": 1.0, "provence": 1.0,
@@ -65,11 +65,13 @@ class CatalogDraw:
         })
 
 
-def _style_probs(tokens: tuple[str, ...], attr: str, noise: float) -> np.ndarray:
+def _style_probs(
+    tokens: tuple[str, ...], attr: str, noise: float, spec: CategorySpec
+) -> np.ndarray:
     """P(token | style) for every style over ``tokens``: shape (n_styles, n_tokens)."""
     out = np.empty((len(STYLES), len(tokens)))
     for s, style in enumerate(STYLES):
-        prefs = STYLE_PROFILES[style].get(attr, {})
+        prefs = spec.profiles.get(style, {}).get(attr) or STYLE_PROFILES[style].get(attr, {})
         w = np.array([prefs.get(t, FLOOR_WEIGHT) for t in tokens], dtype=float)
         out[s] = (1 - noise) * w / w.sum() + noise / len(tokens)
     return out
@@ -141,7 +143,7 @@ def draw_catalog(
             if not styled:
                 values[name] = tok[rng.integers(0, len(tok), n)]
                 continue
-            probs = _style_probs(tokens, profile, ATTRIBUTE_NOISE)
+            probs = _style_probs(tokens, profile, ATTRIBUTE_NOISE, spec)
             idx = np.empty(n, dtype=np.int64)
             for s in range(n_styles):
                 mask = gen == s
@@ -153,7 +155,7 @@ def draw_catalog(
         if spec.slug == "wallpaper":
             plainish = np.isin(values["pattern"], list(_PAINTABLE_PATTERNS))
             nonwoven = values["material"] == "non-woven"
-            p = np.where(plainish & nonwoven, 0.85, np.where(plainish, 0.35, 0.03))
+            p = np.where(plainish & nonwoven, 0.92, np.where(plainish, 0.35, 0.03))
             paintable = rng.random(n) < p
             whiten = paintable & (rng.random(n) < 0.6)
             values["color"] = np.where(whiten, "white", values["color"]).astype(object)
@@ -170,8 +172,12 @@ def draw_catalog(
         family_parts.append(np.full(n, spec.family, dtype=object))
         gen_parts.append(gen)
         loglik_parts.append(loglik if styled else np.full((n, n_styles), -np.inf))
-        ranks = rng.permutation(n) + 1.0
-        pop = ranks ** -ZIPF_EXPONENT
+        # Zipf within the category, ranked per style segment: every style has its bestsellers
+        pop = np.empty(n)
+        for g in np.unique(gen):
+            seg = np.flatnonzero(gen == g)
+            pop[seg] = (rng.permutation(len(seg)) + 1.0) ** -ZIPF_EXPONENT
+            pop[seg] *= (gen == g).mean() / pop[seg].sum()
         pop_parts.append(pop / pop.sum())
         factor = np.array([STYLE_PRICE_FACTOR[STYLES[g]] if g >= 0 else 1.0 for g in gen])
         price_parts.append(spec.price * factor * rng.lognormal(0.0, PRICE_SIGMA, n))

@@ -138,6 +138,8 @@ class CategorySpec:
     title: str = "{Color} {material} {noun}"
     noun: str = ""
     styles: dict[str, float] | None = None  # style mix of this category's SKUs if not global
+    profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Per-style profile overrides for this category (style -> attribute -> weights)."""
     quantity: tuple[int, int] = (1, 1)        # units per purchase line (min, max)
 
 
@@ -170,7 +172,10 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         ("concrete look", "marble look", "wood look", "stone look", "plain", "encaustic",
          "geometric", "terrazzo"),
         extras={"size": ("60x60", "30x60", "120x60", "20x120", "80x80", "60x120")},
-        title="{Color} porcelain stoneware tile {size} {pattern}", quantity=(4, 30)),
+        title="{Color} porcelain stoneware tile {size} {pattern}", quantity=(4, 30),
+        # a loft floor is grey concrete: the product's defining example
+        profiles={"loft": {"color": {"grey": 10, "anthracite": 5, "black": 2, "white": 1},
+                           "pattern": {"concrete look": 10, "stone look": 2, "plain": 1.5}}}),
     CategorySpec(
         "ceramic-tile", "finishing", 7, 24, _TILE_COLORS, ("ceramic",),
         ("gloss", "matte", "satin", "textured"),
@@ -193,7 +198,11 @@ CATEGORIES: tuple[CategorySpec, ...] = (
          "toile", "ethnic", "abstract", "wood look", "check", "chevron", "fan", "ornament",
          "industrial", "marble look"),
         extras={"roll": ("10.05x0.53 m", "10.05x1.06 m", "25x1.06 m")},
-        title="{Paintable}{Color} {material} wallpaper {roll}, {pattern}", quantity=(2, 12)),
+        title="{Paintable}{Color} {material} wallpaper {roll}, {pattern}", quantity=(2, 12),
+        # loft walls: plain or concrete/brick-textured non-woven, painted over
+        profiles={"loft": {"pattern": {"concrete look": 6, "brick look": 5, "plain": 6,
+                                       "industrial": 1.5},
+                           "material": {"non-woven": 10, "vinyl": 1}}}),
     CategorySpec(
         "wall-paint", "finishing", 7, 35, COLORS, ("acrylic", "latex", "mineral"),
         ("matte", "eggshell", "satin", "gloss"), (),

@@ -202,7 +202,7 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     tags = [set(np.flatnonzero(true_labels[r])) for r in held]
     train_labels = train_catalog.style_labels()
     majority = int(train_labels.sum(axis=0).argmax())
-    item_rows = []
+    item_rows, untagged_rows = [], []
     for name, pred in (
         ("content + behaviour (ours)", item_predictions(full, held)),
         ("content only (no behaviour)", item_predictions(content, held)),
@@ -211,13 +211,26 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         acc = np.mean([p in t for p, t in zip(pred, tags, strict=True)])
         item_rows.append((name, macro_f1(tags, pred, k), acc, np.mean(pred >= 0)))
 
-    # untagged finishing materials and tools: neutrality by category
+    # untagged products against the generator's true styles (never used for training)
     cats = catalog.frame["category"].to_numpy()
     untagged = true_labels.sum(axis=1) == 0
+    true_styles = world.item_styles.set_index("sku").loc[list(catalog.skus), "true_styles"]
+    true_sets = [{slugs.index(s) for s in ts} for ts in true_styles]
+    styled_untagged = np.flatnonzero(untagged & np.array([bool(t) for t in true_sets]))
+    for name, model in (("content + behaviour (ours)", full), ("content only (no behaviour)", content)):
+        pred = item_predictions(model, styled_untagged)
+        t = [true_sets[r] for r in styled_untagged]
+        acc = np.mean([p in tt for p, tt in zip(pred, t, strict=True)])
+        untagged_rows.append((name, macro_f1(t, pred, k), acc, np.mean(pred >= 0)))
+    no_style = np.array([not t for t in true_sets])
+    neutral_rows = [
+        (name, float(m.neutral_[no_style].mean()), float(m.neutral_[~no_style & untagged].mean()))
+        for name, m in (("content + behaviour (ours)", full), ("content only (no behaviour)", content))
+    ]
     cat_rows = []
     for cat in sorted(set(cats[untagged])):
         m = untagged & (cats == cat)
-        cat_rows.append((cat, int(m.sum()), float(full.neutral_[m].mean()),
+        cat_rows.append((cat, int(m.sum()), float(no_style[m].mean()), float(full.neutral_[m].mean()),
                          float(full.informativeness_[m].mean())))
 
     # baskets after the cutoff against the shopper's order style
@@ -242,14 +255,23 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     ]
     # the basket of the issue: grey porcelain tile + paintable wallpaper
     titles = catalog.frame["title"].str.lower()
-    tile = np.flatnonzero(titles.str.contains("grey porcelain stoneware tile") & untagged)
-    paper = np.flatnonzero(titles.str.contains("paintable") & untagged)
-    example = "no grey porcelain tile / paintable wallpaper in this world"
-    if len(tile) and len(paper):
-        pick_t = tile[np.argmax(full.informativeness_[tile])]
-        pick_p = paper[np.argmax(full.informativeness_[paper])]
+    loft = np.array(["loft" in t for t in true_styles])
+    tile = np.flatnonzero(titles.str.contains("grey porcelain stoneware tile") & untagged & loft)
+    paper = np.flatnonzero(titles.str.contains("paintable") & untagged & loft)
+    example = "no loft grey porcelain tile / paintable wallpaper in this world"
+    if len(tile) and len(paper):  # the first of each by catalog order, not picked by score
+        pick_t, pick_p = tile[0], paper[0]
         r = ours.infer(np.array([pick_t, pick_p]))
-        example = f"`{catalog.frame['title'][pick_t]}` + `{catalog.frame['title'][pick_p]}` -> top **{r.top}**: \"{r.explanation}\""
+        example = (f"`{catalog.frame['title'][pick_t]}` + `{catalog.frame['title'][pick_p]}` "
+                   f"(both untagged, true style loft; the first such pair in catalog order) -> "
+                   f"top **{r.top}**: \"{r.explanation}\"")
+        n_pairs = loft_top = 0
+        for a in tile:
+            for b in paper:
+                n_pairs += 1
+                loft_top += ours.infer_vector(np.array([a, b])).argmax() == slugs.index("loft")
+        example += (f". Over all {n_pairs:,} such pairs, loft is the top style in "
+                    f"{pct(loft_top / n_pairs)}.")
 
     # plots
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -285,11 +307,22 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         "| --- | --- | --- | --- |",
         *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} |" for n, f, a, c in item_rows],
         "",
-        "### Untagged categories: share marked style-neutral",
+        f"### Untagged products against the generator's true styles ({len(styled_untagged):,} styled, "
+        f"{int(no_style.sum()):,} without style)",
         "",
-        "| category | untagged items | neutral | mean informativeness |",
+        "| model | macro-F1 | accuracy | coverage (not neutral) |",
         "| --- | --- | --- | --- |",
-        *[f"| {c} | {n} | {pct(z)} | {i:.2f} |" for c, n, z, i in cat_rows],
+        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} |" for n, f, a, c in untagged_rows],
+        "",
+        "| model | products without style marked neutral | untagged styled products marked neutral |",
+        "| --- | --- | --- |",
+        *[f"| {n} | {pct(a)} | {pct(b)} |" for n, a, b in neutral_rows],
+        "",
+        "Untagged products by category (ours):",
+        "",
+        "| category | untagged items | truly without style | marked neutral | mean informativeness |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {c} | {n} | {pct(t)} | {pct(z)} | {i:.2f} |" for c, n, t, z, i in cat_rows],
         "",
         "### Basket style vs the shopper's order style (test orders)",
         "",

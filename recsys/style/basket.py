@@ -8,6 +8,7 @@ quantities counting logarithmically). Neutral items have all-zero rows and contr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,13 @@ from recsys.style.evidence import DEFAULT_SMOOTHING, item_log_ratios, posterior
 from recsys.style.item_model import ItemStyleModel
 
 MAX_EVIDENCE_PER_STYLE = 5
+_SIZE_RE = re.compile(r"\S*\d\S*(?:\s+(?:m|cm|mm|l|ml|kg|g)\b)?")
+
+
+def short_title(title: str) -> str:
+    """A title fit for a sentence: lower case, sizes and codes dropped ("60x120", "25x1.06 m")."""
+    text = _SIZE_RE.sub(" ", title.lower())
+    return re.sub(r"\s+", " ", re.sub(r"\s+,", ",", text)).strip(" ,")
 
 
 class BasketStyleInferer:
@@ -167,7 +175,7 @@ class BasketStyleInferer:
 
     def _sentence(self, evidence: tuple[StyleEvidence, ...], style: int, prob: float) -> str:
         slug = self.slugs[style]
-        titles = list(dict.fromkeys(e.title.lower() for e in evidence if e.style == slug))[:3]
+        titles = list(dict.fromkeys(short_title(e.title) for e in evidence if e.style == slug))[:3]
         name = slug.replace("-", " ")
         if not titles:
             return f"the basket leans {name} ({prob:.2f})"

@@ -240,17 +240,24 @@ class ItemStyleModel:
         if len(targets) < 20:
             return np.ones(2)
         ev, tg = np.asarray(evidence, np.float64), np.asarray(targets)  # (b, 2, k), (b, k)
-        log_prior = np.log(inner.prior_)
+        prior = inner.prior_
+        log_prior = np.log(prior)
 
-        def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-            logp = log_softmax(log_prior + np.einsum("bek,e->bk", ev, w))
-            g = np.exp(logp) * tg.sum(axis=1, keepdims=True) - tg
-            return float(-(tg * logp).sum()), np.einsum("bk,bek->e", g, ev)
+        # The basket's style is latent: a held-out item shares it with probability rho and is
+        # otherwise any style (prior). Fitting rho too keeps the weights calibrated for the
+        # basket's style, not for the noisier style of one more item.
+        def loss(theta: np.ndarray) -> float:
+            style = np.exp(log_softmax(log_prior + np.einsum("bek,e->bk", ev, theta[:2])))
+            item = theta[2] * style + (1 - theta[2]) * prior
+            return float(-(tg * np.log(item + _EPS)).sum())
 
-        res = minimize(loss, np.ones(2), jac=True, method="L-BFGS-B", bounds=[(0.0, 3.0)] * 2)
-        log.info("basket evidence weights tagged %.3f, inferred %.3f from %d held-out training "
-                 "baskets", res.x[0], res.x[1], len(tg))
-        return res.x
+        res = minimize(loss, np.array([1.0, 1.0, 0.8]), method="L-BFGS-B",
+                       bounds=[(0.0, 3.0), (0.0, 3.0), (0.05, 1.0)])
+        self.basket_item_agreement_ = float(res.x[2])
+        log.info("basket evidence weights tagged %.3f, inferred %.3f; a basket item shares the "
+                 "basket's style with p=%.2f (%d held-out training baskets)",
+                 res.x[0], res.x[1], res.x[2], len(tg))
+        return res.x[:2]
 
     @staticmethod
     def _prior(y: np.ndarray, tagged: np.ndarray, orders: sp.csr_matrix | None) -> np.ndarray:

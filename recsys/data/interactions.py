@@ -1,0 +1,117 @@
+"""The interactions contract: one row per event (view, add_to_cart, purchase) of one SKU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.catalog import Catalog
+from recsys.data.errors import DataContractError
+from recsys.data.tables import first_bad_row, read_table, require_columns, to_numeric
+
+REQUIRED_COLUMNS = ("order_id", "user_id", "sku", "quantity", "ts", "event")
+EVENT_TYPES = ("view", "add_to_cart", "purchase")
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Validated events. ``frame`` columns: order_id (str), user_id (str or None for guests),
+    sku (str), quantity (int64 > 0), ts (datetime64[ns, UTC]), event (one of EVENT_TYPES);
+    sorted by ts (stable)."""
+
+    frame: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def purchases(self) -> pd.DataFrame:
+        return self.frame[self.frame["event"] == "purchase"]
+
+    def item_rows(self, catalog: Catalog) -> np.ndarray:
+        """Catalog row of every event, shape (n,), int64; -1 where the SKU is not in it."""
+        rows = catalog.ids
+        return np.fromiter((rows.get(s) for s in self.frame["sku"]), np.int64, len(self.frame))
+
+    def split_at(self, cutoff: pd.Timestamp) -> tuple[Interactions, Interactions]:
+        """Events strictly before ``cutoff`` and the rest: the temporal split everyone uses."""
+        before = self.frame["ts"] < cutoff
+        return Interactions(self.frame[before]), Interactions(self.frame[~before])
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix.lower() == ".csv":
+            self.frame.to_csv(path, index=False)
+        else:
+            self.frame.to_parquet(path, index=False)
+
+
+def validate_interactions(
+    raw: pd.DataFrame,
+    source: str = "<interactions>",
+    catalog: Catalog | None = None,
+    unknown_skus: Literal["error", "drop"] = "error",
+) -> Interactions:
+    """Check a raw events table against the contract (and SKUs against ``catalog`` if given)."""
+    require_columns(raw, REQUIRED_COLUMNS, source)
+    n = len(raw)
+    frame = pd.DataFrame(index=range(n))
+    for col in ("order_id", "sku"):
+        vals = raw[col].astype("string").str.strip()
+        empty = vals.isna() | (vals == "")
+        if empty.any():
+            raise DataContractError(source, f"empty {col}", row=first_bad_row(empty), column=col)
+        frame[col] = vals.astype(object).to_numpy()
+    users = raw["user_id"].astype("string").str.strip()
+    frame["user_id"] = [None if (u is pd.NA or u == "") else str(u) for u in users]
+    qty = to_numeric(raw, "quantity", source)
+    bad = qty.isna() | (qty <= 0) | (qty != np.floor(qty.fillna(0)))
+    if bad.any():
+        row = first_bad_row(bad)
+        raise DataContractError(
+            source, f"quantity must be a whole number > 0, got {raw['quantity'].iloc[row - 1]!r}",
+            row=row, column="quantity",
+        )
+    frame["quantity"] = qty.astype(np.int64).to_numpy()
+    ts = pd.to_datetime(raw["ts"], errors="coerce", utc=True)
+    if ts.isna().any():
+        row = first_bad_row(ts.isna())
+        raise DataContractError(
+            source, f"not a timestamp: {raw['ts'].iloc[row - 1]!r} (use ISO 8601)",
+            row=row, column="ts",
+        )
+    frame["ts"] = ts.to_numpy()
+    frame["ts"] = frame["ts"].dt.tz_localize("UTC") if frame["ts"].dt.tz is None else frame["ts"]
+    event = raw["event"].astype("string").str.strip()
+    bad_event = ~event.isin(EVENT_TYPES)
+    if bad_event.any():
+        row = first_bad_row(bad_event.fillna(True))
+        raise DataContractError(
+            source, f"unknown event {raw['event'].iloc[row - 1]!r}; use one of {', '.join(EVENT_TYPES)}",
+            row=row, column="event",
+        )
+    frame["event"] = event.astype(object).to_numpy()
+    if catalog is not None:
+        known = frame["sku"].isin(catalog.ids.to_list())
+        if not known.all():
+            if unknown_skus == "error":
+                row = first_bad_row(~known)
+                raise DataContractError(
+                    source, f"sku {frame['sku'].iloc[row - 1]!r} is not in the catalog",
+                    row=row, column="sku",
+                )
+            frame = frame[known]
+    frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+    return Interactions(frame)
+
+
+def load_interactions(
+    path: str | Path,
+    catalog: Catalog | None = None,
+    unknown_skus: Literal["error", "drop"] = "error",
+) -> Interactions:
+    """Load and validate interactions from CSV or Parquet."""
+    return validate_interactions(read_table(path), str(path), catalog, unknown_skus)

@@ -159,7 +159,8 @@ class CoPurchaseCandidates(CandidateGenerator):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Lift of each candidate to the basket's items: (max (c,), mean (c,)) float32.
 
-        A pair below ``min_support`` or outside the kept neighbours counts as 0 (no evidence).
+        A pair below ``min_support``, or kept as a neighbour by neither item, counts as 0 (no
+        evidence).
         The mean is over the basket's distinct known items.
         """
         basket = np.unique(np.asarray(basket_rows, dtype=np.int64))
@@ -170,7 +171,10 @@ class CoPurchaseCandidates(CandidateGenerator):
             return np.zeros(c, np.float32), np.zeros(c, np.float32)
         valid = (cand >= 0) & (cand < self.n_items)
         counts = np.zeros((basket.size, c), np.float64)
-        counts[:, valid] = self.pair_counts_[basket][:, cand[valid]].toarray()
+        # rows are pruned to each item's best partners, so look the pair up both ways
+        forward = self.pair_counts_[basket][:, cand[valid]].toarray()
+        backward = self.pair_counts_[cand[valid]][:, basket].toarray().T
+        counts[:, valid] = np.maximum(forward, backward)
         a = np.repeat(basket, c).reshape(basket.size, c)
         b = np.broadcast_to(np.where(valid, cand, 0), (basket.size, c))
         lift = np.zeros_like(counts)

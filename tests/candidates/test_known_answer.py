@@ -180,3 +180,22 @@ def test_bad_hyperparameters_are_clear_errors(world: TrainingData) -> None:
         CoPurchaseCandidates(score="pmi").fit(world)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="model must be"):
         CFCandidates(model="svd").fit(world)  # type: ignore[arg-type]
+
+
+def test_item_lift_finds_a_pair_kept_by_either_item() -> None:
+    # orders {0,1} x3, {0,2} x2, {0,3}, {4}: N=7, every pair with item 0 has lift 7/6
+    x = np.zeros((7, 5), np.float32)
+    x[:6, 0] = 1
+    x[:3, 1] = 1
+    x[3:5, 2] = 1
+    x[5, 3] = 1
+    x[6, 4] = 1
+    data = TrainingData(
+        orders=sp.csr_matrix(x), order_users=np.full(7, -1), order_ts=np.zeros(7, np.int64),
+        n_users=0, item_category=np.zeros(5, np.int64), in_stock=np.ones(5, bool),
+    )
+    co = CoPurchaseCandidates(min_support=1, max_neighbours=1).fit(data)
+    assert co.pair_counts_[0, 3] == 0 and co.pair_counts_[3, 0] == 1  # row 0 kept only item 1
+    mx, mean = co.item_lift(np.array([0]), np.array([3, 4]))
+    np.testing.assert_allclose(mx, [7 / 6, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(mean, [7 / 6, 0.0], rtol=1e-6)

@@ -35,7 +35,8 @@ class Suggestion:
     order of the same user holding it within ``window_days`` (the forgotten signal);
     ``forgotten_rate`` = later / (anchor_orders - together); ``completion_rate`` =
     (together + later) / anchor_orders; ``lift`` = P(accessory | anchor) / P(accessory) within
-    an order (all orders).
+    an order (all orders); ``later_lift`` = forgotten_rate / the rate at which any order
+    without the accessory is followed by it (so accessories everyone buys anyway do not count).
     """
 
     id: str
@@ -49,6 +50,8 @@ class Suggestion:
     completion_rate: float
     window_days: int
     sentence: str
+    later_lift: float = 0.0
+    signal: str = "forgotten"  # "forgotten" (came back for it) or "bought together" (lift only)
 
     def to_rule(self) -> Rule:
         """The rule a merchandiser gets by accepting this suggestion (one checkout slot)."""
@@ -87,17 +90,26 @@ def mine_suggestions(
     window_days: int = 14,
     min_anchor_orders: int = 20,
     min_later: int = 5,
-    min_forgotten_rate: float = 0.05,
+    min_forgotten_rate: float = 0.2,
+    min_later_lift: float = 2.0,
     min_lift: float = 2.0,
+    min_completion: float = 0.3,
     max_per_anchor: int = 5,
+    co_purchase: bool = True,
 ) -> list[Suggestion]:
     """Propose ``anchor -> accessory`` category rules from purchases, strongest first.
 
-    A pair is kept when the anchor has at least ``min_anchor_orders`` orders and either the
-    forgotten signal holds (``later >= min_later`` and ``forgotten_rate >= min_forgotten_rate``)
-    or the co-occurrence lift is at least ``min_lift`` (with ``together >= min_later``). The
+    A pair is kept when the anchor has at least ``min_anchor_orders`` orders, at least
+    ``min_completion`` of them got the accessory (same order or later), and either the forgotten
+    signal holds (``later >= min_later``, ``forgotten_rate >= min_forgotten_rate`` and
+    ``later_lift >= min_later_lift``) or the co-occurrence lift is at least ``min_lift`` (with
+    ``together >= min_later``). Thresholds keep room- and project-level co-purchases (a lamp with
+    a sconce, a mirror with grout in a bathroom job) out: those are neither completed nor
+    forgotten. The
     direction is the one shoppers come back in (more ``later`` from anchor to accessory than
-    back; ties go to the cheaper category as the accessory).
+    back; ties go to the cheaper category as the accessory). ``co_purchase=False`` keeps only
+    the forgotten signal (lift-only pairs are often companions of the same project, not
+    accessories). Forgotten pairs come first, then by completion rate.
     """
     if window_days <= 0:
         raise ValueError("window_days must be > 0")
@@ -164,6 +176,10 @@ def mine_suggestions(
     together_u = (xu.T @ xu).toarray()
     without = np.maximum(anchor_orders[:, None] - together_u, 1.0)
     forgotten_rate = later / without
+    # baseline: how often ANY order without b (of a known user) is followed by b in the window
+    not_b = np.maximum(len(xu.getnnz(axis=1)) - anchor_orders, 1.0) if xu.shape[0] else np.ones(n_cats)
+    later_base = np.asarray(later_not_in_order[np.flatnonzero(has_user)].sum(axis=0)).ravel() / not_b
+    later_lift = forgotten_rate / np.maximum(later_base[None, :], 1e-9)
     completion = (together_u + later) / np.maximum(anchor_orders[:, None], 1.0)
 
     mean_price = pd.Series(catalog.prices).groupby(catalog.category_codes).mean()
@@ -177,14 +193,26 @@ def mine_suggestions(
         for b in range(n_cats):
             if a == b:
                 continue
-            forgotten = later[a, b] >= min_later and forgotten_rate[a, b] >= min_forgotten_rate
+            forgotten = (
+                later[a, b] >= min_later
+                and forgotten_rate[a, b] >= min_forgotten_rate
+                and later_lift[a, b] >= min_later_lift
+            )
             lifted = lift[a, b] >= min_lift and together_u[a, b] >= min_later
-            if not (forgotten or lifted):
+            if completion[a, b] < min_completion or not (forgotten or lifted):
+                continue
+            if not forgotten and not co_purchase:
                 continue
             if later[a, b] < later[b, a] or (later[a, b] == later[b, a] and price[b] > price[a]):
                 continue
             picks.append(b)
         picks.sort(key=lambda b: (-completion[a, b], -lift[a, b]))
+        picks_forgotten = {
+            b for b in picks
+            if later[a, b] >= min_later and forgotten_rate[a, b] >= min_forgotten_rate
+            and later_lift[a, b] >= min_later_lift
+        }
+        picks.sort(key=lambda b: (b not in picks_forgotten, -completion[a, b], -lift[a, b]))
         for b in picks[:max_per_anchor]:
             an, ac = catalog.categories[a], catalog.categories[b]
             sentence = (
@@ -209,9 +237,11 @@ def mine_suggestions(
                     completion_rate=round(float(completion[a, b]), 4),
                     window_days=int(window_days),
                     sentence=sentence,
+                    later_lift=round(float(later_lift[a, b]), 3),
+                    signal="forgotten" if b in picks_forgotten else "bought together",
                 )
             )
-    out.sort(key=lambda s: (-s.completion_rate, -s.later, s.id))
+    out.sort(key=lambda s: (s.signal != "forgotten", -s.completion_rate, -s.later, s.id))
     log.info("mined %d rule suggestions from %d orders", len(out), n_orders)
     return out
 

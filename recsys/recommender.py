@@ -198,6 +198,16 @@ class Recommender:
             for r in top
         ]
 
+    def candidate_features(self, request: RecommendationRequest) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+        """The online feature rows of one request: candidate rows (m,), feature names and the
+        (m, n_features) matrix the ranker scores (for parity checks and debugging)."""
+        if self.features is None:
+            raise ValueError("this recommender has no feature assembler")
+        prepared = [self._prepare(request)]
+        merged = self.generate_candidates(prepared)
+        X = self.features.compute(self.build_batch(prepared, merged))
+        return merged[0].rows, tuple(self.features.feature_names), X
+
     # --- pipeline ------------------------------------------------------------------------
 
     def _map_basket(self, basket: Sequence[BasketLine]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -1,0 +1,192 @@
+"""fit_recommender on a small sample world: stages, held-out quality against popularity, the
+Recommender's request behaviour, bundle save/load and bad bundles, config validation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from feature_store import load_pipeline_config, load_recommender
+from recsys.bundle import BundleError
+from recsys.config import ConfigError, parse_pipeline_config
+from recsys.recommendation import BasketLine, Filters, RecommendationRequest
+
+SMALL = {
+    "version": 1,
+    "candidates": {
+        "total": 60,
+        "generators": [
+            {"name": "item_knn", "quota": 25, "params": {"weighting": "bm25"}},
+            {"name": "co_purchase", "quota": 20},
+            {"name": "cf", "quota": 10, "params": {"model": "als", "factors": 8, "iterations": 3}},
+            {"name": "style", "quota": 10},
+            {"name": "popular", "quota": 10},
+        ],
+    },
+    "ranker": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5},
+    "training": {"max_train_orders": 800, "max_validation_orders": 250, "max_eval_orders": 300},
+}
+
+
+@pytest.fixture(scope="module")
+def world():
+    from recsys.sample_world import generate_world
+
+    return generate_world(seed=11, n_orders=2000)
+
+
+@pytest.fixture(scope="module")
+def fitted(world, tmp_path_factory):
+    from training.fit import fit_recommender
+
+    out = tmp_path_factory.mktemp("eval")
+    return fit_recommender(
+        world.catalog, world.interactions, parse_pipeline_config(SMALL), seed=4,
+        ground_truth=world.ground_truth, item_truth=world.item_styles, output_dir=out,
+    )
+
+
+def _req(world, rows, **kw) -> RecommendationRequest:
+    skus = world.catalog.skus
+    return RecommendationRequest(basket=tuple(BasketLine(str(skus[r])) for r in rows), **kw)
+
+
+def test_fit_runs_every_stage_and_reports(fitted):
+    assert list(fitted.stage_seconds) == [
+        "split", "style_model", "generators", "ranker_examples", "ranker", "evaluation", "refit"
+    ]
+    m = fitted.evaluation.metrics
+    for key in ("recall@10", "ndcg@10", "hit_rate@10", "mrr", "coverage", "style_coherence"):
+        assert 0.0 <= m[key] <= 1.0
+    assert fitted.evaluation.figures and all(p.exists() for p in fitted.evaluation.figures.values())
+    assert "| **ranker** |" in fitted.evaluation.report_markdown
+    assert fitted.feature_importance
+
+
+def test_ranker_beats_popularity_on_held_out_orders(fitted):
+    b = fitted.evaluation.baselines
+    assert b["ranker"]["recall@10"] > b["popularity"]["recall@10"]
+    assert b["ranker"]["ndcg@10"] > b["popularity"]["ndcg@10"]
+    assert b["ranker"]["recall@10"] > b["merged candidates (no ranker)"]["recall@10"]
+
+
+def test_request_behaviour(world, fitted):
+    rec = fitted.recommender
+    cat = world.catalog
+    r = rec.recommend(RecommendationRequest(
+        basket=(BasketLine(str(cat.skus[0])), BasketLine("NOT-A-SKU"), BasketLine(str(cat.skus[7]))), k=8))
+    assert r.unknown_skus == ("NOT-A-SKU",)
+    assert 0 < len(r.items) <= 8
+    skus = [i.sku for i in r.items]
+    assert len(set(skus)) == len(skus)
+    assert not {str(cat.skus[0]), str(cat.skus[7])} & set(skus)
+    assert all(i.reason and i.sources for i in r.items)
+    assert set(r.timings_ms) >= {"candidates", "features", "ranker", "total"}
+    in_stock = set(cat.skus[cat.in_stock])
+    assert set(skus) <= in_stock
+    # exclusions and filters
+    excl = skus[:2]
+    r2 = rec.recommend(_req(world, [0, 7], k=8, exclude_skus=tuple(excl)))
+    assert not set(excl) & {i.sku for i in r2.items}
+    cheap = rec.recommend(_req(world, [0, 7], k=8, filters=Filters(max_price=20.0)))
+    assert all(cat.prices[cat.ids.row(i.sku)] <= 20.0 for i in cheap.items)
+    one_cat = cat.categories[0]
+    rc = rec.recommend(_req(world, [0, 7], k=5, filters=Filters(categories=(one_cat,))))
+    assert all(cat.frame["category"].iat[cat.ids.row(i.sku)] == one_cat for i in rc.items)
+    # empty basket -> popular; huge k is safe
+    empty = rec.recommend(RecommendationRequest(basket=(), k=5))
+    assert len(empty.items) == 5 and empty.style.top is None
+    big = rec.recommend(_req(world, [0], k=10_000))
+    assert len(big.items) <= len(cat)
+    # a deadline already passed skips the ranker and says so
+    d = rec.recommend(_req(world, [0, 7]), deadline=time.perf_counter())
+    assert d.degraded and d.degraded_reason == "ranker skipped: latency budget" and d.items
+
+
+def test_batch_equals_single(world, fitted):
+    rec = fitted.recommender
+    reqs = [_req(world, [i, i + 40], k=6) for i in range(0, 200, 25)]
+    batch = rec.recommend_batch(reqs)
+    for req, b in zip(reqs, batch, strict=True):
+        s = rec.recommend(req)
+        assert [i.sku for i in s.items] == [i.sku for i in b.items]
+        np.testing.assert_allclose([i.score for i in s.items], [i.score for i in b.items], rtol=1e-9)
+
+
+def test_checkout_fills_accessory_slots_from_rules(world, fitted):
+    from recsys.rules.engine import RuleEngine
+    from recsys.rules.rules_file import default_rules
+
+    rec = fitted.recommender
+    engine = RuleEngine.compile(default_rules(), world.catalog, rec.item_styles)
+    paint = [i for i, c in enumerate(world.catalog.frame["category"]) if c and "paint" in c][:1]
+    assert paint, "sample world has paint"
+    r = rec.recommend(_req(world, paint, page="checkout"), rules=engine)
+    assert r.accessories
+    basket = {str(world.catalog.skus[p]) for p in paint}
+    assert all(a.rule_id and a.reason and a.sku not in basket for a in r.accessories)
+    assert not rec.recommend(_req(world, paint, page="product"), rules=engine).accessories
+
+
+def test_save_load_gives_identical_output(world, fitted, tmp_path):
+    rec = fitted.recommender
+    path = rec.save(tmp_path / "bundle", run_id="run-123")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["run_id"] == "run-123"
+    assert manifest["feature_set"]["name"] == "basket_completion"
+    assert manifest["config_hash"] == rec.config.hash
+    loaded = load_recommender(path)
+    assert loaded.version == rec.version
+    for rows in ([0, 7], [3], [100, 200, 300], []):
+        a, b = rec.recommend(_req(world, rows)), loaded.recommend(_req(world, rows))
+        assert [(i.sku, i.score, i.sources, i.reason) for i in a.items] == [
+            (i.sku, i.score, i.sources, i.reason) for i in b.items
+        ]
+        assert a.style == b.style
+    assert [i.sku for i in rec.popular(5)] == [i.sku for i in loaded.popular(5)]
+    assert loaded.product_recommendations(str(world.catalog.skus[3]), 4).items
+
+
+def test_bad_bundles_fail_naming_the_file(fitted, tmp_path):
+    path = fitted.recommender.save(tmp_path / "b")
+    with pytest.raises(BundleError, match="not a directory"):
+        load_recommender(tmp_path / "nope")
+    m = json.loads((path / "manifest.json").read_text())
+    m["schema_version"] = 99
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=r"manifest.json.*schema_version 99"):
+        load_recommender(path)
+    m["schema_version"] = 1
+    (path / "manifest.json").write_text(json.dumps(m))
+    (path / "ranker" / "ranker.txt").write_text("garbage")
+    with pytest.raises(BundleError, match="ranker"):
+        load_recommender(path)
+    (path / "catalog.parquet").unlink()
+    with pytest.raises(BundleError, match="catalog.parquet"):
+        load_recommender(path)
+    (path / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="manifest.json"):
+        load_recommender(path)
+
+
+def test_config_is_validated_before_any_work(tmp_path):
+    bad_gen = dict(SMALL, candidates={"generators": [{"name": "magic", "quota": 5}]})
+    with pytest.raises(ConfigError, match="unknown generator 'magic'"):
+        parse_pipeline_config(bad_gen)
+    with pytest.raises(ConfigError, match="unknown style 'gothic'"):
+        parse_pipeline_config(dict(SMALL, style={"styles": ["loft", "gothic"]}))
+    with pytest.raises(ConfigError, match="has no parameter 'factorz'"):
+        parse_pipeline_config(dict(SMALL, candidates={"generators": [{"name": "cf", "params": {"factorz": 3}}]}))
+    with pytest.raises(ConfigError, match="sum to 1"):
+        parse_pipeline_config(dict(SMALL, training={"generator_share": 0.9}))
+    with pytest.raises(ConfigError, match="unknown key 'rankr'"):
+        parse_pipeline_config(dict(SMALL, rankr={}))
+    f = tmp_path / "p.yaml"
+    f.write_text("version: 1\nranker: {exclude_features: [no_such_feature]}\n")
+    with pytest.raises(ConfigError, match="unknown feature 'no_such_feature'"):
+        load_pipeline_config(f)
+    default = load_pipeline_config()
+    assert default.hash == load_pipeline_config().hash and len(default.hash) == 16

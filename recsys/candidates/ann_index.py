@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import faiss
 import numpy as np
@@ -75,23 +75,26 @@ class AnnIndex:
             kind = "flat" if n <= self.exact_threshold else self.approximate
         self.kind_ = kind
         self.max_norm_ = float(np.sqrt((vectors.astype(np.float64) ** 2).sum(1).max()))
+        index: faiss.Index
         if kind == "flat":
             index = faiss.IndexFlatIP(d)
             index.add(vectors)
         elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = self.ef_construction
-            index.add(vectors)
+            hnsw = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = self.ef_construction
+            hnsw.add(vectors)
+            index = hnsw
         else:
             augmented = self._augment_items(vectors)
             nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
             quantizer = faiss.IndexFlatL2(d + 1)
-            index = faiss.IndexIVFFlat(quantizer, d + 1, nlist)
-            index.cp.seed = self.seed
-            index.cp.max_points_per_centroid = 64  # k-means on a sample: build time stays seconds
-            index.train(augmented)
-            index.add(augmented)
-        self.index_ = index
+            ivf = faiss.IndexIVFFlat(quantizer, d + 1, nlist)
+            ivf.cp.seed = self.seed
+            ivf.cp.max_points_per_centroid = 64  # k-means on a sample: build time stays seconds
+            ivf.train(augmented)
+            ivf.add(augmented)
+            index = ivf
+        self.index_: faiss.Index = index
         self._build_groups(groups)
         return self
 
@@ -188,13 +191,14 @@ class AnnIndex:
         return out_rows, out_scores
 
     def _search_approximate(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        index: Any = self.index_  # HNSW / IVF parameters live on the concrete faiss class
         if self.kind_ == "hnsw":
-            self.index_.hnsw.efSearch = max(self.ef_search, fetch)
-            scores, found = self.index_.search(queries, fetch)
+            index.hnsw.efSearch = max(self.ef_search, fetch)
+            scores, found = index.search(queries, fetch)
             return scores, found.astype(np.int64)
-        self.index_.nprobe = self.nprobe
+        index.nprobe = self.nprobe
         augmented = np.ascontiguousarray(np.hstack([queries, np.zeros((len(queries), 1), np.float32)]))
-        _, found = self.index_.search(augmented, fetch)
+        _, found = index.search(augmented, fetch)
         # true inner products, re-sorted: the L2 order equals the IP order up to float error
         safe = np.where(found >= 0, found, 0)
         scores = np.einsum("nd,nkd->nk", queries, self.vectors_[safe]).astype(np.float32)
@@ -231,7 +235,7 @@ class AnnIndex:
         arrays = {"vectors": self.vectors_}
         if self.groups_ is not None:
             arrays["groups"] = self.groups_
-        np.savez(directory / "vectors.npz", **arrays)
+        np.savez(directory / "vectors.npz", **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, directory: Path | str) -> AnnIndex:

@@ -196,7 +196,7 @@ class CFCandidates(CandidateGenerator):
         if not ok.any():
             return out_rows, out_scores
         idx = np.flatnonzero(ok)
-        rows, scores = self.index_.search(vectors[idx], k, [excluded_rows(queries[i]) for i in idx])
+        rows, scores = self.index_.search(vectors[idx], k, [excluded_rows(queries[int(i)]) for i in idx])
         out_rows[idx], out_scores[idx] = rows, scores
         return out_rows, out_scores
 

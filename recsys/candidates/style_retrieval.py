@@ -116,8 +116,8 @@ class StyleCandidates(CandidateGenerator):
             if style is None:
                 continue
             weights = self.category_weights(q.rows)
-            cats = np.lexsort((np.arange(weights.size), -weights))
-            cats = [int(c) for c in cats[: self.n_categories] if weights[c] > 0]
+            ranked = np.lexsort((np.arange(weights.size), -weights))
+            cats = [int(c) for c in ranked[: self.n_categories] if weights[c] > 0]
             if not cats:
                 continue
             share = -(-k // len(cats))
@@ -140,7 +140,7 @@ class StyleCandidates(CandidateGenerator):
                   "category_complements": self.category_complements_}
         if self.item_styles_ is not None:
             arrays["item_styles"] = self.item_styles_
-        np.savez(directory / "style.npz", **arrays)
+        np.savez(directory / "style.npz", **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, directory: Path) -> Self:

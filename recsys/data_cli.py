@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--orders", type=_positive_int, default=DEFAULT_ORDERS, metavar="N",
                    help=f"project orders to draw (default: {DEFAULT_ORDERS:,}); follow-up orders "
-                        "and browse sessions come on top. 1,000,000 gives ~30M events")
+                        "and browse sessions come on top. 200,000 gives ~5M events")
     p.add_argument("--skus", type=_positive_int, default=DEFAULT_SKUS, metavar="N",
                    help=f"catalog size (default: {DEFAULT_SKUS:,}; at least 123)")
     p.set_defaults(handler=run_sample_data)

@@ -64,6 +64,11 @@ class World:
         return paths
 
 
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    """Nanoseconds since the epoch, shape (n,), as a UTC ``datetime64[ns]`` index (no parsing)."""
+    return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+
+
 def _lists_by_order(n: int, order: np.ndarray, values: np.ndarray) -> list[list]:
     """Group ``values`` (shape (m,)) by ``order`` (ints < n) into n lists, stable."""
     out: list[list] = [[] for _ in range(n)]
@@ -117,7 +122,7 @@ def generate_world(
         "user_id": session_user[events.session[ev_order]],
         "sku": skus[events.item[ev_order]],
         "quantity": events.qty[ev_order],
-        "ts": pd.to_datetime(ts_ns[ev_order], utc=True).as_unit("ns"),
+        "ts": _utc(ts_ns[ev_order]),
         "event": np.array(EVENT_NAMES, dtype=object)[events.kind[ev_order]],
     })
     interactions = Interactions(frame)
@@ -133,12 +138,11 @@ def generate_world(
     bought_in = np.where(orders.forgot_return_order >= 0,
                          oid[np.maximum(orders.forgot_return_order, 0)], None)
     f_back = _lists_by_order(n_all, orders.forgot_order, bought_in)
-    order_ts = pd.to_datetime(
-        WORLD_START.value + np.round(orders.t).astype(np.int64) * 1_000_000_000, utc=True)
+    order_ts = _utc(WORLD_START.value + np.round(orders.t).astype(np.int64) * 1_000_000_000)
     truth = pd.DataFrame({
         "order_id": oid,
         "user_id": user_strings[order_user],
-        "ts": order_ts.as_unit("ns"),
+        "ts": order_ts,
         "kind": np.where(orders.follow_up_of < 0, "project", "follow-up").astype(object),
         "project": np.array([p.slug for p in PROJECTS], dtype=object)[orders.project],
         "follow_up_of": np.where(orders.follow_up_of >= 0,

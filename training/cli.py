@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
     p.add_argument("--interactions", required=True, type=Path, help="interactions .parquet/.csv")
     p.add_argument("--config", type=Path, default=None, help="pipeline YAML (default: built in)")
+    p.add_argument("--ground-truth", type=Path, default=None,
+                   help="sample-world ground_truth.parquet for style/accessory metrics "
+                        "(default: ground_truth.parquet next to --interactions, if present)")
     p.add_argument("--experiment", default="home-xsell", help="MLflow experiment name")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--promote", action="store_true", help="move the champion alias if the gate passes")
@@ -101,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        inputs = load_inputs(args.catalog, args.interactions, args.config)
+        inputs = load_inputs(args.catalog, args.interactions, args.config, args.ground_truth)
     except ConfigError as exc:
         return _err(f"invalid pipeline config: {exc}")
     # DataContractError is reported by recsys.cli.main with the file, row and column.
@@ -177,6 +180,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     import tempfile
 
+    from recsys.bundle import BundleError
     from recsys.settings import Settings
     from training.batch_scoring import ModelSourceError, load_model, score_file
 
@@ -193,9 +197,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             recommender = load_model(model, settings, Path(tmp))
         except ModelSourceError as exc:
             return _err(str(exc))
-        except Exception as exc:  # BundleError and friends: say which model failed to load
-            if type(exc).__name__ != "BundleError":
-                raise
+        except BundleError as exc:
             return _err(f"cannot load {model}: {exc}")
         summary = score_file(recommender, args.baskets, args.out, k=args.k, chunk_size=args.chunk_size)
     for line_no, problem in summary.malformed[:50]:

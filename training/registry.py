@@ -18,7 +18,9 @@ DEFAULT_ALIAS = "champion"
 DEFAULT_TOLERANCE = 0.02
 # Key metrics the gate compares (each only where the champion has it: Online Retail has no
 # style or accessory ground truth).
-KEY_METRICS = ("recall_at_10", "ndcg_at_10", "accessory_recall", "style_accuracy")
+KEY_METRICS = (
+    "recall_at_10", "ndcg_at_10", "accessory_recall", "style_accuracy", "style_coherence",
+)
 WINDOW_TAG = "eval_window"
 
 

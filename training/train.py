@@ -56,6 +56,9 @@ class TrainInputs:
     catalog_path: Path
     interactions_path: Path
     load_seconds: float = 0.0
+    ground_truth: Any = None  # pd.DataFrame: sample world answers (style, forgotten accessories)
+    item_truth: Any = None  # pd.DataFrame: sku, true_styles (sample world)
+    ground_truth_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -108,47 +111,83 @@ def check_trainable(interactions: Interactions, source: str) -> None:
 
 
 def load_inputs(
-    catalog: str | Path, interactions: str | Path, config: str | Path | None = None
+    catalog: str | Path,
+    interactions: str | Path,
+    config: str | Path | None = None,
+    ground_truth: str | Path | None = None,
 ) -> TrainInputs:
-    """Validate config first (cheap), then the catalog and the interactions against it."""
+    """Validate config first (cheap), then the catalog and the interactions against it.
+
+    ``ground_truth`` (the sample world's ``ground_truth.parquet``; found next to the
+    interactions when not given) adds style coherence and accessory recall to the evaluation;
+    an ``item_styles.parquet`` beside it gives the items' true styles."""
+    import pandas as pd
+
     started = time.perf_counter()
     cfg, cfg_source = load_config(config)
     cat = load_catalog(catalog)
     events = load_interactions(interactions, catalog=cat)
     check_trainable(events, str(interactions))
+    gt_path = Path(ground_truth) if ground_truth else Path(interactions).with_name("ground_truth.parquet")
+    gt = item_truth = None
+    if ground_truth and not gt_path.is_file():
+        raise DataContractError(str(gt_path), "file not found")
+    if gt_path.is_file():
+        gt = pd.read_parquet(gt_path)
+        missing = {"order_id", "order_style", "forgotten_skus"} - set(gt.columns)
+        if missing:
+            raise DataContractError(str(gt_path), f"missing column(s) {', '.join(sorted(missing))}")
+        styles_path = gt_path.with_name("item_styles.parquet")
+        item_truth = pd.read_parquet(styles_path) if styles_path.is_file() else None
     return TrainInputs(
         cfg, cfg_source, cat, events, Path(catalog), Path(interactions),
-        load_seconds=time.perf_counter() - started,
+        load_seconds=time.perf_counter() - started, ground_truth=gt, item_truth=item_truth,
+        ground_truth_path=gt_path if gt is not None else None,
     )
 
 
+def default_rules_for(catalog: Catalog) -> Any:
+    """The default merchandiser rules compiled for ``catalog`` (to score accessory recall at
+    checkout), None when they do not fit this catalog (e.g. Online Retail has no categories)."""
+    if not catalog.has_categories:
+        return None
+    try:
+        from recsys.rules.engine import RuleEngine
+        from recsys.rules.rules_file import default_rules
+
+        return RuleEngine.compile(default_rules(), catalog)
+    except Exception as exc:  # noqa: BLE001 - rules are optional for the evaluation
+        log.warning("default rules not used in the evaluation: %s", exc)
+        return None
+
+
 class StageProgress:
-    """``progress(stage, fraction)`` callback drawing one tqdm bar per stage."""
+    """``progress(stage, fraction)`` callback: one tqdm bar over the whole fit, labelled with
+    the running stage (``fraction`` is the share of the fit done when the stage starts)."""
 
     def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self._bar: Any = None
-        self._stage: str | None = None
 
     def __call__(self, stage: str, fraction: float) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
+        if self._bar is None:
+            from tqdm import tqdm
 
-        if stage != self._stage:
-            self.close()
-            self._stage = stage
             self._bar = tqdm(
-                total=100, desc=f"{stage:<18}", file=self.stream, leave=True,
-                bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}",
+                total=100, file=self.stream, leave=True, unit="%",
+                bar_format="{desc:<28} {bar} {percentage:3.0f}% [{elapsed}]",
             )
+        self._bar.set_description_str(f"training: {stage}")
         target = int(round(100 * min(max(fraction, 0.0), 1.0)))
-        if self._bar is not None and target > self._bar.n:
+        if target > self._bar.n:
             self._bar.update(target - self._bar.n)
 
     def close(self) -> None:
         if self._bar is not None:
+            self._bar.set_description_str("training: done")
             if self._bar.n < 100:
                 self._bar.update(100 - self._bar.n)
             self._bar.close()
@@ -156,8 +195,13 @@ class StageProgress:
 
 
 def metric_key(name: str) -> str:
-    """A metric/param name MLflow accepts (alphanumerics, ``_ - . /`` and spaces)."""
-    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in str(name))
+    """A metric/param name MLflow accepts: ``recall@10`` -> ``recall_at_10``, ``item_knn alone``
+    -> ``item_knn_alone`` (alphanumerics, ``_ - . /`` only)."""
+    text = str(name).replace("@", "_at_")
+    out = "".join(c if c.isalnum() or c in "_-./" else "_" for c in text)
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_") or "_"
 
 
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -186,7 +230,7 @@ def collect_metrics(result: Any, stage_seconds: Mapping[str, float], peak_mb: fl
         metrics[metric_key(name)] = float(value)
     for baseline, values in (evaluation.baselines or {}).items():
         for name, value in values.items():
-            metrics[metric_key(f"baseline.{baseline}.{name}")] = float(value)
+            metrics[f"baseline.{metric_key(baseline.lower())}.{metric_key(name)}"] = float(value)
     for stage, seconds in stage_seconds.items():
         metrics[metric_key(f"time.{stage}_s")] = float(seconds)
     metrics["time.total_s"] = float(sum(stage_seconds.values()))
@@ -194,16 +238,14 @@ def collect_metrics(result: Any, stage_seconds: Mapping[str, float], peak_mb: fl
     return {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
 
 
-def eval_window(result: Any) -> str:
-    """The evaluation window as ``<start>..<end>`` (ISO, UTC) from the fit result."""
-    evaluation = result.evaluation
-    window = getattr(evaluation, "window", None)
-    if window is None:
-        raise RuntimeError("fit result has no evaluation window; cannot record it for the gate")
-    if isinstance(window, str):
-        return window
-    start, end = window
-    return f"{_iso(start)}..{_iso(end)}"
+def eval_window(result: Any, interactions: Interactions) -> str:
+    """The evaluation window as ``<start>..<end>`` (ISO, UTC): from the last time cut of the
+    fit to the last purchase. Two runs are comparable only if these are equal."""
+    cuts = [c.strip() for c in str(result.windows.get("cuts", "")).split(",") if c.strip()]
+    if not cuts:
+        raise RuntimeError("fit result has no time cuts; cannot record the evaluation window")
+    end = interactions.purchases()["ts"].max()
+    return f"{cuts[-1]}..{_iso(end)}"
 
 
 def _iso(value: Any) -> str:
@@ -265,6 +307,8 @@ def retrain_command(inputs: TrainInputs, seed: int, experiment: str) -> str:
         "--interactions", str(inputs.interactions_path.resolve()),
         "--config", inputs.config_source, "--seed", str(seed), "--experiment", experiment,
     ]
+    if inputs.ground_truth_path is not None:
+        parts += ["--ground-truth", str(inputs.ground_truth_path.resolve())]
     return shlex.join(parts)
 
 
@@ -331,15 +375,19 @@ def train_and_register(
         (prof_dir / "data_profile.md").write_text(profile_markdown(profile))
         mlflow.log_artifacts(str(prof_dir), "data_profile")
 
+        rules = default_rules_for(inputs.catalog) if inputs.ground_truth is not None else None
+        if inputs.ground_truth_path is not None:
+            mlflow.set_tag("data.ground_truth", str(inputs.ground_truth_path.resolve()))
         result = fit_recommender(
             inputs.catalog, inputs.interactions, inputs.config, seed=seed, progress=progress,
-            output_dir=work / "evaluation",
+            output_dir=work / "evaluation", ground_truth=inputs.ground_truth, rules=rules,
+            item_truth=inputs.item_truth,
         )
         if progress is not None and hasattr(progress, "close"):
             progress.close()
         stage_seconds = {"load_and_validate": inputs.load_seconds, **result.stage_seconds}
         peak = peak_memory_mb()
-        window = eval_window(result)
+        window = eval_window(result, inputs.interactions)
         metrics = collect_metrics(result, stage_seconds, peak)
         mlflow.set_tag(registry.WINDOW_TAG, window)
         mlflow.log_metrics(metrics)
@@ -358,6 +406,7 @@ def train_and_register(
         started = time.perf_counter()
         bundle = work / "bundle"
         result.recommender.save(bundle, run_id=run_id)
+        mlflow.log_dict(dict(result.windows), "evaluation/windows.json")
         skus = [str(s) for s in inputs.catalog.skus[:3]]
         echo(f"logging the model bundle to MLflow (run {run_id}) ...")
         info = mlflow.pyfunc.log_model(

@@ -62,7 +62,7 @@ training:
   max_eval_orders: 300
 """
 
-# A genuinely weaker pipeline: popularity only, no ranker (the gate must refuse it).
+# A genuinely weaker pipeline: popular items as the only candidates (the gate must refuse it).
 WEAK_PIPELINE = """\
 version: 1
 feature_set: basket_completion
@@ -72,7 +72,10 @@ candidates:
     - name: popular
       quota: 20
 ranker:
-  enabled: false
+  enabled: true
+  n_estimators: 10
+  num_leaves: 7
+  min_data_in_leaf: 5
 style:
   enabled: true
 training:

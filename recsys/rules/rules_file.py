@@ -6,7 +6,7 @@ position and id) before anything is returned, so a bad file never half-applies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,13 @@ from recsys.rules.model import FieldError, Rule, RuleValidationError, parse_rule
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 FILE_VERSION = 1
+RuleCheck = Callable[[Rule], list[FieldError]]
 
 
-def parse_rules_document(data: Any) -> list[Rule]:
-    """Validate a parsed rules document (a mapping with ``rules``, or a bare list of rules)."""
+def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule]:
+    """Validate a parsed rules document (a mapping with ``rules``, or a bare list of rules).
+    ``check`` (e.g. names against a catalog) runs on each structurally valid rule; its errors
+    are reported with the others."""
     if isinstance(data, dict):
         version = data.get("version", FILE_VERSION)
         if version != FILE_VERSION:
@@ -52,19 +55,21 @@ def parse_rules_document(data: Any) -> list[Rule]:
             errors.append(FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also rules[{seen[rule.id]}])"))
             continue
         seen[rule.id] = i
+        if check is not None:
+            errors.extend(FieldError(f"{label}.{e.path}", e.message) for e in check(rule))
         rules.append(rule)
     if errors:
         raise RuleValidationError(errors)
     return rules
 
 
-def parse_rules_yaml(text: str) -> list[Rule]:
+def parse_rules_yaml(text: str, check: RuleCheck | None = None) -> list[Rule]:
     """Validate YAML text holding rules; ``RuleValidationError`` lists every problem."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RuleValidationError([FieldError("", f"not valid YAML: {exc}")]) from None
-    return parse_rules_document(data)
+    return parse_rules_document(data, check)
 
 
 def dump_rules_yaml(rules: Sequence[Rule]) -> str:

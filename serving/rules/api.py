@@ -317,17 +317,16 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise _invalid([FieldError("", "the body must be UTF-8 YAML text")]) from None
+        view = runtime.catalog_view() if check_catalog else None
+
+        def check(rule: Rule) -> list[FieldError]:
+            if view is None:
+                return []
+            cat = view.catalog
+            return check_against_catalog(rule, cat.categories, cat.ids, cat.taxonomy.slugs)
+
         try:
-            rules = parse_rules_yaml(text)
-            errors: list[FieldError] = []
-            view = runtime.catalog_view() if check_catalog else None
-            if view is not None:
-                for i, rule in enumerate(rules):
-                    for e in check_against_catalog(rule, view.catalog.categories, view.catalog.ids,
-                                                   view.catalog.taxonomy.slugs):
-                        errors.append(FieldError(f"rules[{i}] ({rule.id}).{e.path}", e.message))
-            if errors:
-                raise RuleValidationError(errors)
+            rules = parse_rules_yaml(text, check)
         except RuleValidationError as exc:
             raise _invalid(exc.errors) from None
         if dry_run:

@@ -26,6 +26,7 @@ from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
 from serving.model_source import ModelSource
 from serving.routes import admin, events, health, products, recommendations, styles
+from serving.schemas import PROBLEM_RESPONSES
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def create_app(
         app.state.event_log = EventLog(settings.resolved_database_url)
         app.state.online_state = make_online_state(settings.redis_url)
         result = await run_in_threadpool(holder.reload)
-        if result.outcome != "swapped":
+        if holder.current is None:
             log.warning("starting without a model: %s", result.message)
         holder.start_polling()
         runtime = app.state.rules_runtime
@@ -106,11 +107,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.holder = holder
     install_error_handlers(app)
-    app.include_router(recommendations.build_router(sync_handlers=sync_handlers))
-    app.include_router(products.router)
-    app.include_router(styles.router)
-    app.include_router(events.router)
-    app.include_router(admin.router)
+    documented = {"responses": PROBLEM_RESPONSES}
+    app.include_router(recommendations.build_router(sync_handlers=sync_handlers), **documented)
+    app.include_router(products.router, **documented)
+    app.include_router(styles.router, **documented)
+    app.include_router(events.router, **documented)
+    app.include_router(admin.router, **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
     app.add_middleware(

@@ -28,6 +28,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: e.g. `basket[0].quantity` or `k`.")
+    message: str = Field(description="What is wrong and what is allowed.")
+    type: str
+
+
+class Problem(BaseModel):
+    """Every 4xx/503 body: one readable sentence, plus one entry per field for 422."""
+
+    detail: str
+    errors: list[FieldProblem] = Field(default_factory=list)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict] = {
+    422: {"model": Problem, "description": "Invalid request: which field, what to fix."},
+    413: {"model": Problem, "description": "Body larger than RECSYS_MAX_BODY_BYTES."},
+    503: {"model": Problem, "description": "Temporarily unavailable; retry (Retry-After)."},
+}
+
+
 class BasketItem(Strict):
     sku: str = SKU
     quantity: int = Field(1, ge=1, le=10_000)

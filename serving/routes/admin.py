@@ -9,13 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import require_admin
 from serving.deps import HolderDep
-from serving.schemas import ModelInfo, ReloadOut
+from serving.schemas import ModelInfo, Problem, ReloadOut
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 AUTH_RESPONSES = {
-    401: {"description": "Missing credential."},
-    403: {"description": "Wrong key."},
-    503: {"description": "Admin routes disabled: RECSYS_ADMIN_KEY is not set."},
+    401: {"model": Problem, "description": "Missing credential."},
+    403: {"model": Problem, "description": "Wrong key."},
+    503: {"model": Problem, "description": "Admin routes disabled: RECSYS_ADMIN_KEY is not set."},
 }
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException
 from feature_store.event_log import Event
 from serving.deps import CurrentModel, EventLogDep, MetricsDep, OnlineStateDep, SettingsDep
 from serving.errors import limit_error
-from serving.schemas import EventAck, EventBatchIn
+from serving.schemas import EventAck, EventBatchIn, Problem
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -27,7 +27,7 @@ router = APIRouter(tags=["events"])
     "is counted in `duplicates` and not applied twice). New events update the shopper's online "
     "state (recent items, style affinity) and popularity; `recsys events export` hands them "
     "to the next training. 503 means nothing was stored: retry the same batch.",
-    responses={503: {"description": "The event store is unavailable; nothing was stored."}},
+    responses={503: {"model": Problem, "description": "The event store is unavailable; nothing was stored."}},
 )
 def post_events(
     body: EventBatchIn,

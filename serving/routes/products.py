@@ -12,6 +12,7 @@ from serving.deps import CurrentModel, MetricsDep, OnlineStateDep, RequestId, Se
 from serving.schemas import (
     EXAMPLE_CATEGORY,
     EXAMPLE_TILE,
+    Problem,
     ProductList,
     ProductOut,
     RecommendationResponse,
@@ -24,7 +25,7 @@ router = APIRouter(tags=["products"])
     "/v1/products/{sku}/recommendations",
     response_model=RecommendationResponse,
     summary="Product page: complete the look and bought together",
-    responses={404: {"description": "The SKU is not in the served catalog."}},
+    responses={404: {"model": Problem, "description": "The SKU is not in the served catalog."}},
 )
 async def product_recommendations(
     sku: Annotated[str, Path(min_length=1, max_length=128, examples=[EXAMPLE_TILE])],
@@ -60,7 +61,7 @@ async def product_recommendations(
     "/v1/products",
     response_model=ProductList,
     summary="Catalog look-up by category, style or text",
-    responses={503: {"description": "No model (and so no catalog) is loaded yet."}},
+    responses={503: {"model": Problem, "description": "No model (and so no catalog) is loaded yet."}},
 )
 def list_products(
     model: CurrentModel,

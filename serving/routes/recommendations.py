@@ -16,7 +16,7 @@ from serving.deps import (
     SettingsDep,
 )
 from serving.errors import limit_error
-from serving.schemas import RecommendationRequestIn, RecommendationResponse
+from serving.schemas import Problem, RecommendationRequestIn, RecommendationResponse
 
 DESCRIPTION = """Recommendations for a basket on a page.
 
@@ -62,7 +62,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
         response_model=RecommendationResponse,
         summary="Recommend complements for a basket",
         description=DESCRIPTION,
-        responses={422: {"description": "Invalid request: the body says which field and why."}},
+        responses={422: {"model": Problem, "description": "Invalid request: the body says which field and why."}},
     )
 
     if sync_handlers:

@@ -135,8 +135,9 @@ def generate_world(
     all_cats = np.array([c.slug for c in CATEGORIES], dtype=object)
     f_cats = _lists_by_order(n_all, orders.forgot_order, all_cats[orders.forgot_category])
     f_skus = _lists_by_order(n_all, orders.forgot_order, skus[orders.forgot_item])
-    bought_in = np.where(orders.forgot_return_order >= 0,
-                         oid[np.maximum(orders.forgot_return_order, 0)], None)
+    bought_in = np.asarray(np.where(orders.forgot_return_order >= 0,
+                                    oid[np.maximum(orders.forgot_return_order, 0)], None),
+                           dtype=object)
     f_back = _lists_by_order(n_all, orders.forgot_order, bought_in)
     order_ts = _utc(WORLD_START.value + np.round(orders.t).astype(np.int64) * 1_000_000_000)
     truth = pd.DataFrame({

@@ -30,6 +30,7 @@ from serving.schemas import PROBLEM_RESPONSES
 
 log = logging.getLogger(__name__)
 
+MINED_RULES = "mined_rules.json"  # written into the bundle by training
 SYNC_HANDLERS_ENV = "RECSYS_SERVING_SYNC_HANDLERS"  # "1": recommend in the thread pool
 DESCRIPTION = """Style-aware cross-selling for home e-commerce.
 
@@ -87,13 +88,13 @@ def create_app(
         holder.start_polling()
         runtime = app.state.rules_runtime
         if runtime is not None:
-            await _maybe_await(runtime.start(*_rules_providers(holder)))
+            await run_in_threadpool(runtime.start, *_rules_providers(holder))
         try:
             yield
         finally:
             holder.stop()
             if runtime is not None:
-                await _maybe_await(runtime.stop())
+                await run_in_threadpool(runtime.stop)
             app.state.online_state.close()
             app.state.event_log.dispose()
 
@@ -124,27 +125,30 @@ def create_app(
     return app
 
 
-def _rules_providers(holder: ModelHolder) -> tuple[Any, Any]:
-    """Callables the rules runtime uses to see the current model (it may be swapped)."""
+def _rules_providers(holder: ModelHolder) -> tuple[Any, Any, Any]:
+    """Callables the rules runtime uses to see the current model (it may be swapped): the
+    catalog with its item style matrix, the recommender, the bundle's mined suggestions."""
 
     def catalog_provider() -> Any:
         m = holder.current
         if m is None:
             return None
-        styles = getattr(m.recommender, "item_styles", None)
-        return m.catalog, styles
+        return m.catalog, getattr(m.recommender, "item_styles", None)
 
     def recommender_provider() -> Any:
         m = holder.current
         return m.recommender if m is not None else None
 
-    return catalog_provider, recommender_provider
+    def suggestions_provider() -> list:
+        m = holder.current
+        path = m.bundle_dir / MINED_RULES if m is not None else None
+        if path is None or not path.is_file():
+            return []
+        from recsys.rules.mining import load_suggestions
 
+        return load_suggestions(path)
 
-async def _maybe_await(value: Any) -> Any:
-    if hasattr(value, "__await__"):
-        return await value
-    return value
+    return catalog_provider, recommender_provider, suggestions_provider
 
 
 def _limit_threads() -> None:

@@ -38,9 +38,17 @@ def test_cart_answer_has_the_documented_shape(client) -> None:  # noqa: ANN001
 
 
 def test_checkout_fills_accessories_for_paint(client) -> None:  # noqa: ANN001
-    body = _rec(client, basket=[{"sku": EXAMPLE_PAINT, "quantity": 2}], page="checkout", k=5)
+    """The default merchandiser rules (loaded into the empty rule store on first start) fill
+    the accessory slots at checkout: paint => gloves, tape, waste bags..."""
+    basket = [{"sku": EXAMPLE_PAINT, "quantity": 2}]
+    body = _rec(client, basket=basket, page="checkout", k=5)
+    assert body["accessories"]
     for a in body["accessories"]:
-        assert a["rule_id"] and a["reason"] and a["title"]
+        assert a["rule_id"] and "wall paint" in a["reason"] and a["title"]
+    assert {a["category"] for a in body["accessories"]} & {
+        "protective-gloves", "masking-tape", "construction-waste-bags", "drop-cloth", "paint-roller"
+    }
+    assert _rec(client, basket=basket, page="product", k=5)["accessories"] == []
 
 
 def test_unknown_skus_are_reported_not_fatal(client) -> None:  # noqa: ANN001

@@ -96,7 +96,7 @@ def _title(spec: CategorySpec, values: dict[str, object]) -> str:
         text = "" if values.get(key) in (None, "plain") else str(values.get(key))
         fmt[key] = text
         fmt[key.capitalize()] = text[:1].upper() + text[1:]
-    fmt["Paintable"] = "Paintable " if values.get("paintable") else ""
+    fmt["Paintable"] = "paintable " if values.get("paintable") else ""
     fmt["noun"] = spec.noun
     title = spec.title.format(**fmt)
     title = re.sub(r"\s+", " ", title)
@@ -155,7 +155,8 @@ def draw_catalog(
         if spec.slug == "wallpaper":
             plainish = np.isin(values["pattern"], list(_PAINTABLE_PATTERNS))
             nonwoven = values["material"] == "non-woven"
-            p = np.where(plainish & nonwoven, 0.92, np.where(plainish, 0.35, 0.03))
+            silk = values["material"] == "silk"
+            p = np.where(plainish & nonwoven, 0.92, np.where(plainish & ~silk, 0.35, 0.03))
             paintable = rng.random(n) < p
             whiten = paintable & (rng.random(n) < 0.6)
             values["color"] = np.where(whiten, "white", values["color"]).astype(object)

@@ -198,13 +198,13 @@ CATEGORIES: tuple[CategorySpec, ...] = (
          "toile", "ethnic", "abstract", "wood look", "check", "chevron", "fan", "ornament",
          "industrial", "marble look"),
         extras={"roll": ("10.05x0.53 m", "10.05x1.06 m", "25x1.06 m")},
-        title="{Paintable}{Color} {material} wallpaper {roll}, {pattern}", quantity=(2, 12),
+        title="{Paintable}{color} {material} wallpaper {roll}, {pattern}", quantity=(2, 12),
         # loft walls: plain or concrete/brick-textured non-woven, painted over
         profiles={"loft": {"pattern": {"concrete look": 6, "brick look": 5, "plain": 6,
                                        "industrial": 1.5},
                            "material": {"non-woven": 10, "vinyl": 1}}}),
     CategorySpec(
-        "wall-paint", "finishing", 7, 35, COLORS, ("acrylic", "latex", "mineral"),
+        "wall-paint", "finishing", 7, 35, tuple(c for c in COLORS if c != "multicolor"), ("acrylic", "latex", "mineral"),
         ("matte", "eggshell", "satin", "gloss"), (),
         extras={"volume_l": (1, 2.5, 5, 9, 10)},
         title="Interior wall paint {color}, {finish}, {volume_l} l", quantity=(1, 4)),

@@ -92,7 +92,8 @@ class TrainingConfig:
     validation_share: float = 0.1
     evaluation_share: float = 0.1
     hide_fraction: float = 0.3
-    max_train_orders: int = 15_000
+    negatives_per_basket: int = 50  # ranker examples keep every positive and this many negatives; 0 = all
+    max_train_orders: int = 10_000
     max_validation_orders: int = 4_000
     max_eval_orders: int = 4_000
     refit_generators: bool = True  # refit generators on all data before the evaluation window

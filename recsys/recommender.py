@@ -140,6 +140,10 @@ class Recommender:
         self._in_stock = catalog.in_stock
         self._categories = catalog.category_codes
         self._titles = catalog.frame["title"].to_numpy(object)
+        self._cat_names = catalog.frame["category"].to_numpy(object)
+        self._style_labels = {
+            slug: catalog.taxonomy.name(slug).split("/")[0].strip().lower() for slug in catalog.taxonomy.slugs
+        }
         self._popular_scores: np.ndarray | None = None
         self._ranker_ms = 3.0  # running estimate of the ranker's cost for one request
 
@@ -442,37 +446,44 @@ class Recommender:
     # --- presentation --------------------------------------------------------------------
 
     def _style_label(self, slug: str) -> str:
-        return self.catalog.taxonomy.name(slug).split("/")[0].strip().lower()
+        return self._style_labels[slug]
 
     def _items(
         self, p: _Prepared, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray
     ) -> tuple[RecommendedItem, ...]:
         rows = m.rows[picked]
+        if not len(rows):
+            return ()
         partners = (
             self.features.strongest_partner(p.query_rows, rows)
             if self.features is not None and len(p.query_rows)
             else np.full(len(rows), -1)
         )
+        styled = np.zeros(len(rows), bool)
         top = p.reading.top
-        top_col = self.catalog.taxonomy.index(top) if top is not None else -1
+        if top is not None and self.item_styles is not None and self.item_styles.shape[1]:
+            col = self.catalog.taxonomy.index(top)
+            st = self.item_styles[rows]
+            styled = (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
+        listed = ~np.isnan(m.scores[picked])
+        names = self.source_names
         items = []
         for j, pos in enumerate(picked):
-            r = int(m.rows[pos])
-            srcs = tuple(self.source_names[g] for g in np.nonzero(~np.isnan(m.scores[pos]))[0]) or ("popular",)
-            reason = self._reason(r, srcs, int(partners[j]), top, top_col)
+            r = int(rows[j])
+            srcs = tuple(names[g] for g in np.flatnonzero(listed[j])) or ("popular",)
+            if styled[j]:
+                reason = f"completes a {self._style_label(top)} look"  # type: ignore[arg-type]
+            else:
+                reason = self._reason(r, srcs, int(partners[j]))
             items.append(RecommendedItem(str(self.catalog.skus[r]), float(scores[pos]), srcs, reason))
         return tuple(items)
 
-    def _reason(self, row: int, sources: tuple[str, ...], partner: int, top: str | None, top_col: int) -> str:
-        if top is not None and self.item_styles is not None and self.item_styles.shape[1] > top_col >= 0:
-            st = self.item_styles[row]
-            if st.max() > 0 and int(st.argmax()) == top_col and st[top_col] >= 0.4:
-                return f"completes a {self._style_label(top)} look"
+    def _reason(self, row: int, sources: tuple[str, ...], partner: int) -> str:
         if partner >= 0:
             return f"often bought with {str(self._titles[partner]).lower()}"
-        if any(s in sources for s in ("item_knn", "cf")):
+        if "item_knn" in sources or "cf" in sources:
             return "bought by shoppers with similar baskets"
-        cat = self.catalog.frame["category"].iat[row]
+        cat = self._cat_names[row]
         return f"popular in {cat.replace('-', ' ')}" if cat else "popular right now"
 
     def _accessories(self, p: _Prepared, rules: AccessoryRules, used: set[int]) -> tuple[AccessorySlot, ...]:

@@ -159,14 +159,31 @@ def _fit_components(
     )
 
 
-def _groups(cs: CandidateSet, keep_positive_only: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """X, y, group sizes of the baskets that have at least one hidden item among candidates."""
+def _groups(
+    cs: CandidateSet, negatives: int = 0, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X, y, group sizes of the baskets that have at least one hidden item among candidates;
+    with ``negatives`` > 0 each basket keeps all positives and that many random negatives
+    (in candidate order), which bounds the ranker's training cost."""
     sizes = np.diff(cs.query_ptr)
     pos = np.add.reduceat(cs.labels, cs.query_ptr[:-1]) if len(cs.labels) else np.zeros(len(sizes))
     pos = np.where(sizes > 0, pos, 0)
-    keep_q = (pos > 0) & (sizes > 1) if keep_positive_only else sizes > 0
-    keep_rows = np.repeat(keep_q, sizes)
-    return cs.X[keep_rows], cs.labels[keep_rows], sizes[keep_q]
+    keep_q = (pos > 0) & (sizes > 1)
+    if negatives <= 0 or rng is None:
+        keep_rows = np.repeat(keep_q, sizes)
+        return cs.X[keep_rows], cs.labels[keep_rows], sizes[keep_q]
+    idx_parts, out_sizes = [], []
+    for q in np.flatnonzero(keep_q):
+        lo, hi = int(cs.query_ptr[q]), int(cs.query_ptr[q + 1])
+        lab = cs.labels[lo:hi]
+        neg = np.flatnonzero(lab == 0)
+        if len(neg) > negatives:
+            neg = rng.choice(neg, size=negatives, replace=False)
+        keep = np.sort(np.concatenate([np.flatnonzero(lab > 0), neg])) + lo
+        idx_parts.append(keep)
+        out_sizes.append(len(keep))
+    idx = np.concatenate(idx_parts) if idx_parts else np.empty(0, np.int64)
+    return cs.X[idx], cs.labels[idx], np.asarray(out_sizes, np.int64)
 
 
 def fit_recommender(
@@ -190,7 +207,8 @@ def fit_recommender(
     true_styles) the items' true styles for coherence; ``ablations`` retrains the
     ranker without style features and without CF features for the report."""
     validate_config_features(config)
-    rng = np.random.default_rng(seed)
+    # independent streams: the evaluation baskets do not depend on how training was sampled
+    rng_train, rng_val, rng_neg, rng_eval = (np.random.default_rng([seed, i]) for i in range(4))
     st = _Stages(progress)
     st.start("split", 0.0)
     orders = build_orders(interactions, catalog)
@@ -216,11 +234,11 @@ def fit_recommender(
     assert isinstance(features, StoreFeatureAssembler)
 
     st.start("ranker_examples", 0.45)
-    train_c = hide_items(win_b, tc.hide_fraction, rng, tc.max_train_orders)
-    val_c = hide_items(win_c, tc.hide_fraction, rng, tc.max_validation_orders)
+    train_c = hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    val_c = hide_items(win_c, tc.hide_fraction, rng_val, tc.max_validation_orders)
     train_cs = build_candidate_set(rec, win_b, train_c)
     val_cs = build_candidate_set(rec, win_c, val_c)
-    X, y, g = _groups(train_cs)
+    X, y, g = _groups(train_cs, tc.negatives_per_basket, rng_neg)
     Xv, yv, gv = _groups(val_cs)
     n_examples = {"train_baskets": len(g), "train_rows": len(y), "validation_baskets": len(gv)}
     log.info("ranker examples: %s", n_examples)
@@ -243,7 +261,7 @@ def fit_recommender(
         log.warning("no ranker: %s", "disabled in config" if not rc.enabled else "no positive examples")
 
     st.start("evaluation", 0.8)
-    eval_c = hide_items(win_d, tc.hide_fraction, rng, tc.max_eval_orders)
+    eval_c = hide_items(win_d, tc.hide_fraction, rng_eval, tc.max_eval_orders)
     eval_cs = build_candidate_set(rec, win_d, eval_c)
     rankers: dict[str, tuple[LightGBMRanker, np.ndarray | None]] = {}
     if ranker is not None:

@@ -1,5 +1,5 @@
 """One pure-ASGI middleware for every request: request id, start time (the latency budget
-counts from here), body size limit (413), a bound on requests in flight (503 + Retry-After
+counts from here; ``Server-Timing: app;dur=<ms>`` reports it back), body size limit (413), a bound on requests in flight (503 + Retry-After
 instead of an unbounded queue), and per-endpoint metrics.
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task per request.
@@ -76,8 +76,10 @@ class ServingMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], rid_header]
+                took = f"app;dur={(time.perf_counter() - t0) * 1000:.3f}".encode()
+                message["headers"] = [
+                    *message.get("headers", []), rid_header, (b"server-timing", took)
+                ]
             await send(message)
 
         try:

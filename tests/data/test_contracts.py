@@ -163,3 +163,26 @@ def test_unreadable_parquet(tmp_path: Path) -> None:
     path = _write(tmp_path, "catalog.parquet", "this is not parquet")
     with pytest.raises(DataContractError, match="catalog.parquet: cannot be read"):
         load_catalog(path)
+
+
+def test_missing_price(tmp_path: Path) -> None:
+    text = _replace(CATALOG_CSV, ",220,", ",,")
+    assert "row 3, column 'price': missing price" in _catalog_error(tmp_path, text)
+
+
+def test_taxonomy_file_errors(tmp_path: Path) -> None:
+    from recsys.data import load_taxonomy
+
+    assert load_taxonomy().slugs[:2] == ("loft", "scandinavian")
+    path = tmp_path / "styles.yaml"
+    path.write_text("styles:\n  - slug: loft\n  - slug: loft\n")
+    with pytest.raises(DataContractError, match="row 2: duplicate style slug 'loft'"):
+        load_taxonomy(path)
+    path.write_text("styles:\n  - slug: Art Deco\n")
+    with pytest.raises(DataContractError, match="must be lower-case words joined by '-'"):
+        load_taxonomy(path)
+    path.write_text("styles: []\n")
+    with pytest.raises(DataContractError, match="expected a non-empty 'styles' list"):
+        load_taxonomy(path)
+    with pytest.raises(DataContractError, match="taxonomy file not found"):
+        load_taxonomy(tmp_path / "none.yaml")

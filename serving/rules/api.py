@@ -252,13 +252,18 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
         return _preview(runtime, view, engine, body)
 
     @router.get("/suggestions", response_model=s.SuggestionList, summary="Rules mined from order history")
-    def suggestions() -> s.SuggestionList:
+    def suggestions(
+        limit: Annotated[int, Query(ge=1, le=5000, description="Strongest first.")] = 100,
+        pending: Annotated[bool, Query(description="Only those not accepted yet.")] = False,
+    ) -> s.SuggestionList:
         live = {st.rule.id for st in runtime.store.list()}
+        items = [sg for sg in runtime.suggestions() if not (pending and sg.id in live)]
         return s.SuggestionList(
             suggestions=[
                 s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, rule=sg.to_rule().to_document())
-                for sg in runtime.suggestions()
-            ]
+                for sg in items[:limit]
+            ],
+            total=len(items),
         )
 
     @router.post(

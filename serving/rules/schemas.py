@@ -192,12 +192,15 @@ class SuggestionOut(BaseModel):
     sentence: str = Field(
         examples=["82% of shoppers who bought tile adhesive bought grout in the same order or within two weeks"]
     )
+    later_lift: float
+    signal: str = Field(description="'forgotten' (came back for it later) or 'bought together' (lift only).")
     accepted: bool
     rule: dict[str, Any]
 
 
 class SuggestionList(BaseModel):
     suggestions: list[SuggestionOut]
+    total: int
 
 
 class ImportOut(BaseModel):

@@ -117,8 +117,8 @@
     const r = await api("POST", "/" + encodeURIComponent(item.id) + "/" + action, undefined, { headers: { "If-Match": '"' + item.version + '"' } });
     if (r.status === 409) { status(detail(r), false); await loadRules(); return; }
     if (!r.ok) { status(detail(r), false); return; }
-    status("Rule " + item.id + " " + action + "d (version " + r.data.version + ").");
     await loadRules();
+    status("Rule " + item.id + " " + action + "d (version " + r.data.version + ").");
   }
 
   // ---- editor ---------------------------------------------------------------------------------
@@ -226,8 +226,8 @@
     clearErrors();
     $("#editor-sec").hidden = true;
     state.editing = null;
-    status("Saved " + r.data.id + " (version " + r.data.version + ").");
     await loadRules();
+    status("Saved " + r.data.id + " (version " + r.data.version + ").");
   }
   $("#rule-form").addEventListener("submit", save);
 
@@ -241,6 +241,7 @@
     $("#editor-sec").insertBefore(box, $("#rule-form"));
     box.focus();
     status("Edit refused: the rule changed meanwhile (version conflict).", false);
+    loadRules();
   }
 
   $("#validate").addEventListener("click", async () => {
@@ -360,7 +361,7 @@
 
   // ---- suggestions, categories, export ---------------------------------------------------------
   async function loadSuggestions() {
-    const r = await api("GET", "/suggestions");
+    const r = await api("GET", "/suggestions?limit=25");
     const body = $("#suggestions-table tbody");
     body.replaceChildren();
     if (!r.ok) { status(detail(r), false); return; }
@@ -368,9 +369,11 @@
       const action = el("td");
       if (sg.accepted) action.textContent = "accepted";
       else action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + sg.anchor + " => " + sg.accessory }, "Accept as rule"));
-      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: sg.anchor + " => " + sg.accessory }), el("td", { text: sg.sentence }), action));
+      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: sg.anchor + " => " + sg.accessory }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
     }
     $("#suggestions-empty").hidden = r.data.suggestions.length > 0;
+    $("#suggestions-count").textContent = r.data.total > r.data.suggestions.length
+      ? "Showing the " + r.data.suggestions.length + " strongest of " + r.data.total + "." : "";
   }
   async function accept(id) {
     const r = await api("POST", "/suggestions/" + encodeURIComponent(id) + "/accept");

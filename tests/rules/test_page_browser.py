@@ -1,0 +1,215 @@
+"""The /admin/rules page end to end in real headless Chromium (Debian's package, driven by
+Playwright) against a real uvicorn server on 127.0.0.1. Screenshots go to
+``test-artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from recsys.rules.mining import mine_suggestions
+from recsys.settings import Settings
+from tests.rules.apps import KEY, rules_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("RECSYS_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    from recsys.sample_world import generate_world
+
+    world = generate_world(seed=7, n_orders=3000)
+    mined = mine_suggestions(world.catalog, world.interactions)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("rules-browser"), merchandiser_key=KEY,
+                        rules_poll_seconds=0.5)
+    app = rules_app(settings, world.catalog, mined)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield {"url": f"http://127.0.0.1:{port}", "world": world, "mined": mined}
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"Chromium not found at {CHROMIUM}: run .ci/install-chromium.sh")
+        pytest.skip(f"Chromium not found at {CHROMIUM} (bash .ci/install-chromium.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    p = context.new_page()
+    p.set_default_timeout(10_000)
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page, name: str, section: str | None = None) -> None:
+    """A screenshot of one section (readable) or of the visible page."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    target = page.locator(section) if section else page
+    target.screenshot(path=str(SHOTS / f"rules-{name}.png"))
+
+
+def sign_in(page, url: str) -> None:
+    page.goto(url + "/admin/rules")
+    page.get_by_label("Merchandiser key").fill(KEY)
+    page.get_by_label("Your name").fill("Alice")
+    page.get_by_label("Your name").press("Enter")  # keyboard only
+    page.locator("#rules-table tbody tr").first.wait_for()
+
+
+def fill_rule(page, trigger: str, suggest: str) -> None:
+    page.get_by_label("Categories (comma-separated)").first.fill(trigger)
+    page.locator("#f-suggest-categories").fill(suggest)
+
+
+def test_merchandiser_journey(server, page) -> None:
+    url = server["url"]
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}", "X-Author": "bob"})
+
+    # 1. sign in: a wrong key is refused with a message next to the field
+    page.goto(url + "/admin/rules")
+    shot(page, "01-sign-in")
+    page.get_by_label("Merchandiser key").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#err-key").get_by_text("That key is not right.").wait_for()
+    sign_in(page, url)
+
+    # 2. the default rules are there
+    table = page.locator("#rules-table")
+    for rid in ("paint-essentials", "tile-essentials", "wallpaper-paste", "laminate-underlay"):
+        assert table.locator(f"tr[data-rule='{rid}']").count() == 1
+    shot(page, "02-rules", "#rules-sec")
+
+    # 3. search
+    page.get_by_label("Search rules").fill("tile")
+    page.wait_for_function("() => document.querySelectorAll('#rules-table tbody tr').length === 3")
+    ids = page.locator("#rules-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.rule)")
+    assert set(ids) == {"tile-essentials", "brick-tile-essentials", "renovation-waste-bags"}
+    page.get_by_label("Search rules").fill("")
+    page.wait_for_function("() => document.querySelectorAll('#rules-table tbody tr').length > 3")
+
+    # 4. create "laminate => underlay, skirting boards": inline errors, fixed, saved
+    page.get_by_role("button", name="New rule").click()
+    page.get_by_label("Id", exact=True).fill("laminate-underlay-skirting")
+    page.get_by_label("Name", exact=True).fill("Laminate needs underlay and skirting boards")
+    fill_rule(page, "laminate", "underlay, skirting-boards")
+    page.get_by_label("Slots (max items)").fill("2")
+    page.get_by_role("button", name="Save").click()
+    trig_err = page.locator("#err-trigger-categories")
+    trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()
+    assert "unknown category 'skirting-boards'" in page.locator("#err-suggest-categories").inner_text()
+    assert page.locator("#f-trigger-categories").get_attribute("aria-invalid") == "true"
+    assert page.locator("#editor-errors").is_visible()
+    shot(page, "03-inline-errors", "#editor-sec")
+    fill_rule(page, "laminate-flooring", "underlay")
+    page.get_by_role("button", name="Save").click()
+    page.locator("#status").get_by_text("Saved laminate-underlay-skirting (version 1).").wait_for()
+    table.locator("tr[data-rule='laminate-underlay-skirting']").wait_for()
+    stored = api.get("/v1/rules/laminate-underlay-skirting").json()
+    assert stored["updated_by"] == "Alice" and stored["rule"]["suggest"]["categories"] == ["underlay"]
+
+    # 5. preview a basket built by searching products
+    page.get_by_label("Find products").fill("laminate")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.locator("#product-results button").first.click()
+    page.get_by_label("Find products").fill("interior wall paint")
+    page.get_by_label("Find products").press("Enter")
+    page.locator("#product-results button").first.wait_for()
+    page.locator("#product-results button").first.click()
+    assert page.locator("#basket li").count() == 2
+    page.get_by_label("Page").select_option("checkout")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    page.locator("#preview-fired li").first.wait_for()
+    fired = page.locator("#preview-fired").inner_text()
+    assert "laminate-underlay-skirting" in fired and "paint-essentials" in fired
+    accessories = page.locator("#preview-accessories").inner_text()
+    assert "often forgotten with wall paint" in accessories and "underlay" in accessories.lower()
+    shot(page, "04-preview", "#preview-sec")
+
+    # 6. accept a mined suggestion
+    first = next(s for s in server["mined"][:25] if api.get(f"/v1/rules/{s.id}").status_code == 404)
+    row = page.locator(f"#suggestions-table tr[data-suggestion='{first.id}']")
+    assert first.sentence in row.inner_text()
+    shot(page, "05-suggestions", "#suggestions-sec")
+    row.get_by_role("button").click()
+    row.get_by_text("accepted").wait_for()
+    assert api.get(f"/v1/rules/{first.id}").json()["rule"]["trigger"]["categories"] == [first.anchor]
+
+    # 7. edit, then undo from the history
+    rule_row = table.locator("tr[data-rule='laminate-underlay-skirting']")
+    rule_row.get_by_role("button", name="Edit laminate-underlay-skirting").click()
+    page.get_by_label("Priority (higher fires first)").fill("55")
+    page.get_by_role("button", name="Save").click()
+    page.locator("#status").get_by_text("(version 2)").wait_for()
+    rule_row.get_by_role("button", name="History of laminate-underlay-skirting").click()
+    page.locator("#history-table tbody tr").nth(1).wait_for()
+    page.get_by_role("button", name="Roll back laminate-underlay-skirting to version 1").click()
+    page.locator("#status").get_by_text("now version 3").wait_for()
+    assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["priority"] == 0
+    assert page.locator("#history-table tbody tr").first.inner_text().startswith("3")
+    shot(page, "06-history", "#history-sec")
+
+    # 8. a stale edit is refused: bob saves first, Alice's save based on the old version gets 409
+    rule_row.get_by_role("button", name="Edit laminate-underlay-skirting").click()
+    current = api.get("/v1/rules/laminate-underlay-skirting").json()
+    bob = {**current["rule"], "name": "Bob's name for it"}
+    assert api.put("/v1/rules/laminate-underlay-skirting", json=bob,
+                   headers={"If-Match": f'"{current["version"]}"'}).status_code == 200
+    page.get_by_label("Name", exact=True).fill("Alice's name for it")
+    page.get_by_role("button", name="Save").click()
+    conflict = page.locator("#conflict")
+    conflict.wait_for()
+    assert "someone else changed this rule" in conflict.inner_text()
+    assert page.get_by_label("Name", exact=True).input_value() == "Alice's name for it"  # her edit is not lost
+    shot(page, "07-conflict", "#editor-sec")
+    assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["name"] == "Bob's name for it"
+    conflict.get_by_role("button").click()
+    assert page.get_by_label("Name", exact=True).input_value() == "Bob's name for it"
+
+    # 9. disable from the list
+    page.get_by_role("button", name="Disable laminate-underlay-skirting").click()
+    page.get_by_role("button", name="Enable laminate-underlay-skirting").wait_for()
+    assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["enabled"] is False
+

@@ -1,7 +1,10 @@
 """Maximum-inner-product search over item vectors with faiss, exact or approximate by size.
 
 Exact ``IndexFlatIP`` is fast and perfect up to a few hundred thousand items (0.3 ms at
-50k x 64, one thread); beyond ``exact_threshold`` an HNSW or IVF index is built. HNSW searches
+50k x 64, one thread); beyond ``exact_threshold`` an IVF (default) or HNSW index is built:
+on ALS factors IVF with nprobe 128 reached recall@200 0.98 at 500k items in 0.3 ms and builds
+in 20 s, where HNSW needed 0.8 ms for 0.95 and 2 minutes to build (experiments/reports/ann).
+HNSW searches
 inner products directly. IVF searches the standard MIPS->L2 reduction (each item gets one extra
 coordinate so that all norms are equal; the query gets 0): on clustered factor-like vectors
 with varied norms (20k x 32, k=50) it lifted IVF's recall from 0.88 to 0.99 at nprobe 64, while
@@ -35,12 +38,12 @@ class AnnIndex:
         self,
         kind: IndexKind = "auto",
         exact_threshold: int = 200_000,
-        approximate: Literal["hnsw", "ivf"] = "hnsw",
+        approximate: Literal["hnsw", "ivf"] = "ivf",
         hnsw_m: int = 32,
         ef_construction: int = 80,
         ef_search: int = 400,
         nlist: int | None = None,
-        nprobe: int = 64,
+        nprobe: int = 128,
         num_threads: int | None = 1,
         seed: int = 0,
     ) -> None:

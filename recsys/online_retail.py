@@ -1,6 +1,8 @@
 """Import the UCI "Online Retail" invoice lines into the catalog and interactions contracts.
 
-Mapping: ``sku`` = StockCode (as written), ``order_id`` = InvoiceNo, ``user_id`` = CustomerID
+Mapping: ``sku`` = StockCode upper-cased (the file writes some codes both ways for the same
+product, e.g. 15056bl and 15056BL "EDWARDIAN PARASOL BLACK"; ``lower_case_code_lines`` counts
+the lines changed), ``order_id`` = InvoiceNo, ``user_id`` = CustomerID
 (empty for guest checkouts: the invoice is their session, nothing links two guest invoices),
 ``event`` = purchase, ``ts`` = InvoiceDate (the file's UK local time, stored as UTC).
 Catalog: ``title`` = the SKU's most frequent Description (ties: alphabetical first),
@@ -60,6 +62,7 @@ class ImportReport:
     input_lines: int
     dropped: dict[str, int]
     merged_duplicate_lines: int
+    lower_case_code_lines: int
     interactions: int
     invoices: int
     skus: int
@@ -88,6 +91,7 @@ class ImportReport:
         out += [
             f"kept lines             {self.kept_lines:,}",
             f"merged duplicate lines {self.merged_duplicate_lines:,} (same SKU twice in an invoice)",
+            f"lower-case codes       {self.lower_case_code_lines:,} lines (upper-cased)",
             f"interactions           {self.interactions:,} purchases in {self.invoices:,} invoices",
             f"SKUs                   {self.skus:,}",
             f"customers              {self.customers:,}; guest invoices {self.guest_invoices:,} "
@@ -146,10 +150,11 @@ def import_online_retail_frame(
     seen = {str(k): int(v) for k, v in seen_codes.items()}
 
     keep = ~dropped_mask
+    lower_case = int(((upper != code).fillna(False).to_numpy(bool) & keep).sum())
     lines = pd.DataFrame({
         "order_id": invoice[keep].astype(object).to_numpy(),
         "user_id": customer[keep].astype(object).to_numpy(),
-        "sku": code[keep].astype(object).to_numpy(),
+        "sku": upper[keep].astype(object).to_numpy(),
         "quantity": qty[keep].to_numpy(),
         "ts": ts[keep].to_numpy(),
         "description": desc[keep].astype(object).to_numpy(),
@@ -187,6 +192,7 @@ def import_online_retail_frame(
         input_lines=n,
         dropped=dropped,
         merged_duplicate_lines=int(keep.sum()) - len(merged),
+        lower_case_code_lines=lower_case,
         interactions=len(frame),
         invoices=int(frame["order_id"].nunique()),
         skus=len(catalog),

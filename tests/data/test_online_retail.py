@@ -29,6 +29,7 @@ ROWS = [
     ("536370", "gift_0001_20", "Dotcomgiftshop Gift Voucher", 1, "2010-12-01 08:33", 17.02,
      None, "UK"),
     ("536371", "22633", "HAND WARMER UNION JACK", 1, "2010-12-02 10:00", 2.10, "13047.0", "UK"),
+    ("536372", "85123a", "WHITE HANGING HEART", 1, "2010-12-02 11:00", 2.95, "13047", "UK"),
 ]
 
 
@@ -38,15 +39,16 @@ def _raw() -> pd.DataFrame:
 
 def test_hand_made_frame_counts_every_drop() -> None:
     catalog, events, report = import_online_retail_frame(_raw(), "retail.csv")
-    assert report.input_lines == 12
+    assert report.input_lines == 13
     assert report.dropped == {
         "missing_key": 0, "cancellation": 1, "non_product": 2, "non_positive_quantity": 1,
         "missing_description": 1, "non_positive_price": 1,
     }
     assert report.non_product_codes_seen == {"GIFT_0001_20": 1, "POST": 1}
-    assert report.kept_lines == 6
+    assert report.kept_lines == 7
     assert report.merged_duplicate_lines == 1
-    assert (report.interactions, report.invoices, report.skus) == (5, 3, 3)
+    assert report.lower_case_code_lines == 1               # 85123a is 85123A
+    assert (report.interactions, report.invoices, report.skus) == (6, 4, 3)
     assert (report.customers, report.guest_invoices, report.guest_interactions) == (2, 1, 2)
 
     f = events.frame
@@ -60,6 +62,7 @@ def test_hand_made_frame_counts_every_drop() -> None:
     c = catalog.frame.set_index("sku")
     assert sorted(c.index) == ["22633", "71053", "85123A"]
     assert c.loc["71053", "price"] == pytest.approx((3.39 + 3.59) / 2)   # median
+    assert c.loc["85123A", "price"] == pytest.approx(2.55)                # median of 2.55 x2, 2.95
     assert c.loc["22633", "title"] == "HAND WARMER UNION JACK"
     assert c["category"].isna().all() and c["in_stock"].all()
     assert (c["styles"].str.len() == 0).all()
@@ -70,9 +73,9 @@ def test_csv_file_loads_and_report_is_json_ready(tmp_path: Path) -> None:
     path = tmp_path / "retail.csv"
     _raw().to_csv(path, index=False)
     catalog, events, report = import_online_retail(path)
-    assert (len(catalog), len(events)) == (3, 5)
+    assert (len(catalog), len(events)) == (3, 6)
     data = report.to_dict()
-    assert data["kept_lines"] == 6 and data["source"] == str(path)
+    assert data["kept_lines"] == 7 and data["source"] == str(path)
     assert any("cancellation" in line for line in report.lines())
 
 
@@ -105,7 +108,8 @@ def test_real_file_counts() -> None:
     }
     assert report.kept_lines == 360_567
     assert report.merged_duplicate_lines == 5_511
-    assert (report.interactions, report.invoices, report.skus) == (355_056, 14_201, 3_730)
+    assert (report.interactions, report.invoices, report.skus) == (355_056, 14_201, 3_637)
+    assert report.lower_case_code_lines == 1_480
     assert report.customers == 3_613 and report.guest_invoices == 1_120
     f = events.frame
     assert not f["order_id"].str.startswith("C").any()

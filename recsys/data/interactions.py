@@ -107,7 +107,7 @@ def validate_interactions(
                     row=row, column="sku",
                 )
             frame = frame[known]
-    frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+    frame = frame[list(REQUIRED_COLUMNS)].sort_values("ts", kind="stable").reset_index(drop=True)
     return Interactions(frame)
 
 

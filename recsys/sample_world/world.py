@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.catalog import Catalog
-from recsys.data.interactions import Interactions
+from recsys.data.catalog import Catalog, load_catalog
+from recsys.data.errors import DataContractError
+from recsys.data.interactions import Interactions, load_interactions
+from recsys.data.tables import read_table
 from recsys.data.taxonomy import StyleTaxonomy
 from recsys.sample_world.catalog import draw_catalog
 from recsys.sample_world.events import EVENT_NAMES, draw_events
@@ -62,6 +64,23 @@ class World:
         paths["summary"] = out / "summary.json"
         paths["summary"].write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
         return paths
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> World:
+        """Read a saved world back; catalog and interactions are validated on load."""
+        out = Path(out_dir)
+        catalog = load_catalog(out / "catalog.parquet")
+        interactions = load_interactions(out / "interactions.parquet", catalog=catalog)
+        summary_path = out / "summary.json"
+        if not summary_path.exists():
+            raise DataContractError(str(summary_path), "file not found")
+        return cls(
+            catalog=catalog,
+            interactions=interactions,
+            ground_truth=read_table(out / "ground_truth.parquet"),
+            item_styles=read_table(out / "item_styles.parquet"),
+            summary=json.loads(summary_path.read_text()),
+        )
 
 
 def _utc(ns: np.ndarray) -> pd.DatetimeIndex:

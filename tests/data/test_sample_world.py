@@ -76,6 +76,12 @@ def test_saved_world_loads_under_the_contracts(world: World, tmp_path: Path) -> 
     truth = pd.read_parquet(paths["ground_truth"])
     assert list(truth.columns[:2]) == ["order_id", "user_id"]
     assert json.loads(paths["summary"].read_text())["orders"] == len(truth)
+    again = World.load(tmp_path)
+    pd.testing.assert_frame_equal(again.interactions.frame, world.interactions.frame)
+    pd.testing.assert_frame_equal(again.catalog.frame, world.catalog.frame)
+    assert again.summary == world.summary
+    assert again.ground_truth["forgotten_skus"].map(list).tolist() == \
+        world.ground_truth["forgotten_skus"].tolist()
 
 
 def test_catalog_shape_and_vocabulary(world: World, items: pd.DataFrame) -> None:

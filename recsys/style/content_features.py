@@ -1,6 +1,7 @@
 """Content features of a product for the style tagger: category, attribute values, title words.
 
-Every feature is a binary indicator named ``kind=value`` (``cat=tile``, ``color=grey``,
+Numbers and size codes are left out: a tile's size is not its style. Every feature is a binary
+indicator named ``kind=value`` (``cat=tile``, ``color=grey``,
 ``w=porcelain``), so a vocabulary is a plain list of strings that can be stored as JSON.
 """
 
@@ -23,24 +24,37 @@ def title_words(title: str) -> list[str]:
     return _WORD_RE.findall(title.lower())
 
 
-def item_feature_names(catalog: Catalog, row: int) -> list[str]:
-    """The features of one catalog row (deduplicated, stable order)."""
-    rec = catalog.frame.iloc[row]
+def _features(category, attrs: tuple, extra: dict, title: str) -> list[str]:
     names: list[str] = []
-    if rec["category"]:
-        names.append(f"cat={rec['category']}")
-    for col in ATTRIBUTE_COLUMNS:
-        if rec[col]:
-            names.append(f"{col}={rec[col]}")
-    for key, value in sorted(rec["attributes"].items()):
-        if isinstance(value, str | int | float | bool) and str(value).strip():
-            names.append(f"{key}={str(value).strip().lower()}")
-    names.extend(f"w={w}" for w in title_words(rec["title"]))
+    if category:
+        names.append(f"cat={category}")
+    names.extend(f"{col}={v}" for col, v in zip(ATTRIBUTE_COLUMNS, attrs, strict=True) if v)
+    for key, value in sorted(extra.items()):
+        text = str(value).strip().lower() if isinstance(value, str | bool) else ""
+        # measurements and size codes ("60x60", "XL", 2.5) say nothing about style
+        if len(text) > 1 and not any(ch.isdigit() for ch in text):
+            names.append(f"{key}={text}")
+    names.extend(f"w={w}" for w in title_words(title))
     return list(dict.fromkeys(names))
 
 
+def item_feature_names(catalog: Catalog, row: int) -> list[str]:
+    """The features of one catalog row (deduplicated, stable order)."""
+    rec = catalog.frame.iloc[row]
+    return _features(rec["category"], tuple(rec[c] for c in ATTRIBUTE_COLUMNS),
+                     rec["attributes"], rec["title"])
+
+
 def catalog_features(catalog: Catalog) -> list[list[str]]:
-    return [item_feature_names(catalog, i) for i in range(len(catalog))]
+    """Feature names of every catalog row, in row order."""
+    f = catalog.frame
+    attrs = zip(*(f[c].tolist() for c in ATTRIBUTE_COLUMNS), strict=True)
+    return [
+        _features(cat, a, extra, title)
+        for cat, a, extra, title in zip(
+            f["category"].tolist(), attrs, f["attributes"].tolist(), f["title"].tolist(), strict=True
+        )
+    ]
 
 
 class ContentVocabulary:

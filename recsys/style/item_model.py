@@ -141,6 +141,7 @@ class ItemStyleModel:
         self.expert_names_ = ["content"]
         self.expert_weights_ = np.zeros(0)
         self.basket_weights_ = np.ones(2)
+        self.basket_item_agreement_ = 1.0
         if not tagged.any():
             return self._fit_nothing(n, k, "the catalog has no style tags"
                                      + ("" if self.keyword_seeds else " and no keyword seeds"))
@@ -185,6 +186,7 @@ class ItemStyleModel:
             "n_keyword_seeded": int(seeded.sum()),
             "n_inferred": int((~tagged & ~neutral).sum()), "n_neutral": int(neutral.sum()),
             "behaviour": graph is not None, "basket_weights": [float(w) for w in self.basket_weights_],
+            "basket_item_agreement": float(self.basket_item_agreement_),
             "expert_weights": dict(zip(self.expert_names_, map(float, self.expert_weights_), strict=True)),
             "message": "learned from tags, content" + (" and co-purchase" if graph is not None else ""),
         }
@@ -272,15 +274,17 @@ class ItemStyleModel:
     def _content_ratios(
         self, catalog: Catalog, y: np.ndarray, tagged: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Content log-ratios (n, k) against the content model's own base rate: from a model on
-        all tagged products, and held out (each tagged product predicted by a model that never
-        saw it; untagged rows as in the first)."""
+        """Content log-ratios (n, k) against the content model's own base rate, scaled by the
+        share of the product's features the tagger knows: from a model on all tagged products,
+        and held out (each tagged product predicted by a model that never saw it; untagged rows
+        as in the first)."""
         features = catalog_features(catalog)
         vocab = ContentVocabulary(self.min_feature_count).fit([features[i] for i in np.flatnonzero(tagged)])
         x = vocab.transform(features)
         self.n_content_features_ = len(vocab.names_)
         k = y.shape[1]
         if x.shape[1] == 0:
+            self.content_coverage_ = np.zeros(len(y))
             zeros = np.zeros((len(y), k))
             return zeros, zeros
 
@@ -288,9 +292,13 @@ class ItemStyleModel:
             base = log_softmax(model.intercept_[None, :])
             return np.log(model.predict_proba(x[rows]) + _EPS) - base
 
+        # the tagger's evidence counts in proportion to how much of the product it has seen: a
+        # pair of gloves known only by its colour ("blue") must not read as a modern sofa would
+        n_features = np.array([max(len(f), 1) for f in features], dtype=np.float64)
+        self.content_coverage_ = np.asarray(x.sum(axis=1)).ravel() / n_features
         tagged_rows = np.flatnonzero(tagged)
         full_model = SoftmaxRegression(self.l2).fit(x[tagged_rows], y[tagged_rows])
-        full = ratios(full_model, np.arange(len(y)))
+        full = ratios(full_model, np.arange(len(y))) * self.content_coverage_[:, None]
         heldout = full.copy()
         n_folds = min(self.n_folds, len(tagged_rows))
         if n_folds >= 2:
@@ -299,7 +307,7 @@ class ItemStyleModel:
             for test in folds:
                 train = np.setdiff1d(tagged_rows, test)
                 model = SoftmaxRegression(self.l2).fit(x[train], y[train])
-                heldout[test] = ratios(model, test)
+                heldout[test] = ratios(model, test) * self.content_coverage_[test, None]
         return full, heldout
 
     def _behaviour_ratios(self, graph: sp.csr_matrix, seeds: np.ndarray) -> np.ndarray:
@@ -370,6 +378,7 @@ class ItemStyleModel:
             heldout_styles=self.heldout_styles_, prior=self.prior_, tagged=self.tagged_,
             seeded=self.seeded_, skus=self.skus_, expert_weights=self.expert_weights_,
             basket_weights=self.basket_weights_,
+            basket_item_agreement=np.float64(self.basket_item_agreement_),
         )
         meta = {
             "schema_version": SCHEMA_VERSION, "kind": "item_style_model",
@@ -404,6 +413,7 @@ class ItemStyleModel:
             model.skus_ = arrays["skus"]
             model.expert_weights_ = arrays["expert_weights"]
             model.basket_weights_ = arrays["basket_weights"]
+            model.basket_item_agreement_ = float(arrays["basket_item_agreement"])
         if model.item_styles_.shape[1] != len(model.taxonomy_):
             raise ValueError(
                 f"{directory}: item styles have {model.item_styles_.shape[1]} columns but the "

@@ -81,3 +81,15 @@ def build_tiny_world(seed: int = 0, n_orders: int = 600) -> TinyWorld:
 @pytest.fixture(scope="session")
 def tiny_world() -> TinyWorld:
     return build_tiny_world()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """The machine is shared: BLAS threads fighting over two cores made fits 3x slower."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional in a bare environment
+        yield
+        return
+    with threadpool_limits(1):
+        yield

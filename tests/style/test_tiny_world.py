@@ -190,3 +190,22 @@ def test_tag_disagreements_find_a_wrong_tag(tiny_world):
     other = validate_catalog(pd.concat([frame, frame.iloc[[0]].assign(sku="x")]), "<other>", tiny_taxonomy())
     with pytest.raises(ValueError, match="not the one the style model was fitted on"):
         model.tag_disagreements(other)
+
+
+def test_basket_evidence_weights_are_calibrated_on_late_training_orders(tiny_world, fitted):
+    model, _ = fitted
+    assert model.basket_weights_.shape == (2,) and (model.basket_weights_ > 0).all()
+    # in the tiny world every basket item shares the basket's style
+    assert model.basket_item_agreement_ > 0.8
+    plain = ItemStyleModel(calibration_share=0.0).fit(tiny_world.catalog, tiny_world.orders)
+    assert np.array_equal(plain.basket_weights_, np.ones(2))
+
+
+def test_content_evidence_is_scaled_by_how_much_of_the_product_the_tagger_knows(tiny_world, fitted):
+    model, _ = fitted
+    coverage = model.content_coverage_
+    cats = tiny_world.catalog.frame["category"].to_numpy()
+    assert ((coverage >= 0) & (coverage <= 1)).all()
+    # sofas are fully known; gloves (never tagged, only words and values never seen) are not
+    assert coverage[cats == "sofa"].min() == 1.0
+    assert coverage[cats == "gloves"].max() == 0.0

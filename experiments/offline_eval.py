@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             rules = _LazyRules(engine_cls, default_rules(), catalog)
         res = fit_recommender(
             catalog, interactions, config, seed=seed, ground_truth=gt, rules=rules,
-            item_truth=item_truth, output_dir=out_dir / f"seed{seed}",
+            item_truth=item_truth, output_dir=out_dir / f"seed{seed}", ablations=True,
         )
         runs.append({
             "seed": seed, "seconds": round(time.perf_counter() - t, 1), "stages": res.stage_seconds,

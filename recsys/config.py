@@ -94,8 +94,8 @@ class TrainingConfig:
     hide_fraction: float = 0.3
     negatives_per_basket: int = 50  # ranker examples keep every positive and this many negatives; 0 = all
     max_train_orders: int = 10_000
-    max_validation_orders: int = 4_000
-    max_eval_orders: int = 4_000
+    max_validation_orders: int = 2_000
+    max_eval_orders: int = 3_000
     refit_generators: bool = True  # refit generators on all data before the evaluation window
 
 

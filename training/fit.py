@@ -198,7 +198,7 @@ def fit_recommender(
     ground_truth: pd.DataFrame | None = None,
     rules: AccessoryRules | None = None,
     item_truth: pd.DataFrame | None = None,
-    ablations: bool = True,
+    ablations: bool = False,
 ) -> FitResult:
     """Fit every stage and evaluate on the last time window (or on orders from ``cutoff`` on).
 
@@ -239,7 +239,7 @@ def fit_recommender(
     train_cs = build_candidate_set(rec, win_b, train_c)
     val_cs = build_candidate_set(rec, win_c, val_c)
     X, y, g = _groups(train_cs, tc.negatives_per_basket, rng_neg)
-    Xv, yv, gv = _groups(val_cs)
+    Xv, yv, gv = _groups(val_cs, tc.negatives_per_basket, rng_neg)
     n_examples = {"train_baskets": len(g), "train_rows": len(y), "validation_baskets": len(gv)}
     log.info("ranker examples: %s", n_examples)
 

@@ -106,7 +106,7 @@ def generate_world(
 
     ``n_orders`` project orders are drawn; follow-up orders (forgotten accessories bought
     later) come on top, and browse-only sessions add views and carts (``summary`` has the
-    counts; the default gives ~1.6M events). The catalog depends only on ``seed`` and
+    counts; the default gives ~1.26M events). The catalog depends only on ``seed`` and
     ``n_skus``, so worlds of different sizes share it.
     """
     draw = draw_catalog(seed, n_skus, taxonomy)

@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help="gate: largest allowed absolute drop of a key metric")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--ablations", action="store_true",
+                   help="also train rankers without style / CF features for the report (slower)")
     p.set_defaults(handler=cmd_train)
 
     p = subparsers.add_parser(
@@ -117,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome = train_and_register(
         inputs, seed=args.seed, experiment=args.experiment, model_name=args.name,
         promote=args.promote, tolerance=args.tolerance, settings=Settings(), progress=progress,
+        ablations=args.ablations,
     )
     progress.close()
     print(describe_outcome(outcome))

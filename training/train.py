@@ -323,11 +323,14 @@ def train_and_register(
     settings: Settings | None = None,
     progress: Callable[[str, float], None] | None = None,
     echo: Callable[[str], None] = print,
+    ablations: bool = False,
 ) -> TrainOutcome:
     """Fit on validated ``inputs`` inside one MLflow run, register the bundle, set the alias.
 
     The first version of a registered model becomes champion; later ones only with
-    ``promote`` and a passing gate (``training.registry``).
+    ``promote`` and a passing gate (``training.registry``). ``ablations`` also trains the
+    rankers without style / CF features for the report (slower; ``experiments.offline_eval``
+    is the place for full comparisons).
     """
     import mlflow
 
@@ -362,6 +365,7 @@ def train_and_register(
         )
         params = flatten_params(inputs.config.to_dict(), "config.")
         params["seed"] = str(seed)
+        params["ablations"] = str(ablations).lower()
         mlflow.log_params(params)
         cfg_file = work / "config" / "pipeline.yaml"
         cfg_file.parent.mkdir()
@@ -378,11 +382,14 @@ def train_and_register(
         rules = default_rules_for(inputs.catalog) if inputs.ground_truth is not None else None
         if inputs.ground_truth_path is not None:
             mlflow.set_tag("data.ground_truth", str(inputs.ground_truth_path.resolve()))
-        result = fit_recommender(
-            inputs.catalog, inputs.interactions, inputs.config, seed=seed, progress=progress,
-            output_dir=work / "evaluation", ground_truth=inputs.ground_truth, rules=rules,
-            item_truth=inputs.item_truth,
-        )
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():
+            result = fit_recommender(
+                inputs.catalog, inputs.interactions, inputs.config, seed=seed, progress=progress,
+                output_dir=work / "evaluation", ground_truth=inputs.ground_truth, rules=rules,
+                item_truth=inputs.item_truth, ablations=ablations,
+            )
         if progress is not None and hasattr(progress, "close"):
             progress.close()
         stage_seconds = {"load_and_validate": inputs.load_seconds, **result.stage_seconds}

@@ -79,6 +79,7 @@ class BasketStyleInferer:
         self.log_prior_ = np.log(prior)
         self.informativeness = np.asarray(informativeness, dtype=np.float32)
         self.titles = [str(t) for t in titles]
+        self._short_titles: dict[str, str] = {}
         self.skus = [str(s) for s in skus]
         self.taxonomy = taxonomy
         self.slugs = taxonomy.slugs
@@ -173,9 +174,15 @@ class BasketStyleInferer:
                 out.append(StyleEvidence(self.skus[r], self.titles[r], self.slugs[j], round(float(share), 4)))
         return tuple(out)
 
+    def _short(self, title: str) -> str:
+        short = self._short_titles.get(title)
+        if short is None:
+            short = self._short_titles[title] = short_title(title)
+        return short
+
     def _sentence(self, evidence: tuple[StyleEvidence, ...], style: int, prob: float) -> str:
         slug = self.slugs[style]
-        titles = list(dict.fromkeys(short_title(e.title) for e in evidence if e.style == slug))[:3]
+        titles = list(dict.fromkeys(self._short(e.title) for e in evidence if e.style == slug))[:3]
         name = slug.replace("-", " ")
         if not titles:
             return f"the basket leans {name} ({prob:.2f})"

@@ -1,20 +1,25 @@
 """Collaborative filtering with implicit (ALS, or BPR) and faiss retrieval of the nearest items.
 
-What the model is fitted on (``fit_on``): users x items when most orders carry a user id and
-users come back (then a known user's history is a real signal); orders x items otherwise (guest
-retail: each order is its own "user", and the item factors learn what is bought together).
-``auto`` picks users when >= 50% of orders have a user and users average >= 1.5 orders.
-Cell values are the number of orders holding the item; confidence = ``alpha`` * value.
+What the model is fitted on (``fit_on``): ``orders`` x items (default: each order is its own
+"user", so the item factors learn what is bought *together*), or ``users`` x items (a user's
+whole history is one row); ``auto`` picks users when >= 50% of orders have a user and users
+average >= 1.5 orders. Cell values are the number of orders holding the item; confidence =
+``alpha`` * value. On the sample world's held-out orders (leave one item out, HR@50) orders x
+items beat users x items, 0.343 vs 0.267, hence the default.
 
 A query becomes one vector:
-- a known user with an empty basket: their fitted factors;
-- a basket (plus, for a known user, their training history): the ALS least-squares user vector
-  solved from the item factors, x = (YᵀY + Yᵀ(C-I)Y + λI)⁻¹ YᵀCp - exactly the step implicit
-  runs for a user, so a basket of one loud item and two quiet ones is not a blind average;
+- a basket: the ALS least-squares user vector solved from the item factors,
+  x = (YᵀY + Yᵀ(C-I)Y + λI)⁻¹ YᵀCp - exactly the step implicit runs for a user, so a basket of
+  one loud item and two quiet ones is not a blind average. The basket alone, not the basket plus
+  the shopper's history: for completing a basket that was better (HR@50 0.328 vs 0.267 on the
+  sample world);
+- a known user with an empty basket: their fitted factors (``users``), or the same solve over
+  their training history (``orders``);
 - nothing known: no candidates.
 Items are then retrieved by inner product through an ``AnnIndex`` (exact below
-``exact_threshold`` items, HNSW above). For BPR the last factor column is the item bias and the
-query gets a constant 1 there; the least-squares solve uses the other columns.
+``exact_threshold`` items, approximate above). For BPR the last factor column is the item bias
+and the query gets a constant 1 there; the least-squares solve uses the other columns.
+Deterministic for a seed with ``num_threads=1`` (BPR's multi-threaded SGD is not).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ class CFCandidates(CandidateGenerator):
         regularization: float = 0.05,
         alpha: float = 10.0,
         learning_rate: float = 0.01,
-        fit_on: Literal["auto", "users", "orders"] = "auto",
+        fit_on: Literal["auto", "users", "orders"] = "orders",
         seed: int = 0,
         num_threads: int = 1,
         ann_kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto",
@@ -94,16 +99,15 @@ class CFCandidates(CandidateGenerator):
         x.data[:] = 1.0
         x.eliminate_zeros()
         self.fit_on_ = self._choose_fit_on(data)
-        if self.fit_on_ == "users":
-            users = np.asarray(data.order_users, dtype=np.int64)
-            keep = users >= 0
-            to_user = sp.csr_matrix(
-                (np.ones(keep.sum(), np.float32), (users[keep], np.flatnonzero(keep))),
-                shape=(int(data.n_users), x.shape[0]),
-            )
-            matrix = (to_user @ x).tocsr()
-        else:
-            matrix = x
+        users = np.asarray(data.order_users, dtype=np.int64)
+        keep = (users >= 0) & (users < int(data.n_users))
+        to_user = sp.csr_matrix(
+            (np.ones(keep.sum(), np.float32), (users[keep], np.flatnonzero(keep))),
+            shape=(int(data.n_users), x.shape[0]),
+        )
+        history = (to_user @ x).tocsr()  # (n_users, n_items) orders per user and item
+        history.sort_indices()
+        matrix = history if self.fit_on_ == "users" else x
         matrix.sort_indices()
         # implicit's own advice: its threads, not BLAS's, do the parallel work
         with threadpool_limits(1, "blas"):
@@ -125,7 +129,7 @@ class CFCandidates(CandidateGenerator):
             np.ascontiguousarray(mf.user_factors, dtype=np.float32)
             if self.fit_on_ == "users" else np.zeros((0, self.item_factors_.shape[1]), np.float32)
         )
-        self.user_items_ = matrix if self.fit_on_ == "users" else sp.csr_matrix((0, x.shape[1]), dtype=np.float32)
+        self.user_items_ = history
         self._prepare()
         self.index_ = AnnIndex(
             kind=self.ann_kind, exact_threshold=self.exact_threshold,
@@ -165,24 +169,19 @@ class CFCandidates(CandidateGenerator):
             basket = np.unique(np.asarray(q.rows, dtype=np.int64))
             basket = basket[(basket >= 0) & (basket < self.n_items)]
             user = int(q.user_row)
-            known_user = self.fit_on_ == "users" and 0 <= user < self.user_factors_.shape[0]
-            if basket.size == 0 and not known_user:
-                continue
-            if basket.size == 0:
-                out[i] = self.user_factors_[user]
+            if basket.size:
+                vec = self.solve_user(basket)
+            elif 0 <= user < self.user_items_.shape[0]:
+                if self.fit_on_ == "users":
+                    out[i], ok[i] = self.user_factors_[user], True
+                    continue
+                lo, hi = self.user_items_.indptr[user], self.user_items_.indptr[user + 1]
+                if hi == lo:
+                    continue
+                vec = self.solve_user(self.user_items_.indices[lo:hi], self.user_items_.data[lo:hi])
             else:
-                rows, values = basket, np.ones(basket.size)
-                if known_user:
-                    lo, hi = self.user_items_.indptr[user], self.user_items_.indptr[user + 1]
-                    hist = self.user_items_.indices[lo:hi]
-                    hist_values = self.user_items_.data[lo:hi]
-                    merged = np.union1d(hist, basket)
-                    values = np.zeros(merged.size)
-                    values[np.searchsorted(merged, hist)] += hist_values
-                    values[np.searchsorted(merged, basket)] += 1.0
-                    rows = merged
-                vec = self.solve_user(rows, values)
-                out[i] = np.append(vec, 1.0) if self.model == "bpr" else vec
+                continue
+            out[i] = np.append(vec, 1.0) if self.model == "bpr" else vec
             ok[i] = True
         return out, ok
 

@@ -5,7 +5,9 @@ From the binarised orders x items matrix X (n_orders, n_items):
   lift(i, j) = C_ij N / (c_i c_j);  npmi(i, j) = log(p_ij / (p_i p_j)) / -log(p_ij).
 Pairs seen in fewer than ``min_support`` orders are dropped (a single shared order gives a
 huge, meaningless lift); each item keeps its ``max_neighbours`` best partners, so memory is
-O(n_items * max_neighbours) even at 50k+ items.
+O(n_items * max_neighbours) even at 50k+ items. NPMI is the default ranking score: leaving one
+item out of held-out orders, HR@50 was 0.29 (NPMI) vs 0.18 (lift) on the sample world and
+0.175 vs 0.113 on Online Retail - lift over-rewards rare pairs. ``item_lift`` is lift either way.
 
 Category complements: ``category_complements_[a, b] = max(0, P(b | a) - P(b))`` for a != b,
 the probability an order with category a also holds category b *beyond* b's base rate (the
@@ -49,7 +51,7 @@ class CoPurchaseCandidates(CandidateGenerator):
     def __init__(
         self,
         min_support: int = 2,
-        score: Score = "lift",
+        score: Score = "npmi",
         max_neighbours: int = 200,
         aggregate: Literal["sum", "max"] = "sum",
     ) -> None:

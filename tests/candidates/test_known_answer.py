@@ -151,9 +151,24 @@ def test_cf_known_user_without_basket_uses_their_factors(world: TrainingData) ->
 def test_cf_auto_picks_users_or_orders(world: TrainingData) -> None:
     from dataclasses import replace
 
-    assert CFCandidates(factors=4, iterations=1).fit(world).fit_on_ == "users"
+    assert CFCandidates(factors=4, iterations=1, fit_on="auto").fit(world).fit_on_ == "users"
     guests = replace(world, order_users=np.full(world.orders.shape[0], -1))
-    assert CFCandidates(factors=4, iterations=1).fit(guests).fit_on_ == "orders"
+    assert CFCandidates(factors=4, iterations=1, fit_on="auto").fit(guests).fit_on_ == "orders"
+
+
+def test_cf_queries_basket_alone_or_user_history(world: TrainingData) -> None:
+    cf = CFCandidates("als", factors=8, iterations=5, fit_on="orders", seed=2).fit(world)
+    basket = np.array([item_row(2, 0, 1)])
+    user = 4
+    history = np.unique(world.orders[np.flatnonzero(world.order_users == user)].indices)
+    vectors, ok = cf.query_vectors([
+        CandidateQuery(rows=basket, user_row=user),  # a basket: the basket alone
+        CandidateQuery(rows=np.empty(0, np.int64), user_row=user),  # no basket: the history
+    ])
+    assert ok.all()
+    np.testing.assert_allclose(vectors[0], cf.solve_user(basket), rtol=1e-6)
+    counts = np.asarray(world.orders[np.flatnonzero(world.order_users == user)].sum(axis=0)).ravel()
+    np.testing.assert_allclose(vectors[1], cf.solve_user(history, counts[history]), rtol=1e-5)
 
 
 def test_popularity_windows_and_decay() -> None:

@@ -88,7 +88,7 @@ def tiny_orders() -> TrainingData:
 
 def test_lift_and_npmi_by_hand() -> None:
     data = tiny_orders()
-    co = CoPurchaseCandidates(min_support=1).fit(data)
+    co = CoPurchaseCandidates(min_support=1, score="lift").fit(data)
     # c0=3, c1=2, c2=2, N=4: lift(0,1) = 2*4/(3*2), lift(1,2) = 1*4/(2*2)
     assert co.scores_[0, 1] == pytest.approx(4 / 3)
     assert co.scores_[1, 2] == pytest.approx(1.0)
@@ -99,7 +99,7 @@ def test_lift_and_npmi_by_hand() -> None:
     npmi = CoPurchaseCandidates(min_support=1, score="npmi").fit(data)
     assert npmi.scores_[0, 1] == pytest.approx(np.log(4 / 3) / -np.log(0.5), rel=1e-6)
     # support threshold: the (1, 2) pair is seen once only
-    strict = CoPurchaseCandidates(min_support=2).fit(data)
+    strict = CoPurchaseCandidates(min_support=2, score="lift").fit(data)
     assert strict.scores_[1, 2] == 0.0 and strict.scores_[0, 1] == pytest.approx(4 / 3)
 
 

@@ -87,6 +87,7 @@ def test_hot_swap_under_load_has_zero_failed_requests(
     server = server_factory(env, workers=2).start()
     statuses: Counter = Counter()
     versions: Counter = Counter()
+    recent: list[str] = []  # model version of each answer, in order
     errors: list[str] = []
     stop = threading.Event()
     body = {"basket": [{"sku": EXAMPLE_TILE}, {"sku": EXAMPLE_WALLPAPER}], "page": "cart", "k": 5}
@@ -99,25 +100,40 @@ def test_hot_swap_under_load_has_zero_failed_requests(
                     statuses[r.status_code] += 1
                     if r.status_code == 200:
                         versions[r.json()["model_version"]] += 1
+                        recent.append(r.json()["model_version"])
                 except httpx.HTTPError as exc:
                     errors.append(repr(exc))
                 time.sleep(0.005)
+
+    def served_only(version: str, timeout: float = 60.0) -> bool:
+        """Wait until the last 20 answers all come from ``version`` (both workers swapped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(recent) >= 20 and set(recent[-20:]) == {version}:
+                return True
+            time.sleep(0.1)
+        return False
 
     threads = [threading.Thread(target=load) for _ in range(3)]
     for t in threads:
         t.start()
     try:
         time.sleep(1.0)
+        first = recent[-1]
         for target in (bundle_dir_b, bundle_dir, bundle_dir_b):  # three promotions
+            before = recent[-1]
             _point(link, target)
-            time.sleep(1.5)
+            deadline = time.monotonic() + 60
+            while recent[-1] == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert served_only(recent[-1]), "the swap did not reach both workers"
     finally:
         stop.set()
         for t in threads:
             t.join(15)
     assert not errors and set(statuses) == {200}, (statuses, errors[:3])
     assert sum(statuses.values()) > 100
-    assert len(versions) == 2, versions  # both models answered
+    assert len(versions) == 2 and recent[-1] != first, versions  # both models answered
     metrics = httpx.get(f"{server.base}/metrics").text
     assert "recsys_model_reloads_total" in metrics  # aggregated over both workers
 

@@ -67,6 +67,18 @@ class PopularCandidates(CandidateGenerator):
             raise KeyError(f"PopularCandidates: no window of {window_days} days (have {self.windows_})")
         return self.counts_[self.windows_.index(window_days)]
 
+    def category_share(self, window_days: int) -> np.ndarray:
+        """(n_items,) each item's share of its category's orders in the window (0 without a
+        category or with no orders): popularity relative to its own kind, for features."""
+        counts = self.popularity(window_days).astype(np.float64)
+        cats = self.item_category_
+        known = cats >= 0
+        totals = np.bincount(cats[known], weights=counts[known], minlength=int(cats.max(initial=-1)) + 1)
+        out = np.zeros(counts.size, np.float32)
+        denom = totals[cats[known]]
+        out[known] = np.where(denom > 0, counts[known] / np.where(denom > 0, denom, 1.0), 0.0)
+        return out
+
     def top_in_category(self, category: int, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Most popular in-stock items of one category: (k,) rows and decayed scores, padded."""
         rows = self.ranking_[self.item_category_[self.ranking_] == category]

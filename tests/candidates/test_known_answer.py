@@ -184,6 +184,9 @@ def test_popularity_windows_and_decay() -> None:
     assert rows[0].tolist() == [0, 2]  # 0.875 beats item 2 (ages 2, 1 -> 0.25 + 0.5)
     r, _ = pop.top_in_category(1, 5)
     assert r.tolist()[:2] == [2, 1]
+    # categories 0 -> item 0, 1 -> items 1 and 2, 2 -> item 3; 10-day counts 3, 2, 2, 1
+    np.testing.assert_allclose(pop.category_share(10), [1.0, 0.5, 0.5, 1.0])
+    np.testing.assert_allclose(pop.category_share(2), [1.0, 0.0, 1.0, 1.0])
     with pytest.raises(KeyError, match="no window of 5 days"):
         pop.popularity(5)
 

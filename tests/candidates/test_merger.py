@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys.candidates.base import CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import CoPurchaseCandidates
@@ -72,3 +74,38 @@ def test_with_real_generators(world: TrainingData) -> None:
         assert m.scores.shape == m.ranks.shape == (len(m), 3)
         assert (~np.isnan(m.scores)).any(axis=1).all(), "every candidate has a source"
         assert np.array_equal(np.isnan(m.scores), np.isnan(m.ranks))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lists=st.lists(st.lists(st.integers(0, 29), max_size=12), min_size=1, max_size=4),
+    basket=st.lists(st.integers(0, 29), max_size=3),
+    exclude=st.lists(st.integers(0, 29), max_size=3),
+    out_of_stock=st.lists(st.integers(0, 29), max_size=3),
+    quotas=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+    total=st.integers(0, 20),
+)
+def test_merge_properties(lists, basket, exclude, out_of_stock, quotas, total) -> None:
+    names = [f"s{i}" for i in range(len(lists))]
+    outputs = {}
+    for name, rows in zip(names, lists, strict=False):
+        rows = list(dict.fromkeys(rows))  # a generator never repeats a row
+        outputs[name] = out(rows, k=max(len(rows), 1))
+    stock = np.ones(30, bool)
+    stock[out_of_stock] = False
+    q = CandidateQuery(rows=np.array(basket, np.int64), exclude=np.array(exclude, np.int64))
+    merger = CandidateMerger(quotas=dict(zip(names, quotas, strict=False)), total=total)
+    m = merger.merge([q], outputs, in_stock=stock)[0]
+    proposed = set().union(*[set(r) for r in lists])
+    assert set(m.rows.tolist()) <= proposed, "output is a subset of the input"
+    assert len(m) <= total and np.unique(m.rows).size == len(m)
+    assert not set(m.rows.tolist()) & (set(basket) | set(exclude) | set(out_of_stock))
+    allowed = proposed - set(basket) - set(exclude) - set(out_of_stock)
+    assert len(m) == min(total, len(allowed)), "fills up to total when it can"
+    for i, row in enumerate(m.rows):
+        for j in range(len(names)):
+            listed = [r for r in dict.fromkeys(lists[j]) if r in allowed]
+            if row in listed:
+                assert m.ranks[i, j] == listed.index(row) + 1
+            else:
+                assert np.isnan(m.ranks[i, j]) and np.isnan(m.scores[i, j])

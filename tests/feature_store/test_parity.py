@@ -4,11 +4,14 @@ after fitting) and online (a request to the recommender loaded back from its bun
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from feature_store import load_recommender, resolve_feature_set
 from recsys.recommendation import BasketLine, Filters, RecommendationRequest, UserContext
 from training.evaluation import build_candidate_set, completion_requests
 from training.splits import build_orders, hide_items
+
+pytestmark = pytest.mark.slow  # fits a pipeline on a small sample world
 
 
 def test_online_features_equal_offline_features(small_world, small_fit, tmp_path):

@@ -14,6 +14,9 @@ from recsys.bundle import BundleError
 from recsys.config import ConfigError, parse_pipeline_config
 from recsys.recommendation import BasketLine, Filters, RecommendationRequest
 
+
+pytestmark = pytest.mark.slow  # fits a pipeline on a small sample world
+
 SMALL = {
     "version": 1,
     "candidates": {

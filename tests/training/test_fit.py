@@ -14,7 +14,6 @@ from recsys.bundle import BundleError
 from recsys.config import ConfigError, parse_pipeline_config
 from recsys.recommendation import BasketLine, Filters, RecommendationRequest
 
-
 pytestmark = pytest.mark.slow  # fits a pipeline on a small sample world
 
 SMALL = {

@@ -38,7 +38,8 @@ def keep_top_per_row(m: sp.csr_matrix, by: np.ndarray, n: int) -> sp.csr_matrix:
     order = np.lexsort((m.indices, -by, row))  # by row, best first, ties -> smaller column
     rank = np.arange(order.size) - m.indptr[row[order]]
     keep = np.sort(order[rank < n])
-    out = sp.csr_matrix((m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.bincount(row[keep], minlength=m.shape[0]))]), shape=m.shape)
+    indptr = np.r_[0, np.cumsum(np.bincount(row[keep], minlength=m.shape[0]))]
+    out = sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
     out.sort_indices()
     return out
 

@@ -53,6 +53,7 @@ from recsys.recommendation import (
 log = logging.getLogger(__name__)
 
 DEGRADED_LATENCY = "ranker skipped: latency budget"
+MINED_RULES = "mined_rules.json"  # serving reads the same file for the merchandiser page
 POPULAR_WINDOW_DAYS = 30
 
 
@@ -126,6 +127,7 @@ class Recommender:
         )
         self.reference_ts = int(reference_ts if reference_ts is not None else time.time())
         self.default_rules = default_rules
+        self.mined_suggestions: list[Any] | None = None  # recsys.rules.mining.Suggestion, saved as mined_rules.json
         self.manifest: dict[str, Any] = manifest or {}
         self._inferer = None
         self.item_styles: np.ndarray | None = None
@@ -535,6 +537,11 @@ class Recommender:
         if self.ranker is not None:
             self.ranker.save(directory / "ranker")
             components.append({"name": "ranker", "kind": "ranker", "path": "ranker"})
+        if self.mined_suggestions is not None:
+            from recsys.rules.mining import save_suggestions
+
+            save_suggestions(self.mined_suggestions, directory / MINED_RULES)
+            components.append({"name": "mined_rules", "kind": "rules", "path": MINED_RULES})
         (directory / "users.json").write_text(json.dumps(self.user_index.to_list()))
         np.savez_compressed(directory / "user_affinity.npz", affinity=self.user_affinity)
         created = now_iso()
@@ -613,8 +620,18 @@ class Recommender:
                 affinity = z["affinity"]
         except Exception as exc:  # noqa: BLE001
             raise BundleError(aff_path, f"corrupt: {exc}") from exc
-        return cls(
+        rec = cls(
             catalog, config, generators, features=features, ranker=ranker, style_model=style_model,
             user_index=users, user_affinity=affinity, reference_ts=manifest.get("reference_ts"),
             default_rules=default_rules, manifest=manifest,
         )
+        if "mined_rules" in by_name:
+            from recsys.rules.engine import RuleEngine
+            from recsys.rules.mining import load_suggestions
+
+            rec.mined_suggestions = load_component(directory / MINED_RULES, load_suggestions)
+            if default_rules is None and rec.mined_suggestions:
+                rec.default_rules = RuleEngine.compile(
+                    [s.to_rule() for s in rec.mined_suggestions], catalog, rec.item_styles
+                )
+        return rec

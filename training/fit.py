@@ -286,6 +286,14 @@ def fit_recommender(
         style_model, item_styles, informativeness = _fit_style(catalog, config, orders, seed)
         rec = _fit_components(catalog, config, orders, orders, style_model, item_styles, informativeness, seed)
         rec.ranker = ranker
+    if catalog.has_categories:
+        st.start("mined_rules", 0.98)
+        try:
+            from recsys.rules.mining import mine_suggestions
+
+            rec.mined_suggestions = mine_suggestions(catalog, interactions)
+        except Exception:  # proposals are optional; a failure must not lose the model
+            log.exception("mining rule suggestions failed; the bundle will have none")
     st.stop()
     rec.manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
     return FitResult(rec, st.seconds, evaluation, importance, windows, n_examples)

@@ -58,7 +58,8 @@ def _req(world, rows, **kw) -> RecommendationRequest:
 
 def test_fit_runs_every_stage_and_reports(fitted):
     assert list(fitted.stage_seconds) == [
-        "split", "style_model", "generators", "ranker_examples", "ranker", "evaluation", "refit"
+        "split", "style_model", "generators", "ranker_examples", "ranker", "evaluation", "refit",
+        "mined_rules",
     ]
     m = fitted.evaluation.metrics
     for key in ("recall@10", "ndcg@10", "hit_rate@10", "mrr", "coverage", "style_coherence"):
@@ -149,6 +150,8 @@ def test_save_load_gives_identical_output(world, fitted, tmp_path):
         ]
         assert a.style == b.style
     assert [i.sku for i in rec.popular(5)] == [i.sku for i in loaded.popular(5)]
+    # mined rule suggestions travel in the bundle and act as default checkout rules
+    assert (path / "mined_rules.json").exists() and loaded.default_rules is not None
     assert loaded.product_recommendations(str(world.catalog.skus[3]), 4).items
 
 

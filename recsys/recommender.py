@@ -420,7 +420,7 @@ class Recommender:
                 s = scores[lo:hi]
                 order = np.argsort(-s, kind="stable")
             else:
-                s = -np.arange(hi - lo, dtype=np.float64)  # merged order
+                s = 1.0 / (1.0 + np.arange(hi - lo, dtype=np.float64))  # merged order
                 order = np.arange(hi - lo)
             k = max(int(p.request.k), 0)
             picked = cap_per_category(order, self._categories[m.rows], k, self.config.max_per_category)

@@ -117,7 +117,7 @@ def run_infer(args: argparse.Namespace) -> int:
     print(reading.explanation)
     print(f"top: {reading.top or '-'}  second: {reading.second or '-'}  confidence: {reading.confidence:.2f}")
     dist = sorted(reading.distribution.items(), key=lambda kv: -kv[1])
-    print("distribution: " + ", ".join(f"{s} {p:.2f}" for s, p in dist if p >= 0.01))
+    print("distribution: " + (", ".join(f"{s} {p:.2f}" for s, p in dist if p >= 0.01) or "-"))
     for e in reading.evidence:
         print(f"  {e.style:<14} {e.weight:5.2f}  {e.sku}  {e.title}")
     return 0

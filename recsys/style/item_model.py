@@ -138,6 +138,7 @@ class ItemStyleModel:
         self.skus_ = np.asarray(catalog.ids.to_list(), dtype=str)
         self.tagged_ = tagged
         self.seeded_ = seeded
+        self.labels_ = labels  # (n, k) 0/1 float32: own tags, or keyword seeds where none
         self.expert_names_ = ["content"]
         self.expert_weights_ = np.zeros(0)
         self.basket_weights_ = np.ones(2)
@@ -329,12 +330,12 @@ class ItemStyleModel:
 
     # ------------------------------------------------------------------ reports
     def tag_disagreements(self, catalog: Catalog, min_confidence: float = 0.5) -> pd.DataFrame:
-        """Tagged products whose held-out prediction (content + behaviour, never their own tag)
+        """Tagged (or keyword-seeded) products whose held-out prediction (content + behaviour, never their own tag)
         picks another style with at least ``min_confidence``: what a merchandiser should check.
 
         Columns sku, title, tagged ('|'-joined), predicted, confidence; most confident first."""
         self._check_catalog(catalog)
-        labels = catalog.style_labels() > 0
+        labels = self.labels_ > 0
         top = self.heldout_styles_.argmax(axis=1)
         conf = self.heldout_styles_.max(axis=1)
         rows = np.flatnonzero(
@@ -344,7 +345,7 @@ class ItemStyleModel:
         frame = pd.DataFrame({
             "sku": catalog.frame["sku"].to_numpy()[rows],
             "title": catalog.frame["title"].to_numpy()[rows],
-            "tagged": ["|".join(catalog.frame["styles"].iloc[r]) for r in rows],
+            "tagged": ["|".join(slugs[j] for j in np.flatnonzero(labels[r])) for r in rows],
             "predicted": [slugs[top[r]] for r in rows],
             "confidence": conf[rows].astype(float),
         })
@@ -376,7 +377,7 @@ class ItemStyleModel:
             directory / ARRAYS_FILE, item_styles=self.item_styles_,
             informativeness=self.informativeness_, neutral=self.neutral_,
             heldout_styles=self.heldout_styles_, prior=self.prior_, tagged=self.tagged_,
-            seeded=self.seeded_, skus=self.skus_, expert_weights=self.expert_weights_,
+            seeded=self.seeded_, labels=self.labels_, skus=self.skus_, expert_weights=self.expert_weights_,
             basket_weights=self.basket_weights_,
             basket_item_agreement=np.float64(self.basket_item_agreement_),
         )
@@ -410,6 +411,7 @@ class ItemStyleModel:
             model.prior_ = arrays["prior"]
             model.tagged_ = arrays["tagged"]
             model.seeded_ = arrays["seeded"]
+            model.labels_ = arrays["labels"]
             model.skus_ = arrays["skus"]
             model.expert_weights_ = arrays["expert_weights"]
             model.basket_weights_ = arrays["basket_weights"]

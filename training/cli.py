@@ -14,7 +14,6 @@ from training.registry import DEFAULT_TOLERANCE
 EXIT_OK = 0
 EXIT_REFUSED = 1  # promote: the gate refused
 EXIT_BAD_INPUT = 2
-EXIT_TRAINED_NOT_PROMOTED = 3  # train --promote: registered, but the gate refused
 
 
 def _err(message: str) -> int:
@@ -32,7 +31,8 @@ def register(subparsers: Any) -> None:
             "MLflow run (params, tags, metrics, report, feature importance, data profile) and "
             "register the bundle as a new version of the registered model. The first version "
             "becomes champion; later ones with --promote if they pass the gate. The last line "
-            "printed is the registered model URI. Exit code 3: registered but --promote refused."
+            "printed is the registered model URI. A refused --promote is reported, not an error (the "
+            "version is registered; `recsys promote` exits 1 when the gate refuses)."
         ),
     )
     p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
@@ -123,9 +123,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     progress.close()
     print(describe_outcome(outcome))
+    if args.promote and outcome.promotion is not None and not outcome.promotion.promoted:
+        print(f"warning: {outcome.model_uri} registered but NOT promoted (gate refused, see above)",
+              file=sys.stderr)
     print(outcome.model_uri)
-    refused = args.promote and outcome.promotion is not None and not outcome.promotion.promoted
-    return EXIT_TRAINED_NOT_PROMOTED if refused else EXIT_OK
+    return EXIT_OK
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:

@@ -56,7 +56,16 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
     folder = CACHE / world
     bundle, bodies = folder / "bundle", folder / "requests.json"
     if (bundle / "manifest.json").is_file() and bodies.is_file():
-        return bundle, bodies
+        from feature_store import load_recommender
+
+        try:  # a bundle written by older code may no longer load: refit then
+            load_recommender(bundle)
+            return bundle, bodies
+        except Exception as exc:  # noqa: BLE001
+            print(f"[{world}] cached bundle unusable ({exc}); refitting", flush=True)
+            import shutil
+
+            shutil.rmtree(bundle)
     from dataclasses import replace
 
     from feature_store import load_pipeline_config
@@ -156,17 +165,23 @@ def start_server(bundle: Path, workers: int, sync_handlers: bool) -> Server:
     server = Server(proc, port, data_dir)
     deadline = time.monotonic() + 180
     ready = 0
+    problems: list[str] = []
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+            r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if r.status_code == 200:
                 ready += 1
                 if ready >= 2 * workers:  # several hits: every worker has loaded
                     return server
+            else:
+                problems = r.json().get("problems", [])
+                if any("Error" in p for p in problems):  # the model failed to load
+                    break
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
     server.stop()
-    raise RuntimeError("server did not become ready")
+    raise RuntimeError(f"server did not become ready: {problems}")
 
 
 # -- open-loop client ------------------------------------------------------------------------

@@ -117,9 +117,22 @@ class EventLog:
             sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
             sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         )
-        if create:
-            self.metadata.create_all(self.engine)
         self._dialect = self.engine.dialect.name
+        self._created = not create
+        if create:
+            try:
+                self._ensure_table()
+            except sa.exc.OperationalError as exc:  # database down: retried on first use
+                log.warning("event store %s unreachable, will retry: %s", self._safe_url, exc)
+
+    @property
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def _ensure_table(self) -> None:
+        if not self._created:
+            self.metadata.create_all(self.engine)
+            self._created = True
 
     def _insert(self):  # noqa: ANN202 - dialect-specific Insert
         if self._dialect == "sqlite":
@@ -147,6 +160,7 @@ class EventLog:
             }
             for e in unique.values()
         ]
+        self._ensure_table()
         stmt = self._insert()
         with self.engine.begin() as conn:
             if stmt is not None:
@@ -169,6 +183,7 @@ class EventLog:
         return AppendResult(inserted, len(events) - len(inserted))
 
     def count(self) -> int:
+        self._ensure_table()
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar())
 
@@ -180,6 +195,7 @@ class EventLog:
     def read_frame(self, since: datetime | None = None) -> pd.DataFrame:
         """All stored events (optionally with ``ts >= since``) ordered by ts, one row each,
         columns as the table; ``ts`` as UTC datetimes."""
+        self._ensure_table()
         query = sa.select(self.table).order_by(self.table.c.ts, self.table.c.event_id)
         if since is not None:
             query = query.where(self.table.c.ts >= since)

@@ -88,7 +88,11 @@ def create_app(
         holder.start_polling()
         runtime = app.state.rules_runtime
         if runtime is not None:
-            await run_in_threadpool(runtime.start, *_rules_providers(holder))
+            try:
+                await run_in_threadpool(runtime.start, *_rules_providers(holder))
+            except Exception:  # noqa: BLE001 - serve without rules rather than not at all
+                log.exception("rules runtime failed to start: serving without merchandiser rules")
+                runtime = None
         try:
             yield
         finally:

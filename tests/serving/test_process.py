@@ -83,7 +83,12 @@ def test_hot_swap_under_load_has_zero_failed_requests(
 ) -> None:
     link = tmp_path / "current"
     _point(link, bundle_dir)
-    env = {"RECSYS_MODEL_URI": str(link), "RECSYS_RELOAD_POLL_SECONDS": "0.3"}
+    prom = tmp_path / "prometheus"
+    prom.mkdir()
+    env = {
+        "RECSYS_MODEL_URI": str(link), "RECSYS_RELOAD_POLL_SECONDS": "0.3",
+        "PROMETHEUS_MULTIPROC_DIR": str(prom),  # what `recsys serve --workers 2` sets
+    }
     server = server_factory(env, workers=2).start()
     statuses: Counter = Counter()
     versions: Counter = Counter()
@@ -135,7 +140,13 @@ def test_hot_swap_under_load_has_zero_failed_requests(
     assert sum(statuses.values()) > 100
     assert len(versions) == 2 and recent[-1] != first, versions  # both models answered
     metrics = httpx.get(f"{server.base}/metrics").text
-    assert "recsys_model_reloads_total" in metrics  # aggregated over both workers
+    # aggregated over both workers: every answered request is counted exactly once
+    counted = re.search(
+        r'recsys_http_requests_total\{endpoint="/v1/recommendations",method="POST",status="200"\} (\S+)',
+        metrics,
+    )
+    assert counted and float(counted.group(1)) == statuses[200]
+    assert 'recsys_model_reloads_total{outcome="swapped"}' in metrics
 
 
 @pytest.mark.postgres

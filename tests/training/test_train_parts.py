@@ -1,0 +1,70 @@
+"""Small pieces of `recsys train`: names MLflow accepts, flattened params, provenance, profile."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from recsys.sample_world import generate_world
+from training.data_profile import profile_data, profile_markdown
+from training.provenance import code_version, data_fingerprint
+from training.train import StageProgress, flatten_params, metric_key
+
+
+def test_metric_keys_are_mlflow_safe() -> None:
+    assert metric_key("recall@10") == "recall_at_10"
+    assert metric_key("merged candidates (no ranker)") == "merged_candidates_no_ranker"
+    assert metric_key("time.ranker_s") == "time.ranker_s"
+
+
+def test_flatten_params_names_list_items_by_their_name() -> None:
+    flat = flatten_params(
+        {"generators": [{"name": "cf", "quota": 40, "params": {"factors": 64}}],
+         "ranker": {"num_leaves": 31, "exclude_features": []}, "styles": None},
+        "config.",
+    )
+    assert flat == {
+        "config.generators.cf.name": "cf",
+        "config.generators.cf.quota": "40",
+        "config.generators.cf.params.factors": "64",
+        "config.ranker.num_leaves": "31",
+        "config.ranker.exclude_features": "[]",
+        "config.styles": "null",
+    }
+
+
+def test_fingerprint_is_content_not_name(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    a.write_text("x,y\n1,2\n")
+    b.write_text("x,y\n1,2\n")
+    c.write_text("x,y\n1,3\n")
+    assert data_fingerprint([a]) == data_fingerprint([b])
+    assert data_fingerprint([a]) != data_fingerprint([c])
+    assert data_fingerprint([a, c]) != data_fingerprint([c, a])
+
+
+def test_code_version_has_package_version() -> None:
+    version = code_version()
+    assert version["package_version"]
+    if "git_sha" in version:
+        assert len(version["git_sha"]) == 40 and version["git_dirty"] in ("true", "false")
+
+
+def test_data_profile_counts() -> None:
+    world = generate_world(seed=1, n_orders=200, n_skus=150)
+    prof = profile_data(world.catalog, world.interactions)
+    assert prof["catalog"]["items"] == 150
+    assert prof["interactions"]["events"] == len(world.interactions)
+    assert sum(prof["interactions"]["events_by_type"].values()) == len(world.interactions)
+    assert prof["interactions"]["orders"] == world.interactions.purchases()["order_id"].nunique()
+    assert "| items | 150 |" in profile_markdown(prof)
+
+
+def test_progress_bar_follows_stages() -> None:
+    stream = io.StringIO()
+    bar = StageProgress(stream=stream)
+    bar("split", 0.0)
+    bar("ranker", 0.65)
+    bar.close()
+    text = stream.getvalue()
+    assert "training: ranker" in text and "training: done" in text and "100%" in text

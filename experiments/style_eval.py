@@ -243,13 +243,19 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     train_labels = train_catalog.style_labels()
     majority = int(train_labels.sum(axis=0).argmax())
     item_rows, untagged_rows = [], []
-    for name, pred in (
-        ("content + behaviour (ours)", item_predictions(full, held)),
-        ("content only (no behaviour)", item_predictions(content, held)),
-        (f"majority class ({slugs[majority]})", np.full(len(held), majority)),
+    for name, pred, model in (
+        ("content + behaviour (ours)", item_predictions(full, held), full),
+        ("content only (no behaviour)", item_predictions(content, held), content),
+        (f"majority class ({slugs[majority]})", np.full(len(held), majority), None),
     ):
         acc = np.mean([p in t for p, t in zip(pred, tags, strict=True)])
-        item_rows.append((name, macro_f1(tags, pred, k), acc, np.mean(pred >= 0)))
+        ece = "n/a"
+        if model is not None:
+            answered = pred >= 0
+            conf = model.item_styles_[held].max(axis=1)[answered]
+            hit = np.array([p in t for p, t in zip(pred, tags, strict=True)], float)[answered]
+            ece = f"{expected_calibration_error(conf, hit):.3f} (mean confidence {conf.mean():.2f}, accuracy {hit.mean():.2f})"
+        item_rows.append((name, macro_f1(tags, pred, k), acc, np.mean(pred >= 0), ece))
 
     # untagged products against the generator's true styles (never used for training)
     cats = catalog.frame["category"].to_numpy()
@@ -362,9 +368,11 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         "",
         "### Item tagger on held-out tagged products",
         "",
-        "| model | macro-F1 | accuracy | coverage (not neutral) |",
-        "| --- | --- | --- | --- |",
-        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} |" for n, f, a, c in item_rows],
+        "ECE: calibration of the top style's probability on the held-out products with an answer.",
+        "",
+        "| model | macro-F1 | accuracy | coverage (not neutral) | ECE |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} | {e} |" for n, f, a, c, e in item_rows],
         "",
         f"### Untagged products against the generator's true styles ({len(styled_untagged):,} styled, "
         f"{int(no_style.sum()):,} without style)",
@@ -475,15 +483,20 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
     train_counts = labels[train_tagged].sum(axis=0)
     majority = int(train_counts.argmax())
     item_rows = []
-    for name, pred in (
-        ("content + behaviour (ours)", item_predictions(full, held)),
-        ("content only (no behaviour)", item_predictions(content, held)),
-        (f"majority class ({slugs[majority]})", np.full(len(held), majority)),
+    for name, pred, model in (
+        ("content + behaviour (ours)", item_predictions(full, held), full),
+        ("content only (no behaviour)", item_predictions(content, held), content),
+        (f"majority class ({slugs[majority]})", np.full(len(held), majority), None),
     ):
         acc = np.mean([p in t for p, t in zip(pred, tags, strict=True)])
         answered = pred >= 0
-        acc_answered = np.mean([p in t for p, t, a in zip(pred, tags, answered, strict=True) if a]) if answered.any() else 0.0
-        item_rows.append((name, macro_f1(tags, pred, k), acc, answered.mean(), acc_answered))
+        hit = np.array([p in t for p, t in zip(pred, tags, strict=True)], float)
+        acc_answered = hit[answered].mean() if answered.any() else 0.0
+        ece = "n/a"
+        if model is not None and answered.any():
+            conf = model.item_styles_[held].max(axis=1)[answered]
+            ece = f"{expected_calibration_error(conf, hit[answered]):.3f} (mean confidence {conf.mean():.2f}, accuracy {hit[answered].mean():.2f})"
+        item_rows.append((name, macro_f1(tags, pred, k), acc, answered.mean(), acc_answered, ece))
 
     # tagged items held out of real test baskets: predict the item's style from the rest
     test_lines = lines[lines["ts"] >= cutoff]
@@ -540,9 +553,9 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
         "",
         "### Held-out tagged products",
         "",
-        "| model | macro-F1 | accuracy | coverage (not neutral) | accuracy where answered |",
-        "| --- | --- | --- | --- | --- |",
-        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} | {pct(aa)} |" for n, f, a, c, aa in item_rows],
+        "| model | macro-F1 | accuracy | coverage (not neutral) | accuracy where answered | ECE |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} | {pct(aa)} | {e} |" for n, f, a, c, aa, e in item_rows],
         "",
         "### Held-out tagged items inside real test baskets",
         "",

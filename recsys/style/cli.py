@@ -62,8 +62,12 @@ def _fit(args: argparse.Namespace) -> tuple[ItemStyleModel, Catalog]:
     if args.keywords:
         data = yaml.safe_load(args.keywords.read_text()) or {}
         keywords = data.get("keywords") if isinstance(data, dict) else None
-        if not isinstance(keywords, dict):
-            raise DataContractError(str(args.keywords), "expected a 'keywords' mapping style -> list of words")
+        if not isinstance(keywords, dict) or not all(
+            isinstance(v, list) and all(isinstance(w, str) for w in v) for v in keywords.values()
+        ):
+            raise DataContractError(
+                str(args.keywords), "expected a 'keywords' mapping style -> list of words"
+            )
     model_dir = getattr(args, "model", None)
     if model_dir:
         model = ItemStyleModel.load(model_dir)
@@ -72,7 +76,10 @@ def _fit(args: argparse.Namespace) -> tuple[ItemStyleModel, Catalog]:
     if args.interactions:
         interactions = load_interactions(args.interactions, catalog, unknown_skus="drop")
         orders, _ = order_matrix(interactions, catalog)
-    model = ItemStyleModel(keyword_seeds=keywords, seed=args.seed).fit(catalog, orders)
+    try:
+        model = ItemStyleModel(keyword_seeds=keywords, seed=args.seed).fit(catalog, orders)
+    except ValueError as exc:  # e.g. a keyword style the taxonomy does not know
+        raise DataContractError(str(args.keywords or args.catalog), str(exc)) from exc
     return model, catalog
 
 

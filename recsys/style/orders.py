@@ -13,7 +13,8 @@ from recsys.data.interactions import Interactions
 def order_matrix(
     interactions: Interactions, catalog: Catalog, before: pd.Timestamp | None = None
 ) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Purchases as CSR (n_orders, n_items) of quantities, and the order ids (n_orders,).
+    """Purchases as CSR (n_orders, n_items) of quantities, and the order ids (n_orders,); rows
+    in time order of each order's first purchase event (interactions are sorted by time).
 
     Only ``purchase`` events of SKUs in the catalog count; ``before`` keeps orders whose events
     are strictly earlier (the training window)."""

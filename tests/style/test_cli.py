@@ -44,3 +44,10 @@ def test_style_infer_prints_the_reading(files, capsys):
 def test_style_infer_names_unknown_skus(files, capsys):
     assert main(["style-infer", *files, "--skus", "nope,gloves-0"]) == 2
     assert "not in the catalog: nope" in capsys.readouterr().err
+
+
+def test_keywords_file_with_an_unknown_style_is_a_clear_error(files, tmp_path, capsys):
+    kw = tmp_path / "kw.yaml"
+    kw.write_text(yaml.safe_dump({"keywords": {"gothic": ["skull"]}}))
+    assert main(["style-report", *files, "--keywords", str(kw), "--out", str(tmp_path / "r.csv")]) == 2
+    assert "unknown style 'gothic'" in capsys.readouterr().err

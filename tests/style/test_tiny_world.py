@@ -209,3 +209,21 @@ def test_content_evidence_is_scaled_by_how_much_of_the_product_the_tagger_knows(
     # sofas are fully known; gloves (never tagged, only words and values never seen) are not
     assert coverage[cats == "sofa"].min() == 1.0
     assert coverage[cats == "gloves"].max() == 0.0
+
+
+def test_order_matrix_keeps_purchases_of_the_window_in_time_order(tiny_world):
+    from recsys.data.interactions import validate_interactions
+    from recsys.style import order_matrix
+
+    skus = tiny_world.catalog.skus
+    raw = pd.DataFrame({
+        "order_id": ["b", "b", "a", "a", "c", "v"], "user_id": "u",
+        "sku": [skus[0], skus[1], skus[2], skus[2], skus[3], skus[4]], "quantity": [1, 2, 1, 3, 1, 1],
+        "ts": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-02", "2024-02-01", "2024-01-01"],
+        "event": ["purchase"] * 5 + ["view"],
+    })
+    interactions = validate_interactions(raw, "<t>", tiny_world.catalog)
+    matrix, ids = order_matrix(interactions, tiny_world.catalog, before=pd.Timestamp("2024-01-15", tz="UTC"))
+    assert list(ids) == ["b", "a"]  # time order, view-only and late orders left out
+    assert matrix.shape == (2, len(tiny_world.catalog))
+    assert matrix[0, 1] == 2 and matrix[1, 2] == 4  # repeated lines summed

@@ -26,7 +26,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPORT_DIR = Path(__file__).parent / "reports" / "offline_eval"
 ONLINE_RETAIL = Path("/work/shared/data/online_retail_2010-12_2011-09.parquet")
 KEY = ("recall@10", "ndcg@10", "hit_rate@10", "mrr", "coverage", "cross_category_share",
-       "style_coherence", "accessory_recall", "accessory_slot_precision")
+       "style_coherence", "accessory_recall", "accessory_category_recall", "accessory_slot_precision",
+       "accessory_slot_category_precision", "accessory_slots_per_basket")
 
 
 def _load(data: str, n_orders: int, world_seed: int, path: Path):  # type: ignore[no-untyped-def]

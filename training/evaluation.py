@@ -217,7 +217,7 @@ def evaluate(
         name: list_metrics(rec, lst, cs, k, true_styles, item_style) for name, lst in lists.items()
     }
     if gt is not None and orders is not None:
-        _accessory_metrics(rec, cs, orders, gt, rules, baselines, lists, k)
+        _accessory_metrics(rec, cs, orders, gt, rules, baselines, window_start_ts, k)
     served = baselines.get("ranker") or baselines["merged candidates (no ranker)"]
     result = EvaluationResult(
         metrics=dict(served), baselines=baselines, n_baskets=len(cs.completions),
@@ -254,17 +254,22 @@ def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict
 
 def _accessory_metrics(
     rec: Recommender, cs: CandidateSet, orders: OrderTable, gt: pd.DataFrame,
-    rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], lists: dict[str, list[list[int]]], k: int,
+    rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], window_start: int, k: int,
 ) -> None:
-    """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows.
-    For the full pipeline: the item list plus the rule slots; for baselines: their list."""
+    """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows
+    for the whole order. For the full pipeline: the item list plus the rule slots; for
+    baselines: their list. ``*_category_*`` variants count a forgotten accessory found when an
+    item of its category is shown (a rule suggests a category; the SKU choice is a guess)."""
     forgotten: list[list[int]] = []
+    forgotten_cats: list[list[str]] = []
     full_baskets = []
     for c in cs.completions:
         o = orders.order_ids[c.order]
         skus = gt.at[o, "forgotten_skus"] if o in gt.index else []
+        cats = gt.at[o, "forgotten_categories"] if o in gt.index else []
         rows, _ = rec.catalog.ids.rows([str(s) for s in (skus if skus is not None else [])])
         forgotten.append(rows.tolist())
+        forgotten_cats.append([str(x) for x in (cats if cats is not None else [])])
         full_baskets.append(orders.items_of(c.order))
     if not any(forgotten):
         return
@@ -275,17 +280,36 @@ def _accessory_metrics(
         reqs.append(RecommendationRequest(basket=basket, page="checkout", k=k, filters=NO_FILTERS,
                                           now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)))
     recs = rec.recommend_batch(reqs, rules=rules)
-    sku_row = rec.catalog.ids
-    items_only = [[sku_row.row(i.sku) for i in r.items] for r in recs]
-    with_slots = [lst + [sku_row.row(a.sku) for a in r.accessories] for lst, r in zip(items_only, recs, strict=True)]
-    baselines.setdefault("ranker", {})["accessory_recall"] = M.accessory_recall(with_slots, forgotten)
-    baselines["ranker"]["accessory_recall_items_only"] = M.accessory_recall(items_only, forgotten)
-    n_slots = sum(len(r.accessories) for r in recs)
-    slot_hits = sum(len(set(sku_row.row(a.sku) for a in r.accessories) & set(f)) for r, f in zip(recs, forgotten, strict=True))
-    baselines["ranker"]["accessory_slot_precision"] = slot_hits / n_slots if n_slots else 0.0
-    for name in ("co_purchase alone", "popularity"):
-        if name in lists:
-            baselines[name]["accessory_recall"] = M.accessory_recall(lists[name], forgotten)
+    ids = rec.catalog.ids
+    cat_names = rec.catalog.frame["category"].to_numpy(object)
+    items_only = [[ids.row(i.sku) for i in r.items] for r in recs]
+    slots = [[ids.row(a.sku) for a in r.accessories] for r in recs]
+    with_slots = [a + b for a, b in zip(items_only, slots, strict=True)]
+
+    def cats_of(lists_: list[list[int]]) -> list[list[str]]:
+        return [[str(cat_names[r]) for r in lst if cat_names[r]] for lst in lists_]
+
+    served = baselines.setdefault("ranker", {})
+    served["accessory_recall"] = M.accessory_recall(with_slots, forgotten)
+    served["accessory_recall_items_only"] = M.accessory_recall(items_only, forgotten)
+    served["accessory_category_recall"] = M.accessory_recall(cats_of(with_slots), forgotten_cats)
+    n_slots = sum(len(s) for s in slots)
+    slot_hits = sum(len(set(s) & set(f)) for s, f in zip(slots, forgotten, strict=True))
+    slot_cat_hits = sum(
+        sum(c in set(fc) for c in sc) for sc, fc in zip(cats_of(slots), forgotten_cats, strict=True)
+    )
+    served["accessory_slot_precision"] = slot_hits / n_slots if n_slots else 0.0
+    served["accessory_slot_category_precision"] = slot_cat_hits / n_slots if n_slots else 0.0
+    served["accessory_slots_per_basket"] = n_slots / max(len(recs), 1)
+    # baselines answer the same full-order checkout baskets with their own top-k
+    prepared = [rec._prepare(r) for r in reqs]
+    full_cs = CandidateSet(list(cs.completions), prepared, [], cs.query_ptr, cs.cand_rows, cs.X, cs.labels)
+    base_lists = {f"{n} alone": v for n, v in generator_lists(rec, full_cs, k).items()}
+    base_lists["popularity"] = popularity_lists(rec, full_cs, window_start, k)
+    for name, lst in base_lists.items():
+        if name in baselines:
+            baselines[name]["accessory_recall"] = M.accessory_recall(lst, forgotten)
+            baselines[name]["accessory_category_recall"] = M.accessory_recall(cats_of(lst), forgotten_cats)
 
 
 def _plots(baselines: dict[str, dict[str, float]], out: Path, k: int) -> dict[str, Path]:

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys import sample_world
 from recsys.data.catalog import validate_catalog
 from recsys.style import BasketStyleInferer, ItemStyleModel, order_matrix
-
-sample_world = pytest.importorskip("recsys.sample_world")
 
 pytestmark = pytest.mark.slow
 

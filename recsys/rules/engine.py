@@ -11,6 +11,7 @@ stops after ``max_fired`` rules fired. The recommender ranks each fired rule's
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,22 +24,22 @@ from recsys.recommendation import PAGES, FiredRule, StyleReading
 from recsys.rules.model import Rule
 
 log = logging.getLogger(__name__)
-_EMPTY: frozenset[int] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Compiled:
     rule: Rule
     placements: frozenset[str]
     match_all: bool
     cat_codes: frozenset[int]
-    trigger_rows: frozenset[int]  # trigger SKUs and items matching the attribute predicates
-    sku_rows: frozenset[int]  # trigger SKUs only ("all" needs each of them)
-    attr_rows: frozenset[int] | None  # None = no attribute predicate
+    sku_rows: frozenset[int]  # trigger SKUs
+    attr_conds: frozenset[tuple[str, str]] | None  # None = no attribute predicate
     style_cols: frozenset[int]
     min_quantity: int
     unless_codes: frozenset[int]
     suggest_parts: tuple[tuple[int, np.ndarray], ...]  # (category code or -1 for SKUs, rows)
+    all_rows: np.ndarray  # the parts concatenated (the common case: nothing to drop)
+    all_rows_tuple: tuple[int, ...]
     suggest_codes: frozenset[int]
     suggest_skus: frozenset[int]
     match_style: bool
@@ -93,15 +94,18 @@ class RuleEngine:
         cat_code = {c: i for i, c in enumerate(catalog.categories)}
         prices, stock = catalog.prices, catalog.in_stock
         rows_of_cat = _rows_by_code(self.codes_, len(catalog.categories))
-        attr_cache: dict[tuple[str, str], np.ndarray] = {}
 
         enabled = [r for r in rules if r.enabled]
-        # stable: priority high first, then the given order
+        # stable: priority high first, then the given order; the position is the rule's id
         ordered = sorted(enumerate(enabled), key=lambda ir: (-ir[1].priority, ir[0]))
+        uses_attributes = any(r.trigger.attributes for r in enabled)
+        self.row_attrs_: list[frozenset[tuple[str, str]]] = _row_attributes(catalog) if uses_attributes else []
+        known_attrs = set().union(*self.row_attrs_) if uses_attributes else set()
         self.rules_: list[_Compiled] = []
         self.problems_: dict[str, list[str]] = {}
         by_cat: dict[str, dict[int, list[int]]] = {p: {} for p in PAGES}
         by_row: dict[str, dict[int, list[int]]] = {p: {} for p in PAGES}
+        by_attr: dict[str, dict[tuple[str, str], list[int]]] = {p: {} for p in PAGES}
         for _, rule in ordered:
             problems: list[str] = []
             trig = rule.trigger
@@ -114,27 +118,24 @@ class RuleEngine:
                 problems.append(f"unknown trigger categories: {', '.join(missing_cats)}")
             if missing_skus:
                 problems.append(f"unknown trigger SKUs: {', '.join(missing_skus)}")
-            attr_rows: frozenset[int] | None = None
-            if trig.attributes:
-                mask = np.ones(n, dtype=bool)
-                for cond in trig.attributes:
-                    key = (cond.key.lower(), cond.value.lower())
-                    if key not in attr_cache:
-                        attr_cache[key] = _attribute_mask(catalog, *key)
-                    mask &= attr_cache[key]
-                attr_rows = frozenset(np.flatnonzero(mask).tolist())
-            if trig.match == "all" and (missing_cats or missing_skus or attr_rows == _EMPTY):
+            conds = (
+                frozenset((c.key.lower(), c.value.lower()) for c in trig.attributes) if trig.attributes else None
+            )
+            attr_dead = conds is not None and not conds <= known_attrs
+            if attr_dead:
+                problems.append("no catalog item has these attributes")
+            if trig.match == "all" and (missing_cats or missing_skus or attr_dead):
                 problems.append("trigger can never match this catalog (match: all)")
                 self.problems_[rule.id] = problems
                 continue
-            if not codes and not sku_rows and not attr_rows:
+            if not codes and not sku_rows and (conds is None or attr_dead):
                 problems.append("trigger matches nothing in this catalog")
                 self.problems_[rule.id] = problems
                 continue
-            c = constraints = rule.suggest.constraints
+            c = rule.suggest.constraints
             ok = stock.copy() if c.in_stock else np.ones(n, dtype=bool)
-            if constraints.max_price is not None:
-                ok &= prices <= constraints.max_price
+            if c.max_price is not None:
+                ok &= prices <= c.max_price
             parts: list[tuple[int, np.ndarray]] = []
             s_codes = []
             for name in rule.suggest.categories:
@@ -154,20 +155,23 @@ class RuleEngine:
                     s_rows.append(r)
             if s_rows:
                 parts.append((-1, np.asarray(sorted(set(s_rows)), dtype=np.int64)))
-            if not any(len(p[1]) for p in parts):
+            parts = [p for p in parts if len(p[1])]
+            if not parts:
                 problems.append("no suggested item passes the constraints in this catalog")
+            all_rows = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
             compiled = _Compiled(
                 rule=rule,
                 placements=frozenset(rule.placements),
                 match_all=trig.match == "all",
                 cat_codes=frozenset(codes),
-                trigger_rows=frozenset(sku_rows) | (attr_rows or _EMPTY),
                 sku_rows=frozenset(sku_rows),
-                attr_rows=attr_rows,
+                attr_conds=None if attr_dead else conds,
                 style_cols=frozenset(self.style_cols_[s] for s in trig.styles if s in self.style_cols_),
                 min_quantity=trig.min_quantity,
                 unless_codes=frozenset(cat_code[u] for u in rule.unless if u in cat_code),
                 suggest_parts=tuple(parts),
+                all_rows=all_rows,
+                all_rows_tuple=tuple(all_rows.tolist()),
                 suggest_codes=frozenset(s_codes),
                 suggest_skus=frozenset(s_rows),
                 match_style=c.match_style,
@@ -180,24 +184,45 @@ class RuleEngine:
             idx = len(self.rules_)
             self.rules_.append(compiled)
             # "all" needs every listed item, so one of them suffices as the index key
+            key_codes: list[int] = codes
+            key_rows: list[int] = sku_rows
+            key_attr = sorted(compiled.attr_conds)[:1] if compiled.attr_conds else []
             if compiled.match_all:
                 key_codes = codes[:1]
                 key_rows = sku_rows[:1] if not key_codes else []
-                if not key_codes and not key_rows and attr_rows:
-                    key_rows = list(attr_rows)
-            else:
-                key_codes, key_rows = codes, list(compiled.trigger_rows)
+                key_attr = key_attr if not key_codes and not key_rows else []
             for page in compiled.placements:
                 for code in key_codes:
                     by_cat[page].setdefault(code, []).append(idx)
                 for r in key_rows:
                     by_row[page].setdefault(r, []).append(idx)
+                for pair in key_attr:  # a row must have every condition, so the first one suffices
+                    by_attr[page].setdefault(pair, []).append(idx)
+        # index lists are ascending rule ids = priority order (appended in that order)
         self.by_cat_ = {p: {k: tuple(v) for k, v in d.items()} for p, d in by_cat.items()}
         self.by_row_ = {p: {k: tuple(v) for k, v in d.items()} for p, d in by_row.items()}
+        self.by_attr_ = {p: {k: tuple(v) for k, v in d.items()} for p, d in by_attr.items()}
         self.ids_ = {c.rule.id: i for i, c in enumerate(self.rules_)}
+        self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[np.ndarray, tuple[int, ...]]] = {}
         if self.problems_:
             log.info("rules compiled with problems: %s", self.problems_)
         return self
+
+    def _constrained(
+        self, cr: _Compiled, dropped: tuple[int, ...], style_key: tuple[int, ...]
+    ) -> tuple[np.ndarray, tuple[int, ...]]:
+        """A rule's candidates without the ``dropped`` categories and (if ``style_key``) only
+        items of those styles; cached, since baskets repeat the same few combinations."""
+        parts = [p for code, p in cr.suggest_parts if code not in dropped]
+        cand = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        if style_key:
+            cand = cand[self.style_masks_[list(style_key)].any(axis=0)[cand]]
+        out = (cand, tuple(cand.tolist()))
+        if len(self._cache) > 200_000:  # bounded: forget everything rather than grow forever
+            self._cache.clear()
+        rule_idx = self.ids_[cr.rule.id]
+        self._cache[(rule_idx, dropped, style_key)] = out
+        return out
 
     def _style_masks(self, styles: np.ndarray) -> np.ndarray:
         """(n_styles, n_items) bool: item i matches style s (style-neutral items match all)."""
@@ -244,36 +269,48 @@ class RuleEngine:
         if min(rows) < 0 or max(rows) >= n:
             raise ValueError(f"basket row out of range 0..{n - 1}")
         codes = self.codes_[rows].tolist()
-        by_cat, by_row = self.by_cat_[page], self.by_row_[page]
-        candidates: set[int] = set()
+        by_cat, by_row, by_attr = self.by_cat_[page], self.by_row_[page], self.by_attr_[page]
+        lists: list[tuple[int, ...]] = []
         for code in set(codes):
             hit = by_cat.get(code)
             if hit:
-                candidates.update(hit)
+                lists.append(hit)
         for r in rows:
             hit = by_row.get(r)
             if hit:
-                candidates.update(hit)
-        if not candidates:
+                lists.append(hit)
+        row_attrs = self.row_attrs_
+        if by_attr:
+            for pair in set().union(*(row_attrs[r] for r in rows)):
+                hit = by_attr.get(pair)
+                if hit:
+                    lists.append(hit)
+        if not lists:
             return []
+        # each list is ascending (= priority order): merge lazily, stop after max_fired fired
+        ordered = lists[0] if len(lists) == 1 else heapq.merge(*lists)
         basket_cats = set(codes)
         basket_set = set(rows)
-        basket_arr: np.ndarray | None = None
         style_idx = [
             self.style_cols_[s] for s in (style.top, style.second) if s is not None and s in self.style_cols_
         ]
         style_set = set(style_idx)
-        style_mask: np.ndarray | None = None
+        style_tuple = tuple(sorted(style_set))
         when: datetime | None = None
         fired: list[FiredRule] = []
-        for i in sorted(candidates):
+        last = -1
+        for i in ordered:
+            if i == last:
+                continue
+            last = i
             cr = self.rules_[i]
             if cr.unless_codes and not cr.unless_codes.isdisjoint(basket_cats):
                 continue
+            conds = cr.attr_conds
             if cr.match_all and not (
                 cr.cat_codes <= basket_cats
                 and cr.sku_rows <= basket_set
-                and (cr.attr_rows is None or not cr.attr_rows.isdisjoint(basket_set))
+                and (conds is None or any(conds <= row_attrs[r] for r in rows))
             ):
                 continue
             if cr.style_cols and cr.style_cols.isdisjoint(style_set):
@@ -281,7 +318,7 @@ class RuleEngine:
             if cr.min_quantity > 1:
                 total = sum(
                     q for r, c, q in zip(rows, codes, quantities, strict=True)
-                    if c in cr.cat_codes or r in cr.trigger_rows
+                    if c in cr.cat_codes or r in cr.sku_rows or (conds is not None and conds <= row_attrs[r])
                 )
                 if total < cr.min_quantity:
                     continue
@@ -289,28 +326,37 @@ class RuleEngine:
                 when = when or _aware(now)
                 if not cr.rule.active_at(when):
                     continue
-            parts = [
-                p for code, p in cr.suggest_parts
-                if len(p) and not (cr.skip_in_basket and code in basket_cats)
-            ]
-            if not parts:
+            if not len(cr.all_rows):
                 continue
-            cand = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if cr.match_style and style_idx:
-                if style_mask is None:
-                    style_mask = self.style_masks_[style_idx].any(axis=0)
-                cand = cand[style_mask[cand]]
-            if not cr.suggest_codes.isdisjoint(basket_cats) or not cr.suggest_skus.isdisjoint(basket_set):
-                if basket_arr is None:
-                    basket_arr = np.asarray(rows, dtype=np.int64)
-                cand = cand[~np.isin(cand, basket_arr)]
-            if len(cand) == 0:
+            dropped = (
+                tuple(sorted(cr.suggest_codes & basket_cats))
+                if cr.skip_in_basket and not cr.suggest_codes.isdisjoint(basket_cats)
+                else ()
+            )
+            style_key = style_tuple if cr.match_style else ()
+            if not dropped and not style_key:
+                cand, candidate_rows = cr.all_rows, cr.all_rows_tuple  # the common case
+            else:
+                cached = self._cache.get((i, dropped, style_key))
+                if cached is None:
+                    cached = self._constrained(cr, dropped, style_key)
+                cand, candidate_rows = cached
+            # basket items can still be among the candidates: explicit SKUs, or categories kept
+            if (not cr.skip_in_basket and not cr.suggest_codes.isdisjoint(basket_cats)) or (
+                not cr.suggest_skus.isdisjoint(basket_set)
+            ):
+                keep = np.ones(len(cand), dtype=bool)
+                for r in basket_set:
+                    keep &= cand != r
+                cand = cand[keep]
+                candidate_rows = tuple(cand.tolist())
+            if not candidate_rows:
                 continue
             fired.append(
                 FiredRule(
                     rule_id=cr.rule.id,
                     reason=cr.reason,
-                    candidate_rows=tuple(cand.tolist()),
+                    candidate_rows=candidate_rows,
                     max_items=cr.rule.suggest.max_items,
                     priority=cr.rule.priority,
                 )
@@ -345,17 +391,14 @@ def _rows_by_code(codes: np.ndarray, n_codes: int) -> list[np.ndarray]:
     return [order[bounds[c]: bounds[c + 1]].astype(np.int64) for c in range(n_codes)]
 
 
-def _attribute_mask(catalog: Catalog, key: str, value: str) -> np.ndarray:
-    """(n_items,) bool: items whose attribute ``key`` equals ``value`` (case-insensitive)."""
+def _row_attributes(catalog: Catalog) -> list[frozenset[tuple[str, str]]]:
+    """Each item's (key, value) attribute pairs, lower-case: the standard columns plus the
+    open-ended ``attributes`` dict. Shape: one frozenset per catalog row."""
     frame = catalog.frame
-    if key in ATTRIBUTE_COLUMNS:
-        col = frame[key]
-        return np.fromiter((v is not None and str(v).lower() == value for v in col), bool, len(col))
-    return np.fromiter(
-        (
-            any(str(k).lower() == key and str(v).lower() == value for k, v in attrs.items())
-            for attrs in frame["attributes"]
-        ),
-        bool,
-        len(frame),
-    )
+    cols = [frame[c].tolist() for c in ATTRIBUTE_COLUMNS]
+    out = []
+    for i, extra in enumerate(frame["attributes"]):
+        pairs = {(k, str(col[i]).lower()) for k, col in zip(ATTRIBUTE_COLUMNS, cols, strict=True) if col[i] is not None}
+        pairs.update((str(k).lower(), str(v).lower()) for k, v in extra.items())
+        out.append(frozenset(pairs))
+    return out

@@ -159,7 +159,7 @@ def start_server(bundle: Path, workers: int, sync_handlers: bool) -> Server:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "serving.app:app_from_env", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log"],
+         "--no-access-log", "--timeout-keep-alive", "30"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     server = Server(proc, port, data_dir)
@@ -195,7 +195,20 @@ class Pool:
         self.max_conns = max_conns
 
     async def request(self, raw: bytes, timeout: float) -> tuple[int, dict[bytes, bytes], bytes]:
-        if self.idle:
+        reused = bool(self.idle)
+        try:
+            return await self._request(raw, timeout)
+        except ConnectionError:
+            if not reused:
+                raise
+            # the server closed an idle keep-alive connection: retry once on a fresh one,
+            # as every HTTP client does
+            return await self._request(raw, timeout, fresh=True)
+
+    async def _request(
+        self, raw: bytes, timeout: float, fresh: bool = False
+    ) -> tuple[int, dict[bytes, bytes], bytes]:
+        if self.idle and not fresh:
             conn = self.idle.pop()
         else:
             if self.open >= self.max_conns:
@@ -210,6 +223,8 @@ class Pool:
         try:
             writer.write(raw)
             status_line = await asyncio.wait_for(reader.readline(), timeout)
+            if not status_line:
+                raise ConnectionResetError("connection closed by the server")
             status = int(status_line.split()[1])
             headers: dict[bytes, bytes] = {}
             while True:

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 MINED_RULES = "mined_rules.json"  # written into the bundle by training
 SYNC_HANDLERS_ENV = "RECSYS_SERVING_SYNC_HANDLERS"  # "1": recommend in the thread pool
+# Requests in flight per worker beyond which new ones get 503 + Retry-After (shed load rather
+# than let every answer wait): ~64 x 3-5 ms of queue is already past any latency budget.
+MAX_IN_FLIGHT_ENV = "RECSYS_SERVING_MAX_IN_FLIGHT"
+DEFAULT_MAX_IN_FLIGHT = 64
 DESCRIPTION = """Style-aware cross-selling for home e-commerce.
 
 Storefront endpoints (`/v1/...`) need no credential and never write anything but events.
@@ -56,11 +60,15 @@ def create_app(
     *,
     sync_handlers: bool | None = None,
     loader: Any = None,
-    max_in_flight: int = 512,
+    max_in_flight: int | None = None,
 ) -> FastAPI:
     """Build the API. ``loader`` (bundle dir -> Recommender) defaults to the feature store's
-    ``load_recommender``; ``sync_handlers`` picks ``def`` over ``async def`` for recommend."""
+    ``load_recommender``; ``sync_handlers`` picks ``def`` over ``async def`` for recommend
+    (env ``RECSYS_SERVING_SYNC_HANDLERS=1``); ``max_in_flight`` bounds concurrent requests per
+    worker (env ``RECSYS_SERVING_MAX_IN_FLIGHT``, default 64)."""
     settings = settings or Settings()
+    if max_in_flight is None:
+        max_in_flight = int(os.environ.get(MAX_IN_FLIGHT_ENV, "") or DEFAULT_MAX_IN_FLIGHT)
     if sync_handlers is None:
         sync_handlers = os.environ.get(SYNC_HANDLERS_ENV, "") == "1"
     metrics = ServingMetrics()

@@ -91,3 +91,12 @@ def test_request_id_is_echoed(client) -> None:  # noqa: ANN001
     assert r.headers["x-request-id"] == "abc-123"
     r = client.post("/v1/recommendations", json={}, headers={"x-request-id": "bad id!"})
     assert r.json()["request_id"] == r.headers["x-request-id"] != "bad id!"
+
+
+def test_full_worker_sheds_load_with_503_but_health_answers(settings_for) -> None:  # noqa: ANN001
+    with TestClient(create_app(settings_for(), max_in_flight=0)) as client:
+        r = client.post("/v1/recommendations", json={})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "too many requests in flight" in r.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+        assert "recsys_shed_requests_total 1.0" in client.get("/metrics").text

@@ -81,7 +81,7 @@ class RulesRuntime:
         (n_items, n_styles) item style matrix) or None; when omitted, the recommender's
         ``catalog``/``item_styles`` are used. ``recommender_provider()`` returns the current
         ``Recommender`` or None (preview then ranks by price). ``suggestions_provider()``
-        returns the mined suggestions of the served bundle."""
+        returns the mined suggestions; default: the recommender's ``mined_suggestions``."""
         self._catalog_provider = catalog_provider
         self._recommender_provider = recommender_provider
         self._suggestions_provider = suggestions_provider
@@ -120,10 +120,13 @@ class RulesRuntime:
         return self._recommender_provider() if self._recommender_provider else None
 
     def suggestions(self) -> list[Suggestion]:
-        if self._suggestions_provider is None:
-            return []
+        """Mined suggestions: from ``suggestions_provider`` if given, else the served
+        recommender's ``mined_suggestions`` (loaded from the bundle's ``mined_rules.json``)."""
         try:
-            return list(self._suggestions_provider())
+            if self._suggestions_provider is not None:
+                return list(self._suggestions_provider())
+            rec = self.recommender()
+            return list(getattr(rec, "mined_suggestions", None) or [])
         except Exception as exc:  # noqa: BLE001 - a broken file must not break the rules page
             log.warning("mined suggestions unavailable: %s", exc)
             return []

@@ -79,3 +79,32 @@ def make_history(seed: int = 0, n_users: int = 300):
     frame = pd.DataFrame(rows, columns=["order_id", "user_id", "sku", "quantity", "ts"])
     frame["event"] = "purchase"
     return validate_interactions(frame, "<tiny history>")
+
+
+SMALL_PIPELINE = {
+    "version": 1,
+    "candidates": {
+        "total": 60,
+        "generators": [
+            {"name": "item_knn", "quota": 25, "params": {"weighting": "bm25"}},
+            {"name": "co_purchase", "quota": 20},
+            {"name": "popular", "quota": 15},
+        ],
+    },
+    "ranker": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5},
+    "training": {"max_train_orders": 600, "max_validation_orders": 200, "max_eval_orders": 200},
+}
+
+
+@pytest.fixture(scope="session")
+def fitted_bundle(tmp_path_factory):
+    """A small real model bundle of a sample world (fitted once per session): (path, world)."""
+    from recsys.config import parse_pipeline_config
+    from recsys.sample_world import generate_world
+    from training.fit import fit_recommender
+
+    world = generate_world(seed=5, n_orders=1500)
+    fitted = fit_recommender(world.catalog, world.interactions, parse_pipeline_config(SMALL_PIPELINE), seed=1)
+    out = tmp_path_factory.mktemp("bundle") / "model"
+    fitted.recommender.save(out)
+    return out, world

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recsys.rules.mining import mine_suggestions
 from recsys.settings import Settings
-from tests.rules.apps import KEY, rules_app
+from tests.rules.apps import KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,21 +34,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(fitted_bundle, tmp_path_factory):
+    """The real service (``create_app``) serving a small fitted bundle, under uvicorn."""
     import uvicorn
 
-    from recsys.sample_world import generate_world
+    from recsys.rules.mining import load_suggestions
+    from serving.app import create_app
 
-    world = generate_world(seed=7, n_orders=3000)
-    mined = mine_suggestions(world.catalog, world.interactions)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("rules-browser"), merchandiser_key=KEY,
-                        rules_poll_seconds=0.5)
-    app = rules_app(settings, world.catalog, mined)
+    path, world = fitted_bundle
+    settings = Settings(data_dir=tmp_path_factory.mktemp("rules-browser"), model_uri=str(path),
+                        merchandiser_key=KEY, reload_poll_seconds=0, rules_poll_seconds=0.5)
+    mined = load_suggestions(path / "mined_rules.json")
+    assert mined, "the bundle carries mined suggestions"
+    app = create_app(settings)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"

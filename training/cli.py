@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ground-truth", type=Path, default=None,
                    help="sample-world ground_truth.parquet for style/accessory metrics "
                         "(default: ground_truth.parquet next to --interactions, if present)")
+    p.add_argument("--unknown-skus", choices=("error", "drop"), default="error",
+                   help="events whose SKU is not in the catalog: fail naming the row (default) "
+                        "or drop them (counted and recorded as a run tag)")
     p.add_argument("--experiment", default="home-xsell", help="MLflow experiment name")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--promote", action="store_true", help="move the champion alias if the gate passes")
@@ -106,13 +109,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        inputs = load_inputs(args.catalog, args.interactions, args.config, args.ground_truth)
+        inputs = load_inputs(
+            args.catalog, args.interactions, args.config, args.ground_truth, args.unknown_skus
+        )
     except ConfigError as exc:
         return _err(f"invalid pipeline config: {exc}")
     # DataContractError is reported by recsys.cli.main with the file, row and column.
     print(
         f"data ok: {len(inputs.catalog):,} items, {len(inputs.interactions):,} events; "
-        f"config ok: {inputs.config_source} (hash {inputs.config.hash})",
+        f"config ok: {inputs.config_source} (hash {inputs.config.hash})"
+        + (f"; dropped {inputs.dropped_unknown_sku_events:,} events of SKUs not in the catalog"
+           if inputs.dropped_unknown_sku_events else ""),
         file=sys.stderr,
     )
     progress = StageProgress(enabled=not args.no_progress)

@@ -59,6 +59,7 @@ class TrainInputs:
     ground_truth: Any = None  # pd.DataFrame: sample world answers (style, forgotten accessories)
     item_truth: Any = None  # pd.DataFrame: sku, true_styles (sample world)
     ground_truth_path: Path | None = None
+    dropped_unknown_sku_events: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,30 @@ def load_inputs(
     interactions: str | Path,
     config: str | Path | None = None,
     ground_truth: str | Path | None = None,
+    unknown_skus: str = "error",
 ) -> TrainInputs:
     """Validate config first (cheap), then the catalog and the interactions against it.
 
     ``ground_truth`` (the sample world's ``ground_truth.parquet``; found next to the
     interactions when not given) adds style coherence and accessory recall to the evaluation;
-    an ``item_styles.parquet`` beside it gives the items' true styles."""
+    an ``item_styles.parquet`` beside it gives the items' true styles. ``unknown_skus="drop"``
+    drops events of SKUs missing from the catalog (counted) instead of failing on the first."""
     import pandas as pd
 
     started = time.perf_counter()
     cfg, cfg_source = load_config(config)
     cat = load_catalog(catalog)
-    events = load_interactions(interactions, catalog=cat)
+    if unknown_skus not in ("error", "drop"):
+        raise ValueError(f"unknown_skus must be 'error' or 'drop', got {unknown_skus!r}")
+    dropped = 0
+    if unknown_skus == "drop":
+        events = load_interactions(interactions)
+        known = events.frame["sku"].isin(cat.ids.to_list())
+        dropped = int((~known).sum())
+        if dropped:
+            events = Interactions(events.frame[known].reset_index(drop=True))
+    else:
+        events = load_interactions(interactions, catalog=cat)
     check_trainable(events, str(interactions))
     gt_path = Path(ground_truth) if ground_truth else Path(interactions).with_name("ground_truth.parquet")
     gt = item_truth = None
@@ -142,7 +155,7 @@ def load_inputs(
     return TrainInputs(
         cfg, cfg_source, cat, events, Path(catalog), Path(interactions),
         load_seconds=time.perf_counter() - started, ground_truth=gt, item_truth=item_truth,
-        ground_truth_path=gt_path if gt is not None else None,
+        ground_truth_path=gt_path if gt is not None else None, dropped_unknown_sku_events=dropped,
     )
 
 
@@ -309,6 +322,8 @@ def retrain_command(inputs: TrainInputs, seed: int, experiment: str) -> str:
     ]
     if inputs.ground_truth_path is not None:
         parts += ["--ground-truth", str(inputs.ground_truth_path.resolve())]
+    if inputs.dropped_unknown_sku_events:
+        parts += ["--unknown-skus", "drop"]
     return shlex.join(parts)
 
 
@@ -359,6 +374,7 @@ def train_and_register(
                 "data.interactions": str(inputs.interactions_path.resolve()),
                 "seed": str(seed),
                 "config_hash": inputs.config.hash,
+                "data.dropped_unknown_sku_events": str(inputs.dropped_unknown_sku_events),
                 "retrain_command": retrain_command(inputs, seed, experiment),
                 **{f"code.{k}": v for k, v in code.items()},
             }

@@ -101,3 +101,17 @@ def test_too_little_data_is_explained(tiny_world_files, tmp_path: Path, capsys) 
     ])
     assert code == 2
     assert "purchase orders; training needs at least" in capsys.readouterr().err
+
+
+def test_unknown_skus_can_be_dropped_and_counted(tiny_world_files, tmp_path: Path) -> None:
+    from training.train import load_inputs
+
+    ev = pd.read_parquet(tiny_world_files["interactions"])
+    ev.loc[[3, 10, 11], "sku"] = "NOT-A-SKU"
+    path = tmp_path / "interactions.parquet"
+    ev.to_parquet(path)
+    inputs = load_inputs(tiny_world_files["catalog"], path, tiny_world_files["config"],
+                         unknown_skus="drop")
+    assert inputs.dropped_unknown_sku_events == 3
+    assert len(inputs.interactions) == len(ev) - 3
+    assert inputs.ground_truth is None  # no ground_truth.parquet next to this file

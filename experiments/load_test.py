@@ -310,6 +310,8 @@ def summarise(raw: dict, rate: float, duration: float, cpu_s: float, gen_cpu_s: 
         "client_p50": pct(raw["client_ms"], 50), "client_p95": pct(raw["client_ms"], 95),
         "client_p99": pct(raw["client_ms"], 99),
         "server_cpu_pct": round(100 * cpu_s / duration, 1),
+        "server_cpu_ms_per_request": round(1000 * cpu_s / max(raw["sent"], 1), 2),
+        "loadavg_1m_after": round(os.getloadavg()[0], 1),
         "loadgen_cpu_pct": round(100 * gen_cpu_s / duration, 1),
         "connections": raw["connections"],
     }
@@ -413,9 +415,14 @@ def report(rows: list[dict], args: argparse.Namespace, load_before: tuple) -> st
         "start); client = from the request's due time (open loop) to the full response. CPU: "
         "server worker processes, 100% = one core; the load generator runs on the same cores.",
         "",
+        "Latencies in ms. `CPU ms/req` = server CPU time per request (independent of the other "
+        "jobs on the machine: 2 cores / CPU ms/req bounds the capacity); `load` = 1-minute "
+        "load average right after the phase (2 cores: anything above 2 means our processes "
+        "waited for a CPU).",
+        "",
         "| world | handlers | rate/s | sent | errors | degraded | server p50 | p95 | p99 | "
-        "client p50 | p95 | p99 | server CPU | loadgen CPU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "client p50 | p95 | p99 | server CPU | CPU ms/req | loadgen CPU | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r["kind"] != "recommend":
@@ -424,7 +431,8 @@ def report(rows: list[dict], args: argparse.Namespace, load_before: tuple) -> st
             f"| {r['world']} | {r['handlers']} | {r['rate']:.0f} | {r['sent']} | "
             f"{r['error_rate']:.2%} | {r['degraded_share']:.1%} | {r['server_p50']} | "
             f"{r['server_p95']} | {r['server_p99']} | {r['client_p50']} | {r['client_p95']} | "
-            f"{r['client_p99']} | {r['server_cpu_pct']}% | {r['loadgen_cpu_pct']}% |"
+            f"{r['client_p99']} | {r['server_cpu_pct']}% | {r.get('server_cpu_ms_per_request')} | "
+            f"{r['loadgen_cpu_pct']}% | {r.get('loadavg_1m_after')} |"
         )
     lines += ["", "## Highest rate holding p99 <= 50 ms with zero errors", ""]
     for world, handlers in sorted({(r["world"], r["handlers"]) for r in rows if r["kind"] == "recommend"}):
@@ -437,13 +445,13 @@ def report(rows: list[dict], args: argparse.Namespace, load_before: tuple) -> st
         lines.append(f"- {world} / {handlers}: server-side {max(ok) if ok else 'none'} req/s; "
                      f"client-side {max(ok_c) if ok_c else 'none'} req/s (of the rates tried)")
     lines += ["", "## Event batches of 100 (POST /v1/events, SQLite WAL, synchronous=FULL)", "",
-              "| world | batches/s | sent | errors | server p50 | p95 | p99 | client p50 | p99 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| world | batches/s | sent | errors | server p50 | p95 | p99 | client p50 | p99 | load |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r["kind"] == "events_x100":
             lines.append(f"| {r['world']} | {r['rate']:.0f} | {r['sent']} | {r['error_rate']:.2%} | "
                          f"{r['server_p50']} | {r['server_p95']} | {r['server_p99']} | "
-                         f"{r['client_p50']} | {r['client_p99']} |")
+                         f"{r['client_p50']} | {r['client_p99']} | {r.get('loadavg_1m_after')} |")
     lines += ["", "![latency](latency.png)", ""]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ recorded in ``last_error``. Polling runs in a daemon thread every ``poll_seconds
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -129,6 +130,19 @@ def smoke_test(recommender: Any) -> None:
     recommender.popular(5)
 
 
+def _settle_heap() -> None:
+    """Collect once, then freeze the survivors (the model) out of the cyclic GC.
+
+    A loaded 50k-SKU model is ~150k tracked objects: every full collection walks them all
+    (~40 ms on the development machine), which would land in some requests' latency. Frozen
+    objects are skipped by later collections; unfreezing first lets the previous model's
+    cycles be collected after a swap. One pause per swap instead of one every few seconds.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass(frozen=True)
 class ReloadResult:
     outcome: Outcome
@@ -205,6 +219,7 @@ class ModelHolder:
             )
         self._current = loaded  # the swap: one reference assignment
         self.last_error = None
+        _settle_heap()
         log.info("serving model %s from %s", loaded.version, pointer.resolved)
         if self.on_swap is not None:
             self.on_swap(loaded)

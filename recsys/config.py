@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from recsys.candidates.base import CandidateGenerator
 from recsys.data.taxonomy import StyleTaxonomy, load_taxonomy
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("pipeline.yaml")
@@ -57,7 +58,7 @@ class GeneratorSpec:
     quota: int
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def generator_class(self) -> type:
+    def generator_class(self) -> type[CandidateGenerator]:
         """Import the generator class (ImportError names the missing module)."""
         module, _, cls = KNOWN_GENERATORS[self.kind].partition(":")
         return getattr(importlib.import_module(module), cls)
@@ -215,9 +216,9 @@ def _parse_generator(i: int, data: Any, source: str, check_params: bool) -> Gene
             cls = spec.generator_class()
         except (ImportError, AttributeError):
             return spec  # not installed yet: checked again when the pipeline is built
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls)
         accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        allowed = [p for p in sig.parameters if p != "self"]
+        allowed = list(sig.parameters)
         for key in params:
             if not accepts_any and key not in allowed:
                 raise ConfigError(

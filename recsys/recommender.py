@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,8 @@ class _Prepared:
     user_row: int
     now: int
     reading: StyleReading = NO_STYLE
-    style_vec: np.ndarray | None = None
-    affinity: np.ndarray | None = None
+    style_vec: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,)
+    affinity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,), NaN = unknown
 
 
 def _epoch(dt: datetime | None, default: int) -> int:
@@ -508,7 +508,7 @@ class Recommender:
             if not len(cand):
                 continue
             score = pop_n[cand].astype(np.float64)
-            if self.item_styles is not None and p.style_vec is not None and p.reading.top is not None:
+            if self.item_styles is not None and p.reading.top is not None:
                 score += 2.0 * (self.item_styles[cand] @ p.style_vec)
             score += 0.2 * self._in_stock[cand]
             for c in cand[np.argsort(-score, kind="stable")[: max(rule.max_items, 0)]]:

@@ -84,8 +84,8 @@ class LightGBMRanker:
             raise ValueError("ranker: no positive labels in the training examples")
         names = [n.replace(" ", "_") for n in feature_names]
         train = lgb.Dataset(X, label=y, group=group, feature_name=names, free_raw_data=True)
-        valid_sets = []
-        callbacks = []
+        valid_sets: list[lgb.Dataset] = []
+        callbacks: list[Any] = []
         evals: dict[str, Any] = {}
         if X_val is not None and y_val is not None and group_val is not None and len(y_val):
             valid = lgb.Dataset(X_val, label=y_val, group=group_val, reference=train)
@@ -112,8 +112,9 @@ class LightGBMRanker:
             )
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        return self.booster_.predict(
-            X, num_iteration=self.best_iteration_, num_threads=1, validate_features=False
+        return np.asarray(
+            self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=1, validate_features=False),
+            dtype=np.float64,
         )
 
     def feature_importance(self) -> dict[str, float]:

@@ -261,6 +261,30 @@ def eval_window(result: Any, interactions: Interactions) -> str:
     return f"{cuts[-1]}..{_iso(end)}"
 
 
+def window_cuts_of(result: Any) -> list[Any]:
+    """The fit's time cuts as timestamps (first = end of the generator window)."""
+    import pandas as pd
+
+    text = str(result.windows.get("cuts", ""))
+    return [pd.Timestamp(c.strip()) for c in text.split(",") if c.strip()]
+
+
+def measure_style_accuracy(inputs: TrainInputs, result: Any, seed: int) -> dict[str, float]:
+    """Basket style accuracy on held-out orders (``training.style_accuracy``); {} if the data
+    has no true styles."""
+    from training.style_accuracy import basket_style_accuracy
+
+    try:
+        return basket_style_accuracy(
+            inputs.catalog, inputs.interactions, inputs.config, inputs.ground_truth,
+            window_cuts_of(result), seed=seed,
+            max_orders=inputs.config.training.max_eval_orders,
+        )
+    except (KeyError, ValueError) as exc:
+        log.warning("style accuracy not measured: %s", exc)
+        return {}
+
+
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
@@ -409,9 +433,17 @@ def train_and_register(
         if progress is not None and hasattr(progress, "close"):
             progress.close()
         stage_seconds = {"load_and_validate": inputs.load_seconds, **result.stage_seconds}
+        style_metrics: dict[str, float] = {}
+        if inputs.ground_truth is not None:
+            if progress is not None:
+                progress("style_accuracy", 0.97)
+            t_style = time.perf_counter()
+            style_metrics = measure_style_accuracy(inputs, result, seed)
+            stage_seconds["style_accuracy"] = time.perf_counter() - t_style
         peak = peak_memory_mb()
         window = eval_window(result, inputs.interactions)
         metrics = collect_metrics(result, stage_seconds, peak)
+        metrics.update(style_metrics)
         mlflow.set_tag(registry.WINDOW_TAG, window)
         mlflow.log_metrics(metrics)
 

@@ -62,6 +62,9 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     for key in KEY:
         assert 0.0 <= metrics[key] <= 1.0
         assert any(m.startswith("baseline.") and m.endswith(key) for m in metrics)
+    # sample world: ground truth next to the interactions adds style and accessory figures
+    assert 0.0 <= metrics["style_accuracy"] <= 1.0 and metrics["style_eval_orders"] > 0
+    assert "accessory_recall" in metrics
     assert metrics["peak_memory_mb"] > 0
     assert metrics["time.total_s"] > 0
     # artifacts: report, feature importance, data profile, config (the model lives apart)

@@ -68,3 +68,22 @@ def test_progress_bar_follows_stages() -> None:
     bar.close()
     text = stream.getvalue()
     assert "training: ranker" in text and "training: done" in text and "100%" in text
+
+
+def test_style_accuracy_on_held_out_orders_beats_chance() -> None:
+    import pandas as pd
+
+    from training.splits import build_orders, window_cuts
+    from training.style_accuracy import basket_style_accuracy
+    from training.train import load_config
+
+    world = generate_world(seed=3, n_orders=1500, n_skus=300)
+    config, _ = load_config(None)
+    orders = build_orders(world.interactions, world.catalog)
+    cuts = [pd.Timestamp(c, unit="s", tz="UTC") for c in window_cuts(orders.ts, (0.6, 0.2, 0.1, 0.1))]
+    out = basket_style_accuracy(world.catalog, world.interactions, config, world.ground_truth, cuts, seed=1)
+    assert out["style_eval_orders"] > 50
+    assert 0.0 <= out["style_accuracy"] <= out["style_answer_rate"] <= 1.0
+    assert out["style_accuracy"] > 1.0 / len(world.catalog.taxonomy)  # better than a guess
+    no_truth = world.ground_truth.assign(order_style=None)
+    assert basket_style_accuracy(world.catalog, world.interactions, config, no_truth, cuts, seed=1) == {}

@@ -16,6 +16,13 @@ EXIT_REFUSED = 1  # promote: the gate refused
 EXIT_BAD_INPUT = 2
 
 
+def _quiet_env() -> None:
+    """One thread per process (2 cores shared) and no per-file MLflow download bars."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _err(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -106,8 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from recsys.settings import Settings
     from training.train import StageProgress, describe_outcome, load_inputs, train_and_register
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _quiet_env()
     try:
         inputs = load_inputs(
             args.catalog, args.interactions, args.config, args.ground_truth, args.unknown_skus
@@ -196,8 +202,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from recsys.settings import Settings
     from training.batch_scoring import ModelSourceError, load_model, score_file
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _quiet_env()
     settings = Settings()
     model = args.model or f"models:/{settings.model_name}@{settings.model_alias}"
     if not args.baskets.is_file():

@@ -80,9 +80,12 @@
   $("#sign-out").addEventListener("click", () => { sessionStorage.clear(); location.reload(); });
 
   // ---- rule list ------------------------------------------------------------------------------
+  let rulesSeq = 0;
   async function loadRules() {
     const q = $("#search").value.trim();
+    const seq = ++rulesSeq;
     const r = await api("GET", q ? "?q=" + encodeURIComponent(q) : "");
+    if (seq !== rulesSeq) return;  // a newer search was sent meanwhile: its answer wins
     if (!r.ok) { status(detail(r), false); return; }
     state.rules = r.data.rules;
     renderRules();
@@ -286,9 +289,9 @@
   async function rollback(id, to, base) {
     const r = await api("POST", "/" + encodeURIComponent(id) + "/rollback", { to_version: to, version: base });
     if (!r.ok) { status(detail(r), false); return; }
-    status("Rolled " + id + " back to version " + to + " (now version " + r.data.version + ").");
     await loadRules();
     await showHistory(id);
+    status("Rolled " + id + " back to version " + to + " (now version " + r.data.version + ").");
   }
   $("#close-history").addEventListener("click", () => { $("#history-sec").hidden = true; });
 
@@ -378,9 +381,9 @@
   async function accept(id) {
     const r = await api("POST", "/suggestions/" + encodeURIComponent(id) + "/accept");
     if (!r.ok) { status(detail(r), false); return; }
-    status("Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
     await loadSuggestions();
     await loadRules();
+    status("Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
   }
   async function loadCategories() {
     const r = await api("GET", "/categories");

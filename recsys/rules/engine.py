@@ -216,7 +216,8 @@ class RuleEngine:
         parts = [p for code, p in cr.suggest_parts if code not in dropped]
         cand = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         if style_key:
-            cand = cand[self.style_masks_[list(style_key)].any(axis=0)[cand]]
+            mask: np.ndarray = np.any(self.style_masks_[list(style_key)], axis=0)
+            cand = cand[mask[cand]]
         out = (cand, tuple(cand.tolist()))
         if len(self._cache) > 200_000:  # bounded: forget everything rather than grow forever
             self._cache.clear()

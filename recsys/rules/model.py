@@ -137,7 +137,7 @@ class Suggest(_Frozen):
     categories: list[Slug] = Field(default_factory=list, max_length=MAX_LIST)
     skus: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     max_items: int = Field(1, ge=1, le=20)
-    constraints: Constraints = Field(default_factory=Constraints)
+    constraints: Constraints = Field(default_factory=lambda: Constraints.model_validate({}))
 
     @field_validator("categories")
     @classmethod
@@ -151,6 +151,10 @@ class Suggest(_Frozen):
         return self
 
 
+def _default_placements() -> list[Placement]:
+    return ["checkout"]
+
+
 class Rule(_Frozen):
     """One merchandiser rule (a frozen, validated document)."""
 
@@ -162,7 +166,7 @@ class Rule(_Frozen):
     )
     enabled: bool = True
     priority: int = Field(0, ge=-1000, le=1000, description="Higher fires first.")
-    placements: list[Placement] = Field(default_factory=lambda: ["checkout"], min_length=1)
+    placements: list[Placement] = Field(default_factory=_default_placements, min_length=1)
     trigger: Trigger
     suggest: Suggest
     unless: list[Slug] = Field(

@@ -215,7 +215,8 @@ def _report(args: argparse.Namespace, lat: list[dict], train: list[dict]) -> str
         "",
         "![latency](latency_cdf.png) ![stages](stages.png)",
         "",
-        "## Training cost (`fit_recommender`, default pipeline, ranker examples capped at 15k orders)",
+        "## Training cost (`fit_recommender`, default pipeline; ranker examples capped at 15k orders, "
+        "no final refit, no ablations, 500 evaluation baskets)",
         "",
         "| orders | interactions (all events) | purchase lines | fit s | peak RSS MB | recall@10 | stages (s) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",

@@ -1,0 +1,124 @@
+"""``recsys rules ...``: mine suggestions, validate a rules file, export/import the rule store.
+
+Plugged in through the ``recsys.commands`` entry-point group (``rules =
+"serving.rules.cli:register"``). The store commands use the deployment settings
+(``RECSYS_DATABASE_URL`` or the SQLite file under ``RECSYS_DATA_DIR``), the same store the
+service uses, so an import here is picked up by running API processes within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("rules", help="merchandiser rules: mine, validate, export, import")
+    sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+
+    mine = sub.add_parser("mine", help="propose rules from order history (writes mined_rules.json)")
+    mine.add_argument("--catalog", required=True, type=Path)
+    mine.add_argument("--interactions", required=True, type=Path)
+    mine.add_argument("--out", type=Path, default=Path("mined_rules.json"))
+    mine.add_argument("--window-days", type=int, default=14, help="how long after the anchor counts as 'came back'")
+    mine.add_argument("--yaml", type=Path, help="also write the suggestions as a rules YAML file")
+    mine.set_defaults(handler=_mine)
+
+    validate = sub.add_parser("validate", help="check a rules YAML file (every error, by rule and field)")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--catalog", type=Path, help="also check category and SKU names against it")
+    validate.set_defaults(handler=_validate)
+
+    export = sub.add_parser("export", help="write the stored rules as YAML")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=_export)
+
+    imp = sub.add_parser("import", help="load a rules YAML file into the store (all or nothing)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--mode", choices=("merge", "replace"), default="merge",
+                     help="replace also deletes stored rules that are not in the file")
+    imp.add_argument("--author", default="cli")
+    imp.add_argument("--dry-run", action="store_true")
+    imp.set_defaults(handler=_import)
+
+
+def _mine(args: argparse.Namespace) -> int:
+    from recsys.data.catalog import load_catalog
+    from recsys.data.interactions import load_interactions
+    from recsys.rules.mining import mine_suggestions, save_suggestions
+    from recsys.rules.rules_file import dump_rules_yaml
+
+    catalog = load_catalog(args.catalog)
+    interactions = load_interactions(args.interactions, catalog, unknown_skus="drop")
+    found = mine_suggestions(catalog, interactions, window_days=args.window_days)
+    save_suggestions(found, args.out)
+    if args.yaml:
+        args.yaml.write_text(dump_rules_yaml([s.to_rule() for s in found]))
+    for s in found[:10]:
+        print(f"{s.anchor} => {s.accessory}: {s.sentence}")
+    print(f"{len(found)} suggestions written to {args.out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from recsys.rules.model import RuleValidationError, check_against_catalog
+    from recsys.rules.rules_file import parse_rules_yaml
+
+    check = None
+    if args.catalog:
+        from recsys.data.catalog import load_catalog
+
+        cat = load_catalog(args.catalog)
+
+        def check(rule):  # type: ignore[no-untyped-def]
+            return check_against_catalog(rule, cat.categories, cat.ids, cat.taxonomy.slugs)
+
+    try:
+        rules = parse_rules_yaml(args.file.read_text(), check)
+    except RuleValidationError as exc:
+        for e in exc.errors:
+            print(f"{args.file}: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {len(rules)} rules, all valid")
+    return 0
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from recsys.settings import Settings
+    from serving.rules.store import RuleStore
+
+    store = RuleStore(Settings().resolved_database_url)
+    store.create_tables()
+    return store
+
+
+def _export(args: argparse.Namespace) -> int:
+    from recsys.rules.rules_file import dump_rules_yaml
+
+    text = dump_rules_yaml([s.rule for s in _store().list()])
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from recsys.rules.model import RuleValidationError
+    from recsys.rules.rules_file import parse_rules_yaml
+
+    try:
+        rules = parse_rules_yaml(args.file.read_text())
+    except RuleValidationError as exc:
+        for e in exc.errors:
+            print(f"{args.file}: {e}", file=sys.stderr)
+        print("nothing was imported", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(f"{len(rules)} rules valid; dry run, nothing written")
+        return 0
+    res = _store().import_rules(rules, args.author, mode=args.mode)
+    print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
+          f"deleted {len(res.deleted)}")
+    return 0

@@ -67,6 +67,7 @@ class RulesRuntime:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.started = False
+        self._store_ready = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(
@@ -85,9 +86,7 @@ class RulesRuntime:
         self._catalog_provider = catalog_provider
         self._recommender_provider = recommender_provider
         self._suggestions_provider = suggestions_provider
-        self.store.create_tables()
-        if self.seed_defaults and self.store.seed(default_rules()):
-            log.info("rule store was empty: loaded the default rules")
+        self._prepare_store()
         self.refresh()
         self.started = True
         if self._thread is None:
@@ -95,6 +94,22 @@ class RulesRuntime:
             self._thread = threading.Thread(target=self._poll, name="rules-poller", daemon=True)
             self._thread.start()
         return self
+
+    def _prepare_store(self) -> bool:
+        """Create the tables and seed the defaults once; a database that is down must not stop
+        the service from starting (rules are retried on every poll, routes answer 503)."""
+        if self._store_ready:
+            return True
+        try:
+            self.store.create_tables()
+            if self.seed_defaults and self.store.seed(default_rules()):
+                log.info("rule store was empty: loaded the default rules")
+        except Exception as exc:  # noqa: BLE001
+            self.last_error = f"rule store unavailable: {exc}"
+            log.warning("%s; retrying every %.1f s", self.last_error, self.settings.rules_poll_seconds)
+            return False
+        self._store_ready = True
+        return True
 
     def stop(self) -> None:
         self._stop.set()
@@ -141,6 +156,8 @@ class RulesRuntime:
     # -- refreshing --------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> bool:
         """Recompile if the store or the catalog changed; True when a new engine was swapped in."""
+        if not self._prepare_store():
+            return False
         with self._lock:
             try:
                 counter = self.store.change_counter()

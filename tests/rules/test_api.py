@@ -251,3 +251,31 @@ def test_openapi_has_examples_on_rule_bodies(client) -> None:
     assert spec["paths"]["/v1/rules/{rule_id}"]["put"]["requestBody"]["content"]["application/json"]["examples"]
     assert "409" in spec["paths"]["/v1/rules/{rule_id}"]["put"]["responses"]
     assert spec["paths"]["/v1/rules/import"]["post"]["requestBody"]["content"]["application/yaml"]["example"]
+
+
+@pytest.mark.postgres
+def test_api_on_postgresql(postgres_url, tmp_path) -> None:
+    import uuid
+
+    prefix = f"api{uuid.uuid4().hex[:8]}_"
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url, merchandiser_key=KEY)
+    try:
+        with TestClient(rules_app(settings, CATALOG, MINED, table_prefix=prefix)) as c:
+            assert c.get("/v1/rules", headers=AUTH).json()["total"] == 10  # defaults seeded
+            assert c.post("/v1/rules", json=rule(), headers=AUTH).status_code == 201
+            assert c.put("/v1/rules/lam-underlay", json=rule(priority=2), headers={**AUTH, "If-Match": '"1"'}).status_code == 200
+            assert c.put("/v1/rules/lam-underlay", json=rule(priority=3), headers={**AUTH, "If-Match": '"1"'}).status_code == 409
+            assert len(c.get("/v1/rules/lam-underlay/history", headers=AUTH).json()["versions"]) == 2
+            fired = c.app.state.rules_runtime.engine().match_skus([("L1", 1)], NO_STYLE)
+            assert [f.rule_id for f in fired] == ["lam-underlay"]
+    finally:
+        RuleStore(postgres_url, prefix).drop_tables()
+
+
+def test_a_database_that_is_down_does_not_stop_the_service(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+                        merchandiser_key=KEY, rules_poll_seconds=0.2)
+    with TestClient(rules_app(settings, CATALOG)) as c:
+        runtime = c.app.state.rules_runtime
+        assert runtime.engine() is None and "rule store unavailable" in runtime.last_error
+        assert c.get("/admin/rules").status_code == 200

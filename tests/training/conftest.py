@@ -3,10 +3,34 @@ per test session, pointed at through the standard environment variables per test
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+_MLFLOW_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_globals() -> Iterator[None]:
+    """``mlflow.set_tracking_uri`` keeps a module global AND writes MLFLOW_TRACKING_URI into
+    ``os.environ``; undo both after each test so no later test (here or in another package)
+    talks to a store a test created."""
+    saved = {name: os.environ.get(name) for name in _MLFLOW_VARS}
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

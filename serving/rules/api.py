@@ -256,11 +256,18 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=5000, description="Strongest first.")] = 100,
         pending: Annotated[bool, Query(description="Only those not accepted yet.")] = False,
     ) -> s.SuggestionList:
-        live = {st.rule.id for st in runtime.store.list()}
+        stored = [st.rule for st in runtime.store.list()]
+        live = {r.id for r in stored}
         items = [sg for sg in runtime.suggestions() if not (pending and sg.id in live)]
+
+        def covered_by(sg: Any) -> list[str]:
+            return [r.id for r in stored if r.enabled and r.id != sg.id
+                    and sg.anchor in r.trigger.categories and sg.accessory in r.suggest.categories]
+
         return s.SuggestionList(
             suggestions=[
-                s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, rule=sg.to_rule().to_document())
+                s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, covered_by=covered_by(sg),
+                                rule=sg.to_rule().to_document())
                 for sg in items[:limit]
             ],
             total=len(items),

@@ -195,6 +195,9 @@ class SuggestionOut(BaseModel):
     later_lift: float
     signal: str = Field(description="'forgotten' (came back for it later) or 'bought together' (lift only).")
     accepted: bool
+    covered_by: list[str] = Field(
+        default_factory=list, description="Enabled rules that already suggest this accessory for this anchor."
+    )
     rule: dict[str, Any]
 
 

@@ -170,6 +170,7 @@ def test_suggestions_and_accept(client) -> None:
     items = client.get("/v1/rules/suggestions", headers=AUTH).json()["suggestions"]
     target = next(s for s in items if s["anchor"] == "wall-paint" and s["accessory"] == "protective-gloves")
     assert not target["accepted"] and "came back for it" in target["sentence"]
+    assert set(target["covered_by"]) == {"paint-essentials", "paint-bulk-gloves"}  # the default rules
     r = client.post(f"/v1/rules/suggestions/{target['id']}/accept", headers=AUTH)
     assert r.status_code == 201 and r.json()["rule"]["trigger"]["categories"] == ["wall-paint"]
     again = client.get("/v1/rules/suggestions", headers=AUTH).json()["suggestions"]

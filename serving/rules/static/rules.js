@@ -371,7 +371,10 @@
     for (const sg of r.data.suggestions) {
       const action = el("td");
       if (sg.accepted) action.textContent = "accepted";
-      else action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + sg.anchor + " => " + sg.accessory }, "Accept as rule"));
+      else {
+        if (sg.covered_by.length) action.append(el("span", { class: "muted", text: "covered by " + sg.covered_by.join(", ") }), el("br"));
+        action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + sg.anchor + " => " + sg.accessory }, "Accept as rule"));
+      }
       body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: sg.anchor + " => " + sg.accessory }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
     }
     $("#suggestions-empty").hidden = r.data.suggestions.length > 0;

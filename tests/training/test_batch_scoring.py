@@ -22,7 +22,7 @@ def bundle(tiny_world_files, tmp_path_factory: pytest.TempPathFactory) -> Path:
     config, _ = load_config(tiny_world_files["config"])
     catalog = load_catalog(tiny_world_files["catalog"])
     events = load_interactions(tiny_world_files["interactions"], catalog=catalog)
-    result = fit_recommender(catalog, events, config, seed=5)
+    result = fit_recommender(catalog, events, config, seed=5, ablations=False)
     out = tmp_path_factory.mktemp("bundle") / "bundle"
     result.recommender.save(out)
     return out

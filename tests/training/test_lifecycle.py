@@ -129,3 +129,27 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     assert client.get_model_version(name, "3").tags["promotion.forced"] == "true"
     assert main(["models"]) == 0
     assert "champion (forced)" in capsys.readouterr().out
+
+
+def test_train_on_a_catalog_without_categories_or_styles(tiny_world_files, mlflow_env: Path, capsys, tmp_path: Path) -> None:
+    """Online Retail has neither: training does what the data allows and says so in metrics."""
+    from training.tracking import client_for, configure_mlflow
+
+    cat = pd.read_parquet(tiny_world_files["catalog"])
+    cat["category"] = None
+    cat["styles"] = [[] for _ in range(len(cat))]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    cat.to_parquet(bare / "catalog.parquet")
+    pd.read_parquet(tiny_world_files["interactions"]).to_parquet(bare / "interactions.parquet")
+    code = main(["train", "--catalog", str(bare / "catalog.parquet"),
+                 "--interactions", str(bare / "interactions.parquet"),
+                 "--config", str(tiny_world_files["config"]), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    name = os.environ["RECSYS_MODEL_NAME"]
+    client = client_for(configure_mlflow())
+    metrics = client.get_run(client.get_model_version(name, "1").run_id).data.metrics
+    assert 0.0 <= metrics["recall_at_10"] <= 1.0
+    assert "style_accuracy" not in metrics and "accessory_recall" not in metrics
+    assert "cross_category_share" not in metrics

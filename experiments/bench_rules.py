@@ -17,6 +17,16 @@ Each ``match`` call is timed alone with ``perf_counter_ns`` on one thread; the f
 warm up and are dropped. Also: latency against the number of rules (1k..30k), the effect of
 ``max_fired`` (default 20 vs unbounded), and compile time.
 
+Part 2 (quality, held-out): the sample world's orders are split by time at the 80% quantile.
+Rules are mined (``mine_suggestions``) from the purchases before the cut only; every later
+*project* order that left accessories out (ground truth ``forgotten_categories``) is matched at
+checkout, and the first k fired rules' accessory categories are compared with what the shopper
+forgot: category recall@k and slot precision@k (share of shown categories that were forgotten).
+Baseline: the k categories most often in the same order with the basket's categories (the
+"bought together" statistic, from the same training orders), basket categories excluded.
+The default merchandiser rules are shown for reference only: they encode the same accessory map
+the sample world draws from, so their figures are circular.
+
 Writes README.md and two PNG plots into ``--out``. The machine is shared; the report records
 the load average.
 """
@@ -174,12 +184,82 @@ def run(name: str, catalog: Catalog, baskets, n_rules: int, max_fired: int, rng)
     return res, lat
 
 
+def quality(world, ks: tuple[int, ...] = (1, 3, 5)) -> list[tuple[str, int, float, float, int]]:
+    """(method, k, category recall@k, slot precision@k, n orders) on held-out project orders."""
+    from recsys.data.interactions import Interactions
+    from recsys.rules.mining import mine_suggestions
+    from recsys.rules.rules_file import default_rules
+
+    inter = world.interactions
+    cut = inter.frame["ts"].quantile(0.8)
+    train, _ = inter.split_at(cut)
+    mined = mine_suggestions(world.catalog, train)
+    engines = {
+        "mined rules (train period)": RuleEngine.compile([s.to_rule() for s in mined], world.catalog, max_fired=100),
+        "default rules (circular)": RuleEngine.compile(default_rules(), world.catalog, max_fired=100),
+    }
+    # same-order category co-occurrence from the training purchases
+    buys = train.purchases()
+    rows = Interactions(buys).item_rows(world.catalog)
+    cats = np.where(rows >= 0, world.catalog.category_codes[np.maximum(rows, 0)], -1)
+    pairs = pd.DataFrame({"o": buys["order_id"].to_numpy(), "c": cats})
+    pairs = pairs[pairs["c"] >= 0].drop_duplicates()
+    joined = pairs.merge(pairs, on="o")
+    joined = joined[joined["c_x"] != joined["c_y"]]
+    co = joined.groupby(["c_x", "c_y"]).size()
+    gt = world.ground_truth
+    test = gt[(gt["ts"] >= cut) & (gt["kind"] == "project") & (gt["forgotten_categories"].map(len) > 0)]
+    test_buys = inter.purchases()
+    test_buys = test_buys[test_buys["order_id"].isin(set(test["order_id"]))]
+    basket_of = {
+        o: (g["sku"].tolist(), g["quantity"].tolist()) for o, g in test_buys.groupby("order_id", sort=False)
+    }
+    names = world.catalog.categories
+    out = []
+    for k in ks:
+        for method in [*engines, "bought together (category co-occurrence)"]:
+            hit = shown = relevant = correct = n = 0
+            for rec in test.itertuples(index=False):
+                if rec.order_id not in basket_of:
+                    continue
+                skus, qty = basket_of[rec.order_id]
+                brows = [world.catalog.ids.row(x) for x in skus]
+                bcats = {int(world.catalog.category_codes[r]) for r in brows}
+                if method in engines:
+                    fired = engines[method].match(brows, qty, NO_STYLE, "checkout")
+                    picked: list[str] = []
+                    for f in fired:
+                        for c in dict.fromkeys(names[world.catalog.category_codes[r]] for r in f.candidate_rows):
+                            if c not in picked:
+                                picked.append(c)
+                    picked = picked[:k]
+                else:
+                    scores: dict[int, float] = {}
+                    for a in bcats:
+                        if a in co.index.get_level_values(0):
+                            for b, v in co.loc[a].items():
+                                if b not in bcats:
+                                    scores[int(b)] = scores.get(int(b), 0.0) + float(v)
+                    picked = [names[b] for b, _ in sorted(scores.items(), key=lambda t: -t[1])[:k]]
+                forgot = set(rec.forgotten_categories)
+                n += 1
+                relevant += len(forgot)
+                hit += len(forgot & set(picked))
+                shown += len(picked)
+                correct += len(forgot & set(picked))
+            out.append((method, k, hit / max(relevant, 1), correct / max(shown, 1), n))
+            print(f"quality k={k} {method:42s} recall={out[-1][2]:.3f} precision={out[-1][3]:.3f} orders={n}",
+                  flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", type=int, default=10_000)
     ap.add_argument("--baskets", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=Path("experiments/reports/rules"))
+    ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()
     from recsys.sample_world import generate_world
 
@@ -203,6 +283,7 @@ def main() -> None:
         for n in (1_000, 3_000, 30_000):
             results.append(run(name, cat, baskets, n, 20, rng)[0])
 
+    qual = [] if args.skip_quality else quality(world)
     args.out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, lat in lats.items():
@@ -218,16 +299,20 @@ def main() -> None:
     fig.savefig(args.out / "latency_cdf.png", dpi=120)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name in ("sample", "wide"):
-        pts = sorted((r.n_rules, r.p50_us, r.p99_us) for r in results if r.name == name and r.max_fired == 20)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{name} p50")
-        ax.plot([p[0] for p in pts], [p[2] for p in pts], "s--", label=f"{name} p99")
-    ax.axhline(1000, color="red", ls="--", lw=1)
+    for name, color in (("sample", "tab:blue"), ("wide", "tab:green")):
+        pts = sorted((r.n_rules, r.p50_us, r.p99_us, r.cpu_p99_us)
+                     for r in results if r.name == name and r.max_fired == 20)
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [p[1] for p in pts], "o-", color=color, label=f"{name} p50")
+        ax.plot(xs, [p[3] for p in pts], "s-", color=color, alpha=0.6, label=f"{name} p99 on-CPU")
+        ax.plot(xs, [p[2] for p in pts], "x:", color=color, alpha=0.6, label=f"{name} p99 wall (shared machine)")
+    ax.axhline(1000, color="red", ls="--", lw=1, label="1 ms target")
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("number of rules")
-    ax.set_ylabel("µs per basket")
-    ax.set_title("Latency against the number of rules")
-    ax.legend()
+    ax.set_ylabel("µs per basket (log)")
+    ax.set_title("Latency against the number of rules (max_fired=20)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / "latency_vs_rules.png", dpi=120)
 
@@ -247,9 +332,9 @@ def main() -> None:
         "- `max_fired`: the engine stops after this many fired rules (checkout has a few slots); "
         "10,000 = unbounded, to show what the cap buys.",
         "",
-        "Wall-clock p99 on a shared, overloaded 2-core machine mostly measures time slices given to "
-        "other processes (the same p99 appears with 1,000 and 30,000 rules); the on-CPU columns "
-        "(`time.thread_time_ns`, this thread only) show the engine's own cost.",
+        "On this shared 2-core machine a busy moment can push wall-clock p99 to several ms through "
+        "time slices given to other processes (earlier runs at load 6-8 did, at every rule count); "
+        "the on-CPU columns (`time.thread_time_ns`, this thread only) show the engine's own cost.",
         "",
         "| catalogue | rules | max_fired | p50 µs | p99 µs | on-CPU p50 µs | on-CPU p99 µs | mean µs | max µs | fired / basket | compile s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -273,6 +358,32 @@ def main() -> None:
         "few array slices (style mask, basket exclusion). Max latency includes GC pauses and "
         "the shared machine.",
     ]
+    if qual:
+        lines += [
+            "",
+            "## Quality on held-out orders (sample world, 20,000 project orders, seed 7)",
+            "",
+            "Split by time at the 80% quantile of events; rules mined from the earlier purchases only; "
+            "evaluated on every later project order that left accessories out. Recall@k = forgotten "
+            "categories among the first k accessory categories shown / all forgotten categories; "
+            "precision@k = shown categories that were forgotten / shown. Category level: which SKU "
+            "is shown is the recommender's choice (see experiments/reports/offline_eval for SKU-level "
+            "accessory recall with the ranker).",
+            "",
+            "| method | k | category recall@k | slot precision@k | orders |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for method, k, rec, prec, n in qual:
+            lines.append(f"| {method} | {k} | {rec:.3f} | {prec:.3f} | {n} |")
+        lines += [
+            "",
+            "Reading it: in the sample world every accessory a project needs and the order lacks "
+            "counts as forgotten, so a rule naming a true accessory (with `skip_if_in_basket`, the "
+            "default) is never wrong at category level: the default rules' precision of 1.0 is the "
+            "circularity, not skill. The mined rules' precision below 1 comes from pairs that are "
+            "project companions rather than accessories (e.g. two tile types); the baseline's lower "
+            "precision from the same kind of companions, ranked by raw co-occurrence.",
+        ]
     (args.out / "README.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}/README.md")
 

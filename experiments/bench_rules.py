@@ -352,7 +352,7 @@ def main() -> None:
         "![latency vs rules](latency_vs_rules.png)",
         "",
         "How it is fast: rules are compiled into inverted indexes per page (category code -> rule "
-        "ids, item row -> rule ids for SKU and attribute triggers), candidate rules are checked in "
+        "ids, item row -> rule ids for SKU triggers, attribute (key, value) -> rule ids), candidate rules are checked in "
         "priority order and matching stops after `max_fired` fired; each rule's suggestion is "
         "precomputed as row arrays already filtered by stock and price, so a fired rule costs a "
         "few array slices (style mask, basket exclusion). Max latency includes GC pauses and "

@@ -118,6 +118,12 @@ def test_merchandiser_journey(server, page) -> None:
     page.locator("#err-key").get_by_text("That key is not right.").wait_for()
     sign_in(page, url)
 
+    # every control has an accessible name (label or aria-label), buttons included
+    unnamed = page.evaluate("""() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map(e => e.outerHTML)""")
+    assert unnamed == []
+
     # 2. the default rules are there
     table = page.locator("#rules-table")
     for rid in ("paint-essentials", "tile-essentials", "wallpaper-paste", "laminate-underlay"):

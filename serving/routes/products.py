@@ -87,7 +87,7 @@ def list_products(
         m = frame["styles"].map(lambda tags: style in tags)
         mask = m if mask is None else mask & m
     if q:
-        text = frame["title"].str.lower() + " " + frame["sku"].str.lower()
+        text = model.search_text()
         for word in q.lower().split():
             m = text.str.contains(word, regex=False)
             mask = m if mask is None else mask & m

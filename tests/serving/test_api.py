@@ -34,7 +34,7 @@ def test_cart_answer_has_the_documented_shape(client) -> None:  # noqa: ANN001
         assert item["title"] and item["price"] is not None and item["sources"] and item["reason"]
     assert set(body["style"]) >= {"top", "confidence", "distribution", "evidence"}
     assert 0.0 <= body["style"]["confidence"] <= 1.0
-    assert "total" in body["timings_ms"] or body["timings_ms"]
+    assert body["timings_ms"]["total"] > 0  # per-stage timings of the pipeline
 
 
 def test_checkout_fills_accessories_for_paint(client) -> None:  # noqa: ANN001

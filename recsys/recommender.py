@@ -511,10 +511,23 @@ class Recommender:
             if self.item_styles is not None and p.reading.top is not None:
                 score += 2.0 * (self.item_styles[cand] @ p.style_vec)
             score += 0.2 * self._in_stock[cand]
-            for c in cand[np.argsort(-score, kind="stable")[: max(rule.max_items, 0)]]:
+            for c in self._spread_over_categories(cand, score)[: max(rule.max_items, 0)]:
                 slots.append(AccessorySlot(str(self.catalog.skus[c]), rule.rule_id, rule.reason))
                 taken.add(int(c))
         return tuple(slots)
+
+    def _spread_over_categories(self, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """``rows`` best first, but the best of every suggested category before any second
+        one: a paint rule's three slots show tape, gloves and a roller, not three tapes."""
+        order = np.argsort(-score, kind="stable")
+        rows = rows[order]
+        cats = self.catalog.category_codes[rows]
+        nth_in_category = np.zeros(len(rows), np.int64)
+        seen: dict[int, int] = {}
+        for i, c in enumerate(cats.tolist()):
+            nth_in_category[i] = seen.get(c, 0)
+            seen[c] = nth_in_category[i] + 1
+        return rows[np.argsort(nth_in_category, kind="stable")]
 
     # --- persistence ---------------------------------------------------------------------
 

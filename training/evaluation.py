@@ -216,9 +216,11 @@ def evaluate(
     baselines = {
         name: list_metrics(rec, lst, cs, k, true_styles, item_style) for name, lst in lists.items()
     }
+    # what the storefront gets: the ranker, or the merged candidates when the ranker is off
+    served_name = "ranker" if "ranker" in baselines else "merged candidates (no ranker)"
     if gt is not None and orders is not None:
-        _accessory_metrics(rec, cs, orders, gt, rules, baselines, window_start_ts, k)
-    served = baselines.get("ranker") or baselines["merged candidates (no ranker)"]
+        _accessory_metrics(rec, cs, orders, gt, rules, baselines, window_start_ts, k, served_name)
+    served = baselines[served_name]
     result = EvaluationResult(
         metrics=dict(served), baselines=baselines, n_baskets=len(cs.completions),
         protocol=__doc__.split("Protocol:")[1].strip() if __doc__ else "",
@@ -255,6 +257,7 @@ def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict
 def _accessory_metrics(
     rec: Recommender, cs: CandidateSet, orders: OrderTable, gt: pd.DataFrame,
     rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], window_start: int, k: int,
+    served_name: str = "ranker",
 ) -> None:
     """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows
     for the whole order. For the full pipeline: the item list plus the rule slots; for
@@ -289,7 +292,7 @@ def _accessory_metrics(
     def cats_of(lists_: list[list[int]]) -> list[list[str]]:
         return [[str(cat_names[r]) for r in lst if cat_names[r]] for lst in lists_]
 
-    served = baselines.setdefault("ranker", {})
+    served = baselines.setdefault(served_name, {})
     served["accessory_recall"] = M.accessory_recall(with_slots, forgotten)
     served["accessory_recall_items_only"] = M.accessory_recall(items_only, forgotten)
     served["accessory_category_recall"] = M.accessory_recall(cats_of(with_slots), forgotten_cats)

@@ -219,9 +219,12 @@ class ModelHolder:
             smoke_test(recommender)
             loaded = LoadedModel.build(recommender, pointer, bundle_dir)
         except Exception as exc:  # noqa: BLE001 - keep serving the old model, whatever broke
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
             kept = f"; still serving {current.version}" if current is not None else ""
-            log.warning("model reload failed%s: %s", kept, self.last_error)
+            # the poller retries every few seconds: say it once, not every poll
+            level = logging.DEBUG if error == self.last_error else logging.WARNING
+            log.log(level, "model reload failed%s: %s", kept, error)
+            self.last_error = error
             return ReloadResult(
                 "failed", self._version(), self.last_error + kept, time.perf_counter() - t0
             )

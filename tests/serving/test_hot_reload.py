@@ -84,8 +84,13 @@ def test_start_without_model_then_pick_it_up(settings_for, bundle_dir, tmp_path)
     with TestClient(create_app(settings_for(model_uri=str(link)))) as client:
         assert client.get("/readyz").status_code == 503
         _point(link, bundle_dir)
-        assert client.post("/admin/reload", headers=ADMIN).json()["outcome"] == "swapped"
+        started = client.post("/admin/reload?wait=false", headers=ADMIN).json()
+        assert started["outcome"] == "started" and started["version"] is None
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert client.get("/readyz").status_code == 200
+        assert client.post("/admin/reload", headers=ADMIN).json()["outcome"] == "unchanged"
 
 
 def _register(bundle: Path, name: str) -> str:

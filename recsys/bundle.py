@@ -24,6 +24,9 @@ from recsys.data.taxonomy import StyleTaxonomy
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+# Inside a logged MLflow pyfunc model (``log_model(name="model", artifacts={"bundle": dir})``)
+# the bundle folder sits at this sub-path of the downloaded model directory.
+MLFLOW_BUNDLE_SUBPATH = "artifacts/bundle"
 CATALOG = "catalog.parquet"
 TAXONOMY = "taxonomy.json"
 REQUIRED_KEYS = ("schema_version", "code_version", "created_at", "feature_set", "config_hash", "config", "components")
@@ -121,3 +124,18 @@ def load_component(path: Path, loader: Any) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - a component's own error says what broke
         raise BundleError(path, f"cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def find_bundle(folder: Path) -> Path:
+    """The bundle inside ``folder``: itself, ``artifacts/bundle`` of a downloaded MLflow model,
+    or the one folder below holding a manifest. ``BundleError`` when none or several."""
+    folder = Path(folder)
+    for candidate in (folder, folder / MLFLOW_BUNDLE_SUBPATH):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    found = sorted(p.parent for p in folder.rglob(MANIFEST))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise BundleError(folder, f"no model bundle ({MANIFEST}) in this folder")
+    raise BundleError(folder, f"several bundles ({', '.join(map(str, found))}); point at one of them")

@@ -6,6 +6,7 @@ values that change between machines (URLs, keys, ports, budgets).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     max_basket_items: int = Field(200, ge=1)
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     max_event_batch: int = Field(1000, ge=1)
+    serving_sync_handlers: bool = Field(
+        False, description="Run recommend in the thread pool (def) instead of async def."
+    )
+    serving_max_in_flight: int = Field(
+        64, ge=1, description="Requests in flight per worker beyond which new ones get 503."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -48,3 +55,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'recsys.db').resolve()}"
+
+    def mlflow_uris(self) -> tuple[str, str]:
+        """MLflow tracking and registry URIs. The standard ``MLFLOW_TRACKING_URI`` /
+        ``MLFLOW_REGISTRY_URI`` win (read when called, as MLflow itself does); otherwise the
+        embedded SQLite store ``<data_dir>/mlflow.db`` that training and serving share."""
+        tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+        if not tracking:
+            tracking = f"sqlite:///{(Path(self.data_dir) / 'mlflow.db').resolve()}"
+        registry = os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or tracking
+        return tracking, registry

@@ -31,11 +31,6 @@ from serving.schemas import PROBLEM_RESPONSES
 log = logging.getLogger(__name__)
 
 MINED_RULES = "mined_rules.json"  # written into the bundle by training
-SYNC_HANDLERS_ENV = "RECSYS_SERVING_SYNC_HANDLERS"  # "1": recommend in the thread pool
-# Requests in flight per worker beyond which new ones get 503 + Retry-After (shed load rather
-# than let every answer wait): ~64 x 3-5 ms of queue is already past any latency budget.
-MAX_IN_FLIGHT_ENV = "RECSYS_SERVING_MAX_IN_FLIGHT"
-DEFAULT_MAX_IN_FLIGHT = 64
 DESCRIPTION = """Style-aware cross-selling for home e-commerce.
 
 Storefront endpoints (`/v1/...`) need no credential and never write anything but events.
@@ -64,13 +59,15 @@ def create_app(
 ) -> FastAPI:
     """Build the API. ``loader`` (bundle dir -> Recommender) defaults to the feature store's
     ``load_recommender``; ``sync_handlers`` picks ``def`` over ``async def`` for recommend
-    (env ``RECSYS_SERVING_SYNC_HANDLERS=1``); ``max_in_flight`` bounds concurrent requests per
-    worker (env ``RECSYS_SERVING_MAX_IN_FLIGHT``, default 64)."""
+    (default ``settings.serving_sync_handlers``); ``max_in_flight`` bounds concurrent requests
+    per worker, beyond which new ones get 503 + Retry-After (shed load rather than let every
+    answer wait: ~64 x 3-5 ms of queue is already past any latency budget); default
+    ``settings.serving_max_in_flight``."""
     settings = settings or Settings()
     if max_in_flight is None:
-        max_in_flight = int(os.environ.get(MAX_IN_FLIGHT_ENV, "") or DEFAULT_MAX_IN_FLIGHT)
+        max_in_flight = settings.serving_max_in_flight
     if sync_handlers is None:
-        sync_handlers = os.environ.get(SYNC_HANDLERS_ENV, "") == "1"
+        sync_handlers = settings.serving_sync_handlers
     metrics = ServingMetrics()
     source = ModelSource(settings)
 

@@ -18,15 +18,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys import bundle as bundle_layout
+from recsys.bundle import MANIFEST
 from recsys.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Inside a logged pyfunc model (``mlflow.pyfunc.log_model(name="model", artifacts={"bundle":
-# ...})``) the bundle folder sits here; agreed with training (H7).
-BUNDLE_SUBPATH = "artifacts/bundle"
-MANIFEST = "manifest.json"
-MLFLOW_DB_FILE = "mlflow.db"  # the embedded default, same as training.tracking
 
 
 class ModelSourceError(RuntimeError):
@@ -45,25 +42,12 @@ class ModelPointer:
     model_name: str | None = None
 
 
-def find_bundle(root: Path) -> Path:
-    """The bundle folder under ``root``: root itself, the agreed sub-path, or the shallowest
-    folder holding a ``manifest.json``."""
-    for candidate in (root, root / BUNDLE_SUBPATH):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    found = sorted(root.rglob(MANIFEST), key=lambda p: len(p.parts))
-    if not found:
-        raise ModelSourceError(f"no {MANIFEST} under {root}: not a model bundle")
-    return found[0].parent
-
-
-def tracking_uris(settings: Settings) -> tuple[str, str]:
-    """MLflow tracking and registry URIs: the standard env vars, else the embedded SQLite."""
-    tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if not tracking:
-        tracking = f"sqlite:///{(Path(settings.data_dir) / MLFLOW_DB_FILE).resolve()}"
-    registry = os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or tracking
-    return tracking, registry
+def find_bundle(folder: Path) -> Path:
+    """The bundle inside ``folder`` (``recsys.bundle.find_bundle``), as a ``ModelSourceError``."""
+    try:
+        return bundle_layout.find_bundle(folder)
+    except bundle_layout.BundleError as exc:
+        raise ModelSourceError(str(exc)) from exc
 
 
 class ModelSource:
@@ -81,7 +65,7 @@ class ModelSource:
     def _client(self):  # noqa: ANN202 - mlflow.MlflowClient
         from mlflow import MlflowClient
 
-        tracking, registry = tracking_uris(self.settings)
+        tracking, registry = self.settings.mlflow_uris()
         return MlflowClient(tracking_uri=tracking, registry_uri=registry)
 
     def resolve(self) -> ModelPointer:
@@ -126,7 +110,7 @@ class ModelSource:
             return find_bundle(target)
         import mlflow.artifacts
 
-        tracking, registry = tracking_uris(self.settings)
+        tracking, registry = self.settings.mlflow_uris()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=self.cache_dir))
         try:

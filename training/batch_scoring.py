@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from recsys import bundle as bundle_layout
 from recsys.recommendation import RecommendationRequest
 from recsys.settings import Settings
 from training.baskets import BasketFormatError, parse_basket, recommendation_to_record
-from training.model_layout import BUNDLE_SUBPATH, MANIFEST
 
 log = logging.getLogger(__name__)
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "s3://", "gs://", "http://", "https://")
@@ -32,20 +32,11 @@ class ModelSourceError(RuntimeError):
 
 
 def find_bundle(folder: Path) -> Path:
-    """The bundle inside ``folder``: itself, ``artifacts/bundle`` of an MLflow model, or the
-    one folder below holding a ``manifest.json``."""
-    if (folder / MANIFEST).is_file():
-        return folder
-    if (folder / BUNDLE_SUBPATH / MANIFEST).is_file():
-        return folder / BUNDLE_SUBPATH
-    found = sorted(p.parent for p in folder.rglob(MANIFEST))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ModelSourceError(f"{folder}: no model bundle ({MANIFEST}) found in this folder")
-    raise ModelSourceError(
-        f"{folder}: several bundles found ({', '.join(map(str, found))}); point at one of them"
-    )
+    """The bundle inside ``folder`` (``recsys.bundle.find_bundle``), as a ``ModelSourceError``."""
+    try:
+        return bundle_layout.find_bundle(folder)
+    except bundle_layout.BundleError as exc:
+        raise ModelSourceError(str(exc)) from exc
 
 
 def resolve_bundle(model: str, settings: Settings | None = None, workdir: Path | None = None) -> Path:

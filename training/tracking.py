@@ -9,13 +9,11 @@ standard variables ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` win when se
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.settings import Settings
 
-DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 
 
@@ -38,9 +36,7 @@ def _local_sqlite_path(uri: str) -> Path | None:
 def resolve_tracking(settings: Settings | None = None) -> TrackingTarget:
     """Tracking/registry URIs and, for local stores, the artifact folder next to the database."""
     settings = settings or Settings()
-    env_tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    tracking = env_tracking or f"sqlite:///{(Path(settings.data_dir) / DB_FILE).resolve()}"
-    registry = os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or tracking
+    tracking, registry = settings.mlflow_uris()
     artifacts: str | None = None
     db = _local_sqlite_path(tracking)
     if db is not None:

@@ -109,6 +109,7 @@ class PipelineConfig:
     total_candidates: int = 200
     ranker: RankerConfig = field(default_factory=RankerConfig)
     max_per_category: int = 3
+    style_slots: int = 0  # list positions kept for items in the basket's style ("complete the look")
     style_enabled: bool = True
     style_params: Mapping[str, Any] = field(default_factory=dict)
     styles: tuple[str, ...] | None = None  # restrict to these taxonomy styles; None = all
@@ -268,10 +269,13 @@ def parse_pipeline_config(
     div = data.get("diversity") or {}
     if not isinstance(div, Mapping):
         raise ConfigError(source, "diversity: expected a mapping")
-    _check_keys(div, ("max_per_category",), "diversity", source)
+    _check_keys(div, ("max_per_category", "style_slots"), "diversity", source)
     max_per_cat = div.get("max_per_category", 3)
     if isinstance(max_per_cat, bool) or not isinstance(max_per_cat, int) or max_per_cat < 0:
         raise ConfigError(source, "diversity.max_per_category: expected a whole number >= 0 (0 = off)")
+    style_slots = div.get("style_slots", 0)
+    if isinstance(style_slots, bool) or not isinstance(style_slots, int) or style_slots < 0:
+        raise ConfigError(source, "diversity.style_slots: expected a whole number >= 0 (0 = off)")
     style = data.get("style") or {}
     if not isinstance(style, Mapping):
         raise ConfigError(source, "style: expected a mapping")
@@ -302,6 +306,7 @@ def parse_pipeline_config(
         total_candidates=total,
         ranker=ranker,
         max_per_category=max_per_cat,
+        style_slots=style_slots,
         style_enabled=bool(style.get("enabled", True)),
         style_params=dict(style.get("params") or {}),
         styles=styles,
@@ -339,7 +344,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<bundle config>") -
         "feature_set": d.get("feature_set"),
         "candidates": {"total": d.get("total_candidates"), "generators": d.get("generators")},
         "ranker": d.get("ranker"),
-        "diversity": {"max_per_category": d.get("max_per_category")},
+        "diversity": {"max_per_category": d.get("max_per_category"), "style_slots": d.get("style_slots", 0)},
         "style": {
             "enabled": d.get("style_enabled", True),
             "params": d.get("style_params") or {},

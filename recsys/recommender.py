@@ -35,7 +35,7 @@ from recsys.candidates.base import CandidateGenerator, CandidateQuery
 from recsys.config import PipelineConfig, config_from_dict
 from recsys.data.catalog import Catalog
 from recsys.ids import IdIndex
-from recsys.ranking.diversity import cap_per_category
+from recsys.ranking.diversity import cap_per_category, reserve_slots
 from recsys.ranking.features import CandidateBatch, FeatureAssembler
 from recsys.ranking.ranker import LightGBMRanker
 from recsys.recommendation import (
@@ -423,7 +423,12 @@ class Recommender:
                 s = 1.0 / (1.0 + np.arange(hi - lo, dtype=np.float64))  # merged order
                 order = np.arange(hi - lo)
             k = max(int(p.request.k), 0)
-            picked = cap_per_category(order, self._categories[m.rows], k, self.config.max_per_category)
+            cats = self._categories[m.rows]
+            picked = cap_per_category(order, cats, k, self.config.max_per_category)
+            if self.config.style_slots and p.reading.top is not None:
+                picked = reserve_slots(
+                    picked, order, self._completes_look(p, m.rows), cats, self.config.style_slots
+                )
             items = self._items(p, m, picked, s)
             accessories: tuple[AccessorySlot, ...] = ()
             if rules is not None and p.request.page in ("cart", "checkout") and len(p.rows):
@@ -450,6 +455,21 @@ class Recommender:
     def _style_label(self, slug: str) -> str:
         return self._style_labels[slug]
 
+    def _in_basket_style(self, rows: np.ndarray, top: str | None) -> np.ndarray:
+        """(len(rows),) bool: the item's own style is the basket's top style (argmax, >= 0.4)."""
+        if top is None or self.item_styles is None or not self.item_styles.shape[1]:
+            return np.zeros(len(rows), bool)
+        col = self.catalog.taxonomy.index(top)
+        st = self.item_styles[rows]
+        return (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
+
+    def _completes_look(self, p: _Prepared, rows: np.ndarray) -> np.ndarray:
+        """Candidates that complete the basket's look: in its style, from a category the
+        basket does not hold yet."""
+        basket_cats = self._categories[p.rows]
+        new_category = ~np.isin(self._categories[rows], basket_cats[basket_cats >= 0])
+        return self._in_basket_style(rows, p.reading.top) & new_category
+
     def _items(
         self, p: _Prepared, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray
     ) -> tuple[RecommendedItem, ...]:
@@ -461,12 +481,8 @@ class Recommender:
             if self.features is not None and len(p.query_rows)
             else np.full(len(rows), -1)
         )
-        styled = np.zeros(len(rows), bool)
         top = p.reading.top
-        if top is not None and self.item_styles is not None and self.item_styles.shape[1]:
-            col = self.catalog.taxonomy.index(top)
-            st = self.item_styles[rows]
-            styled = (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
+        styled = self._in_basket_style(rows, top)
         listed = ~np.isnan(m.scores[picked])
         names = self.source_names
         items = []

@@ -2,7 +2,11 @@
 
 For a basket, category weights come from the category->category complement statistics
 (``CoPurchaseCandidates.category_complements_``: max over the basket's categories, 0 for
-categories already in the basket); the ``n_categories`` best are kept. Within each, the in-stock
+categories already in the basket), restricted to *style-bearing* categories (most of their
+items carry a style: furniture, lighting, decor, not grout or gloves), with a small floor so
+that a finishing-materials basket (tile + wallpaper, whose co-purchase complements are all
+neutral accessories) still gets the furniture and lighting that complete its look; the
+``n_categories`` best are kept. Within each, the in-stock
 items whose L2-normalised style vectors have the largest inner product (cosine) with the
 basket's style are retrieved from a per-category exact faiss index; each category gets an
 equal share of ``k`` and items are ordered by ``weight(category) * cosine``.
@@ -24,6 +28,9 @@ from recsys.candidates.ann_index import AnnIndex
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import CoPurchaseCandidates
 from recsys.candidates.topk import check_k, empty_result, excluded_rows, top_k
+
+STYLE_BEARING_SHARE = 0.5  # a category is style-bearing when half its items carry a style
+FLOOR_WEIGHT = 1e-3  # below any real complement: such categories come after linked ones
 
 
 class StyleCandidates(CandidateGenerator):
@@ -56,6 +63,7 @@ class StyleCandidates(CandidateGenerator):
             )
         self.index_: AnnIndex | None = None
         self.item_styles_: np.ndarray | None = None
+        self.category_styled_ = np.zeros(n_cat, np.float32)
         if data.item_styles is not None:
             styles = np.asarray(data.item_styles, dtype=np.float32)
             if styles.ndim != 2 or styles.shape[0] != n:
@@ -70,6 +78,13 @@ class StyleCandidates(CandidateGenerator):
         self.item_styles_ = np.ascontiguousarray(styles, dtype=np.float32)
         groups = np.where(self.in_stock_ & (norms[:, 0] > 0), self.item_category_, -1)
         self.index_ = AnnIndex(kind="flat").fit(self.item_styles_, groups=groups)
+        n_cat = self.category_complements_.shape[0]
+        cats = self.item_category_
+        known = cats >= 0
+        total = np.bincount(cats[known], minlength=n_cat).astype(np.float32)
+        styled = np.bincount(cats[known], weights=(norms[known, 0] > 0), minlength=n_cat)
+        # share of each category's items that carry any style
+        self.category_styled_ = (styled / np.maximum(total, 1.0)).astype(np.float32)
 
     @property
     def n_items(self) -> int:
@@ -85,8 +100,11 @@ class StyleCandidates(CandidateGenerator):
         if cats.size == 0:
             return np.ones(n_cat, np.float32)  # nothing to complement: every category, by style
         weights = self.category_complements_[cats].max(axis=0).copy()
+        bearing = self.category_styled_ >= STYLE_BEARING_SHARE
+        # complements first; style-bearing categories with no co-purchase link still qualify
+        weights = np.where(bearing, np.maximum(weights, FLOOR_WEIGHT * self.category_styled_), 0.0)
         weights[cats] = 0.0
-        return weights
+        return weights.astype(np.float32)
 
     def basket_style(self, query: CandidateQuery) -> np.ndarray | None:
         """(n_styles,) unit vector: the query's style, else the mean of its items' styles."""
@@ -152,6 +170,7 @@ class StyleCandidates(CandidateGenerator):
             self.category_complements_ = z["category_complements"]
             styles = z["item_styles"] if "item_styles" in z.files else None
         self.index_, self.item_styles_ = None, None
+        self.category_styled_ = np.zeros(self.category_complements_.shape[0], np.float32)
         if styles is not None:
             self._index(styles, normalised=True)
         return self

@@ -62,3 +62,20 @@ def test_category_cap_keeps_order_and_fills_up():
     assert cap_per_category(order, cats, 6, 2).tolist() == [0, 1, 3, 4, 2, 5]
     assert cap_per_category(order, cats, 3, 0).tolist() == [0, 1, 2]
     assert cap_per_category(np.array([], np.int64), cats, 3, 2).tolist() == []
+
+
+def test_reserved_slots_replace_the_lowest_non_eligible_picks():
+    from recsys.ranking.diversity import reserve_slots
+
+    order = np.arange(8)  # positions already best first
+    cats = np.array([0, 0, 1, 1, 2, 3, 3, 4])
+    eligible = np.array([False, False, False, False, False, True, True, True])
+    picked = np.arange(5)
+    out = reserve_slots(picked, order, eligible, cats, n_slots=2)
+    # positions 5 and 7 (one per category: 6 shares category 3 with 5) replace 4 and 3
+    assert out.tolist() == [0, 1, 2, 5, 7]
+    # enough eligible already, or nothing eligible: unchanged
+    assert reserve_slots(np.array([5, 0, 1]), order, eligible, cats, 1).tolist() == [5, 0, 1]
+    none = np.zeros(8, bool)
+    assert reserve_slots(picked, order, none, cats, 2).tolist() == picked.tolist()
+    assert reserve_slots(picked, order, eligible, cats, 0).tolist() == picked.tolist()

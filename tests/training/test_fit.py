@@ -195,3 +195,39 @@ def test_config_is_validated_before_any_work(tmp_path):
         load_pipeline_config(f)
     default = load_pipeline_config()
     assert default.hash == load_pipeline_config().hash and len(default.hash) == 16
+
+
+def _loft_basket(world) -> tuple[BasketLine, BasketLine]:
+    """The defining example: grey porcelain tile (concrete look) + paintable wallpaper."""
+    f = world.catalog.frame
+    tile = f[(f["category"] == "porcelain-tile") & (f["color"] == "grey") & f["in_stock"]]
+    paper = f[(f["category"] == "wallpaper") & f["in_stock"]
+              & f["attributes"].map(lambda a: str(a.get("paintable", "")).lower() in ("yes", "true"))]
+    return BasketLine(str(tile["sku"].iloc[0])), BasketLine(str(paper["sku"].iloc[0]))
+
+
+def test_style_slots_complete_the_look(world, fitted):
+    """With ``diversity.style_slots`` the cart list keeps places for items in the basket's
+    style from categories it lacks; the list length and its other items stay ranked."""
+    from dataclasses import replace
+
+    rec = fitted.recommender
+    req = RecommendationRequest(basket=_loft_basket(world), page="cart", k=10)
+    original = rec.config
+    try:
+        rec.config = replace(original, style_slots=0)
+        plain = rec.recommend(req)
+        rec.config = replace(original, style_slots=3)
+        looked = rec.recommend(req)
+    finally:
+        rec.config = original
+    assert looked.style.top == "loft"
+    assert len(looked.items) == len(plain.items) == 10
+    basket_cats = {world.catalog.frame["category"].iat[world.catalog.ids.row(b.sku)] for b in req.basket}
+    look = [i for i in looked.items if i.reason == "completes a loft look"]
+    look_cats = [world.catalog.frame["category"].iat[world.catalog.ids.row(i.sku)] for i in look]
+    assert len(look) >= 3 and not set(look_cats) & basket_cats
+    assert len(set(look_cats)) >= 3  # one per category, not three coffee tables
+    # items that were not displaced keep their relative order
+    kept = [i.sku for i in looked.items if i.sku in {p.sku for p in plain.items}]
+    assert kept == [p.sku for p in plain.items if p.sku in set(kept)]

@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # faiss logs every CPU-feature probe at INFO; users only need to hear about failures
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

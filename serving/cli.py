@@ -74,6 +74,8 @@ def export_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # one log line per model download, not a progress bar per file
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # the workers build their settings from the environment: pass the flags through it
     overrides = {
         "RECSYS_HOST": args.host, "RECSYS_PORT": args.port, "RECSYS_WORKERS": args.workers,

@@ -131,11 +131,18 @@ def example_basket(base: str) -> list[str]:
     return skus[:2]
 
 
-def curl_example(base: str, skus: list[str]) -> str:
-    body = {"basket": [{"sku": s, "quantity": 1} for s in skus], "page": "cart", "k": 5}
+def checkout_example_sku(base: str) -> str | None:
+    """A wall paint of the loaded catalog for the checkout example (None if it has none)."""
+    _, found = _get_json(f"{base}/v1/products?" + urllib.parse.urlencode({"category": "wall-paint", "limit": 1}))
+    items = found.get("items", [])
+    return str(items[0]["sku"]) if items else None
+
+
+def curl_example(base: str, skus: list[str], page: str = "cart") -> str:
+    body = {"basket": [{"sku": s, "quantity": 1} for s in skus], "page": page, "k": 5}
     return (
         f"curl -s -X POST {base}/v1/recommendations -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(body))}"
+        f"-d {shlex.quote(json.dumps(body))} | python3 -m json.tool"
     )
 
 
@@ -153,9 +160,15 @@ def announce_when_ready(host: str, port: int, timeout: float = 600.0) -> None:
             continue
         if status == 200:
             skus = example_basket(base)
+            paint = checkout_example_sku(base)
+            checkout = (
+                f"a checkout with wall paint (see the accessories slots):\n"
+                f"  {curl_example(base, [paint], 'checkout')}\n" if paint else ""
+            )
             print(
                 f"\nready: model {last.get('model_version')} on {base} (docs: {base}/docs)\n"
-                f"try:\n  {curl_example(base, skus)}\n",
+                f"try a cart (see the inferred style and the items that complete it):\n"
+                f"  {curl_example(base, skus)}\n{checkout}",
                 flush=True,
             )
             return

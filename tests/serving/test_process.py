@@ -215,25 +215,31 @@ def test_recsys_serve_prints_a_working_curl(bundle_dir, tmp_path) -> None:  # no
         start_new_session=True,
     )
     try:
-        command = None
+        commands: list[str] = []
         deadline = time.monotonic() + 90
         assert proc.stdout is not None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and len(commands) < 2:
             line = proc.stdout.readline()
             if not line:
                 break
             if line.strip().startswith("curl "):
-                command = line.strip()
-                break
-        assert command, "recsys serve printed no curl example"
-        assert re.search(rf"127\.0\.0\.1:{port}/v1/recommendations", command)
-        assert "Grey porcelain" not in command  # SKUs, not titles
-        out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
+                commands.append(line.strip())
+        assert len(commands) == 2, f"recsys serve printed {len(commands)} curl examples, expected cart + checkout"
+        cart, checkout = commands
+        assert re.search(rf"127\.0\.0\.1:{port}/v1/recommendations", cart)
+        assert "Grey porcelain" not in cart  # SKUs, not titles
         import json
 
+        out = subprocess.run(cart, shell=True, capture_output=True, text=True, timeout=30)
         body = json.loads(out.stdout)
         assert len(body["items"]) == 5 and body["degraded"] is False
         assert body["unknown_skus"] == []
+        assert '"page": "checkout"' in checkout
+        out = subprocess.run(checkout, shell=True, capture_output=True, text=True, timeout=30)
+        body = json.loads(out.stdout)
+        # the default rules (loaded on first start) fill the paint accessories
+        assert {"protective-gloves", "masking-tape", "paint-roller", "drop-cloth",
+                "construction-waste-bags"} & {a["category"] for a in body["accessories"]}
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(20)

@@ -122,8 +122,10 @@ def test_follows_the_mlflow_registry_alias(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("serving-test")
     client = MlflowClient(uri, uri)
+    # artifacts under tmp_path, not ./mlruns of whatever folder pytest runs in
+    exp = client.create_experiment("serving-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp)
     v1 = _register(bundle_dir, "home-xsell")
     client.set_registered_model_alias("home-xsell", "champion", v1)
 

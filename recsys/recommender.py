@@ -32,6 +32,7 @@ from recsys.bundle import (
     write_manifest,
 )
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
+from recsys.candidates.style_retrieval import look_categories
 from recsys.config import PipelineConfig, config_from_dict
 from recsys.data.catalog import Catalog
 from recsys.ids import IdIndex
@@ -141,6 +142,9 @@ class Recommender:
         self._prices = catalog.prices
         self._in_stock = catalog.in_stock
         self._categories = catalog.category_codes
+        look = look_categories(catalog.category_tag_share()) if catalog.has_categories else np.zeros(0, bool)
+        # categories that make a look (furniture, lighting, decor): the "complete the look" slots
+        self._look_category = look if look.any() else np.ones(len(catalog.categories), bool)
         self._titles = catalog.frame["title"].to_numpy(object)
         self._cat_names = catalog.frame["category"].to_numpy(object)
         self._style_labels = {
@@ -464,11 +468,15 @@ class Recommender:
         return (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
 
     def _completes_look(self, p: _Prepared, rows: np.ndarray) -> np.ndarray:
-        """Candidates that complete the basket's look: in its style, from a category the
-        basket does not hold yet."""
+        """Candidates that complete the basket's look: in its style, from a look-defining
+        category (furniture, lighting, decor) the basket does not hold yet."""
         basket_cats = self._categories[p.rows]
-        new_category = ~np.isin(self._categories[rows], basket_cats[basket_cats >= 0])
-        return self._in_basket_style(rows, p.reading.top) & new_category
+        cats = self._categories[rows]
+        new_category = ~np.isin(cats, basket_cats[basket_cats >= 0])
+        look = np.zeros(len(rows), bool)
+        known = cats >= 0
+        look[known] = self._look_category[cats[known]]
+        return self._in_basket_style(rows, p.reading.top) & new_category & look
 
     def _items(
         self, p: _Prepared, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray
@@ -482,7 +490,7 @@ class Recommender:
             else np.full(len(rows), -1)
         )
         top = p.reading.top
-        styled = self._in_basket_style(rows, top)
+        styled = self._completes_look(p, rows)
         listed = ~np.isnan(m.scores[picked])
         names = self.source_names
         items = []

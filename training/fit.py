@@ -77,6 +77,7 @@ def _training_data(
         orders=orders.matrix, order_users=order_users, order_ts=orders.ts, n_users=len(users),
         item_category=catalog.category_codes.astype(np.int64), in_stock=catalog.in_stock,
         item_styles=item_styles,
+        category_tag_share=catalog.category_tag_share(),
     )
 
 

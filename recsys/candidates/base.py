@@ -47,6 +47,7 @@ class TrainingData:
     item_category: np.ndarray
     in_stock: np.ndarray
     item_styles: np.ndarray | None = None
+    category_tag_share: np.ndarray | None = None  # (n_cat,) from Catalog.category_tag_share
 
     @property
     def n_items(self) -> int:

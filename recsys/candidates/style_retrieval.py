@@ -2,8 +2,9 @@
 
 For a basket, category weights come from the category->category complement statistics
 (``CoPurchaseCandidates.category_complements_``: max over the basket's categories, 0 for
-categories already in the basket), restricted to *style-bearing* categories (most of their
-items carry a style: furniture, lighting, decor, not grout or gloves), with a small floor so
+categories already in the basket), restricted to the look-defining categories (``look_categories``: where
+the catalog tags styles at least half as often as in its most-tagged category, i.e. furniture,
+lighting, decor, not tiles or gloves; without tag data, where most items carry a style), with a small floor so
 that a finishing-materials basket (tile + wallpaper, whose co-purchase complements are all
 neutral accessories) still gets the furniture and lighting that complete its look; the
 ``n_categories`` best are kept. Within each, the in-stock
@@ -30,6 +31,14 @@ from recsys.candidates.co_purchase import CoPurchaseCandidates
 from recsys.candidates.topk import check_k, empty_result, excluded_rows, top_k
 
 STYLE_BEARING_SHARE = 0.5  # a category is style-bearing when half its items carry a style
+
+
+def look_categories(share: np.ndarray) -> np.ndarray:
+    """(n_cat,) bool: categories whose share (of tagged or styled items) is at least half the
+    highest category's, so a catalog that tags little overall still has look categories."""
+    share = np.asarray(share, dtype=np.float32)
+    top = float(share.max()) if share.size else 0.0
+    return share >= STYLE_BEARING_SHARE * top if top > 0 else np.zeros(share.shape, bool)
 FLOOR_WEIGHT = 1e-3  # below any real complement: such categories come after linked ones
 
 
@@ -64,6 +73,11 @@ class StyleCandidates(CandidateGenerator):
         self.index_: AnnIndex | None = None
         self.item_styles_: np.ndarray | None = None
         self.category_styled_ = np.zeros(n_cat, np.float32)
+        self.tag_share_ = (
+            np.asarray(data.category_tag_share, dtype=np.float32)
+            if data.category_tag_share is not None and len(data.category_tag_share) == n_cat
+            else None
+        )
         if data.item_styles is not None:
             styles = np.asarray(data.item_styles, dtype=np.float32)
             if styles.ndim != 2 or styles.shape[0] != n:
@@ -85,6 +99,8 @@ class StyleCandidates(CandidateGenerator):
         styled = np.bincount(cats[known], weights=(norms[known, 0] > 0), minlength=n_cat)
         # share of each category's items that carry any style
         self.category_styled_ = (styled / np.maximum(total, 1.0)).astype(np.float32)
+        if self.tag_share_ is not None and float(self.tag_share_.max()) > 0:
+            self.category_styled_ = self.tag_share_
 
     @property
     def n_items(self) -> int:
@@ -100,7 +116,7 @@ class StyleCandidates(CandidateGenerator):
         if cats.size == 0:
             return np.ones(n_cat, np.float32)  # nothing to complement: every category, by style
         weights = self.category_complements_[cats].max(axis=0).copy()
-        bearing = self.category_styled_ >= STYLE_BEARING_SHARE
+        bearing = look_categories(self.category_styled_)
         # complements first; style-bearing categories with no co-purchase link still qualify
         weights = np.where(bearing, np.maximum(weights, FLOOR_WEIGHT * self.category_styled_), 0.0)
         weights[cats] = 0.0
@@ -158,6 +174,8 @@ class StyleCandidates(CandidateGenerator):
                   "category_complements": self.category_complements_}
         if self.item_styles_ is not None:
             arrays["item_styles"] = self.item_styles_
+        if self.tag_share_ is not None:
+            arrays["tag_share"] = self.tag_share_
         np.savez(directory / "style.npz", **arrays)  # type: ignore[arg-type]
 
     @classmethod
@@ -169,6 +187,7 @@ class StyleCandidates(CandidateGenerator):
             self.in_stock_ = z["in_stock"]
             self.category_complements_ = z["category_complements"]
             styles = z["item_styles"] if "item_styles" in z.files else None
+            self.tag_share_ = z["tag_share"] if "tag_share" in z.files else None
         self.index_, self.item_styles_ = None, None
         self.category_styled_ = np.zeros(self.category_complements_.shape[0], np.float32)
         if styles is not None:

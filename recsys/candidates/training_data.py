@@ -53,5 +53,6 @@ def build_training_data(
         item_category=catalog.category_codes.astype(np.int64),
         in_stock=catalog.in_stock,
         item_styles=item_styles,
+        category_tag_share=catalog.category_tag_share(),
     )
     return data, users

@@ -65,6 +65,17 @@ class Catalog:
     def has_categories(self) -> bool:
         return len(self.categories) > 0
 
+    def category_tag_share(self) -> np.ndarray:
+        """(n_categories,) float32: share of each category's items that carry a style tag.
+        Catalogs tag the categories that make a look (furniture, lighting, decor) and not
+        tiles or gloves, so this tells the look-defining categories apart."""
+        tagged = np.fromiter((len(t) > 0 for t in self.frame["styles"]), bool, len(self))
+        known = self.category_codes >= 0
+        n_cat = len(self.categories)
+        total = np.bincount(self.category_codes[known], minlength=n_cat).astype(np.float32)
+        hits = np.bincount(self.category_codes[known], weights=tagged[known], minlength=n_cat)
+        return (hits / np.maximum(total, 1.0)).astype(np.float32)
+
     def style_labels(self) -> np.ndarray:
         """Known tags as a (n_items, n_styles) 0/1 float32 matrix (all-zero row = untagged)."""
         out = np.zeros((len(self), len(self.taxonomy)), dtype=np.float32)

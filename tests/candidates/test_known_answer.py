@@ -217,3 +217,13 @@ def test_item_lift_finds_a_pair_kept_by_either_item() -> None:
     mx, mean = co.item_lift(np.array([0]), np.array([3, 4]))
     np.testing.assert_allclose(mx, [7 / 6, 0.0], rtol=1e-6)
     np.testing.assert_allclose(mean, [7 / 6, 0.0], rtol=1e-6)
+
+
+def test_look_categories_are_relative_to_the_most_tagged_category():
+    from recsys.candidates.style_retrieval import look_categories
+
+    # furniture-like 0.8 and 0.45 qualify (>= half of 0.8); tiles 0.1 and gloves 0 do not
+    assert look_categories(np.array([0.8, 0.45, 0.1, 0.0])).tolist() == [True, True, False, False]
+    # a catalog that tags little overall still has its look categories
+    assert look_categories(np.array([0.2, 0.02])).tolist() == [True, False]
+    assert not look_categories(np.zeros(3)).any()

@@ -186,3 +186,18 @@ def test_taxonomy_file_errors(tmp_path: Path) -> None:
         load_taxonomy(path)
     with pytest.raises(DataContractError, match="taxonomy file not found"):
         load_taxonomy(tmp_path / "none.yaml")
+
+
+def test_category_tag_share_counts_tagged_items_per_category():
+    import pandas as pd
+
+    from recsys.data.catalog import validate_catalog
+
+    cat = validate_catalog(pd.DataFrame({
+        "sku": ["a", "b", "c", "d", "e"], "title": ["t"] * 5,
+        "category": ["sofa", "sofa", "grout", "grout", None],
+        "price": [1, 1, 1, 1, 1], "in_stock": [True] * 5,
+        "styles": [["loft"], [], [], [], ["boho"]],
+    }))
+    share = dict(zip(cat.categories, cat.category_tag_share().tolist(), strict=True))
+    assert share == {"grout": 0.0, "sofa": 0.5}

@@ -228,6 +228,10 @@ def test_style_slots_complete_the_look(world, fitted):
     look_cats = [world.catalog.frame["category"].iat[world.catalog.ids.row(i.sku)] for i in look]
     assert len(look) >= 3 and not set(look_cats) & basket_cats
     assert len(set(look_cats)) >= 3  # one per category, not three coffee tables
+    # the look is completed with furniture, lighting, textiles or decor, not more tiles or paint
+    from recsys.sample_world.vocabulary import CATEGORY_BY_SLUG
+
+    assert {CATEGORY_BY_SLUG[c].family for c in look_cats} <= {"furniture", "lighting", "textiles", "decor"}
     # items that were not displaced keep their relative order
     kept = [i.sku for i in looked.items if i.sku in {p.sku for p in plain.items}]
     assert kept == [p.sku for p in plain.items if p.sku in set(kept)]

@@ -99,7 +99,7 @@ class StyleCandidates(CandidateGenerator):
         styled = np.bincount(cats[known], weights=(norms[known, 0] > 0), minlength=n_cat)
         # share of each category's items that carry any style
         self.category_styled_ = (styled / np.maximum(total, 1.0)).astype(np.float32)
-        if self.tag_share_ is not None and float(self.tag_share_.max()) > 0:
+        if self.tag_share_ is not None and self.tag_share_.size and float(self.tag_share_.max()) > 0:
             self.category_styled_ = self.tag_share_
 
     @property

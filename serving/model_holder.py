@@ -39,7 +39,6 @@ class LoadedModel:
     categories: list[str | None] = field(default_factory=list)
     prices: list[float] = field(default_factory=list)
     _style_cache: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
-    _search_text: Any = field(default=None, repr=False)
 
     @classmethod
     def build(cls, recommender: Any, pointer: ModelPointer, bundle_dir: Path) -> LoadedModel:
@@ -57,13 +56,6 @@ class LoadedModel:
     @property
     def catalog(self) -> Any:
         return self.recommender.catalog
-
-    def search_text(self) -> Any:
-        """Lower-case "title sku" per catalog row (pd.Series, built once) for look-ups."""
-        if self._search_text is None:
-            frame = self.catalog.frame
-            self._search_text = frame["title"].str.lower() + " " + frame["sku"].str.lower()
-        return self._search_text
 
     @property
     def version(self) -> str:

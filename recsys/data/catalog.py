@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ class Catalog:
     @property
     def has_categories(self) -> bool:
         return len(self.categories) > 0
+
+    @cached_property
+    def _search_text(self) -> np.ndarray:
+        """(n,) lower-case "sku title category" per item, built on the first search."""
+        f = self.frame
+        text = f["sku"].astype(str) + " " + f["title"].astype(str) + " " + f["category"].fillna("").astype(str)
+        return np.asarray(text.str.lower().to_numpy(), dtype=str)
+
+    def text_matches(self, query: str) -> np.ndarray:
+        """(n,) bool: items whose SKU, title or category contain every word of ``query``
+        (case-insensitive): the product look-up of the API and the merchandiser page."""
+        mask = np.ones(len(self), dtype=bool)
+        for word in query.lower().split():
+            mask &= np.char.find(self._search_text, word) >= 0
+        return mask
 
     def category_tag_share(self) -> np.ndarray:
         """(n_categories,) float32: share of each category's items that carry a style tag.

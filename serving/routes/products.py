@@ -87,10 +87,8 @@ def list_products(
         m = frame["styles"].map(lambda tags: style in tags)
         mask = m if mask is None else mask & m
     if q:
-        text = model.search_text()
-        for word in q.lower().split():
-            m = text.str.contains(word, regex=False)
-            mask = m if mask is None else mask & m
+        m = model.catalog.text_matches(q)
+        mask = m if mask is None else mask & m
     hits = frame if mask is None else frame[mask]
     items = [
         ProductOut(

@@ -361,12 +361,7 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> s.ProductList:
         view = api.view_or_503()
-        frame = view.catalog.frame
-        text = _search_text(view)
-        mask = np.ones(len(frame), dtype=bool)
-        for word in q.lower().split():
-            mask &= np.char.find(text, word) >= 0
-        rows = np.flatnonzero(mask)
+        rows = np.flatnonzero(view.catalog.text_matches(q))
         return s.ProductList(items=[_product(view, int(r)) for r in rows[:limit]], total=int(len(rows)))
 
     @router.get("/categories", response_model=s.CategoryList, summary="Categories of the served catalog")
@@ -506,19 +501,6 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
 
 
 # -- preview and search helpers ---------------------------------------------------------------
-_SEARCH_CACHE: dict[int, np.ndarray] = {}
-
-
-def _search_text(view: CatalogView) -> np.ndarray:
-    key = id(view.catalog)
-    if key not in _SEARCH_CACHE:
-        f = view.catalog.frame
-        text = (f["sku"].astype(str) + " " + f["title"].astype(str) + " " + f["category"].fillna("").astype(str))
-        _SEARCH_CACHE.clear()
-        _SEARCH_CACHE[key] = np.asarray(text.str.lower().to_numpy(), dtype=str)
-    return _SEARCH_CACHE[key]
-
-
 def _product(view: CatalogView, row: int) -> s.ProductOut:
     rec = view.catalog.frame.iloc[row]
     return s.ProductOut(

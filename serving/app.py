@@ -30,7 +30,6 @@ from serving.schemas import PROBLEM_RESPONSES
 
 log = logging.getLogger(__name__)
 
-MINED_RULES = "mined_rules.json"  # written into the bundle by training
 DESCRIPTION = """Style-aware cross-selling for home e-commerce.
 
 Storefront endpoints (`/v1/...`) need no credential and never write anything but events.
@@ -149,13 +148,9 @@ def _rules_providers(holder: ModelHolder) -> tuple[Any, Any, Any]:
         return m.recommender if m is not None else None
 
     def suggestions_provider() -> list:
+        # the bundle's mined_rules.json, already read when the model was loaded
         m = holder.current
-        path = m.bundle_dir / MINED_RULES if m is not None else None
-        if path is None or not path.is_file():
-            return []
-        from recsys.rules.mining import load_suggestions
-
-        return load_suggestions(path)
+        return list(getattr(m.recommender, "mined_suggestions", None) or []) if m is not None else []
 
     return catalog_provider, recommender_provider, suggestions_provider
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from feature_store.assembler import StoreFeatureAssembler
 from feature_store.definitions import FEATURE_SETS, known_feature_names
+from recsys.bundle import load_bundle
 from recsys.config import ConfigError, PipelineConfig
 from recsys.config import load_pipeline_config as _load_config
 from recsys.data.taxonomy import StyleTaxonomy
@@ -15,9 +16,9 @@ from recsys.recommender import Recommender
 
 
 def load_recommender(directory: Path | str, *, default_rules: AccessoryRules | None = None) -> Recommender:
-    """Read a bundle written by ``Recommender.save``; ``recsys.bundle.BundleError`` names the
-    file when the bundle is of an unknown schema version, incomplete or corrupt."""
-    return Recommender.load(Path(directory), feature_loader=StoreFeatureAssembler.load, default_rules=default_rules)
+    """Read a bundle written by ``recsys.bundle.save_bundle``; ``recsys.bundle.BundleError``
+    names the file when the bundle is of an unknown schema version, incomplete or corrupt."""
+    return load_bundle(Path(directory), feature_loader=StoreFeatureAssembler.load, default_rules=default_rules)
 
 
 def validate_config_features(config: PipelineConfig, source: str = "<config>") -> None:

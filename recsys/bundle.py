@@ -1,5 +1,6 @@
 """The model bundle: one folder holding everything serving needs, as plain files.
 
+Written and read by ``save_bundle`` / ``load_bundle`` (the only owner of the layout).
 Layout: ``manifest.json`` (schema_version, code_version, created_at, run_id, feature set, config
 hash, config, components, metrics), ``catalog.parquet``, ``taxonomy.json``, ``users.json`` and one
 sub-folder per component (``style/``, ``generators/<name>/``, ``features/``, ``ranker/``).
@@ -11,16 +12,23 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from recsys import __version__
 from recsys.data.catalog import Catalog, validate_catalog
 from recsys.data.errors import DataContractError
 from recsys.data.taxonomy import StyleTaxonomy
+
+if TYPE_CHECKING:
+    from recsys.ranking.features import FeatureAssembler
+    from recsys.recommendation import AccessoryRules
+    from recsys.recommender import Recommender
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -139,3 +147,135 @@ def find_bundle(folder: Path) -> Path:
     if not found:
         raise BundleError(folder, f"no model bundle ({MANIFEST}) in this folder")
     raise BundleError(folder, f"several bundles ({', '.join(map(str, found))}); point at one of them")
+
+
+# --- a fitted Recommender <-> a bundle folder ------------------------------------------------
+
+MINED_RULES = "mined_rules.json"
+
+
+def save_bundle(
+    rec: Recommender, directory: Path | str, *, run_id: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """Write ``rec`` as a bundle into ``directory`` and return it. The manifest records the
+    recommender's own manifest updated with this save (version, run id, metrics)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_catalog(directory, rec.catalog)
+    components: list[dict[str, Any]] = []
+    for spec, g in zip(rec.config.generators, rec.generators, strict=True):
+        sub = Path("generators") / spec.name
+        g.save(directory / sub)
+        components.append({"name": spec.name, "kind": spec.kind, "path": str(sub)})
+    if rec.style_model is not None:
+        rec.style_model.save(directory / "style")
+        components.append({"name": "style_model", "kind": "style", "path": "style"})
+    if rec.features is not None:
+        rec.features.save(directory / "features")
+        components.append({"name": "features", "kind": "features", "path": "features"})
+    if rec.ranker is not None:
+        rec.ranker.save(directory / "ranker")
+        components.append({"name": "ranker", "kind": "ranker", "path": "ranker"})
+    if rec.mined_suggestions is not None:
+        from recsys.rules.mining import save_suggestions
+
+        save_suggestions(list(rec.mined_suggestions), directory / MINED_RULES)
+        components.append({"name": "mined_rules", "kind": "rules", "path": MINED_RULES})
+    (directory / "users.json").write_text(json.dumps(rec.user_index.to_list()))
+    np.savez_compressed(directory / "user_affinity.npz", affinity=rec.user_affinity)
+    created = now_iso()
+    manifest = dict(rec.manifest)
+    config = rec.config
+    manifest.update(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "code_version": code_version(),
+            "created_at": created,
+            "run_id": run_id if run_id is not None else manifest.get("run_id"),
+            "version": manifest.get("version") or f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}",
+            "feature_set": {
+                "name": config.feature_set,
+                "version": getattr(rec.features, "version", None),
+                "features": list(getattr(rec.features, "feature_names", ())),
+            },
+            "config_hash": config.hash,
+            "config": config.to_dict(),
+            "components": components,
+            "reference_ts": rec.reference_ts,
+            "metrics": metrics if metrics is not None else manifest.get("metrics"),
+        }
+    )
+    write_manifest(directory, manifest)
+    return directory
+
+
+def load_bundle(
+    directory: Path | str,
+    feature_loader: Callable[[Path], FeatureAssembler] | None = None,
+    default_rules: AccessoryRules | None = None,
+) -> Recommender:
+    """Read a bundle. Without ``feature_loader`` (the feature store supplies it) the ranker
+    cannot run and answers come from the merged candidate order."""
+    from recsys.config import config_from_dict
+    from recsys.ids import IdIndex
+    from recsys.ranking.ranker import LightGBMRanker
+    from recsys.recommender import Recommender
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    try:
+        config = config_from_dict(manifest["config"])
+    except ValueError as exc:
+        raise BundleError(directory / MANIFEST, f"config: {exc}") from exc
+    catalog = load_catalog(directory)
+    by_name = {c["name"]: c for c in manifest["components"]}
+    generators = []
+    for spec in config.generators:
+        comp = by_name.get(spec.name)
+        if comp is None:
+            raise BundleError(directory / MANIFEST, f"component {spec.name!r} not listed")
+        try:
+            klass = spec.generator_class()
+        except (ImportError, AttributeError) as exc:
+            raise BundleError(directory / comp["path"], f"generator class unavailable: {exc}") from exc
+        g = load_component(directory / comp["path"], klass.load)
+        g.name = spec.name
+        generators.append(g)
+    style_model = None
+    if "style_model" in by_name:
+        from recsys.style.item_model import ItemStyleModel
+
+        style_model = load_component(directory / "style", ItemStyleModel.load)
+    features = None
+    if "features" in by_name and feature_loader is not None:
+        features = load_component(directory / "features", feature_loader)
+    ranker = None
+    if "ranker" in by_name:
+        ranker = load_component(directory / "ranker", LightGBMRanker.load)
+    users_path = require(directory, "users.json")
+    try:
+        users = IdIndex(json.loads(users_path.read_text()))
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise BundleError(users_path, f"corrupt: {exc}") from exc
+    aff_path = require(directory, "user_affinity.npz")
+    try:
+        with np.load(aff_path, allow_pickle=False) as z:
+            affinity = z["affinity"]
+    except Exception as exc:  # noqa: BLE001
+        raise BundleError(aff_path, f"corrupt: {exc}") from exc
+    suggestions = None
+    if "mined_rules" in by_name:
+        from recsys.rules.mining import load_suggestions
+
+        suggestions = load_component(directory / MINED_RULES, load_suggestions)
+    item_styles = None if style_model is None else np.asarray(style_model.item_styles_, np.float32)
+    if default_rules is None and suggestions:
+        from recsys.rules.engine import RuleEngine
+
+        default_rules = RuleEngine.compile([s.to_rule() for s in suggestions], catalog, item_styles)
+    return Recommender(
+        catalog, config, generators, features=features, ranker=ranker, style_model=style_model,
+        user_index=users, user_affinity=affinity, reference_ts=manifest.get("reference_ts"),
+        default_rules=default_rules, manifest=manifest, mined_suggestions=suggestions,
+    )

@@ -1,39 +1,36 @@
-"""The pipeline that turns a basket into a ranked list: basket style -> candidate generators ->
-merger (quotas, dedupe, exclusions, filters) -> features -> LightGBM ranker -> diversity ->
-accessory slots from the rules. One object, batch-first (``recommend`` is a batch of one).
+"""The pipeline that turns baskets into ranked lists, as public steps that every caller runs:
+the API, batch scoring, the MLflow pyfunc, rule preview, offline evaluation and the promotion
+gate. A figure measured offline is therefore the figure of the list a shopper gets.
 
-Features are computed by an injected ``FeatureAssembler`` (``feature_store`` builds it when it
-loads a bundle) so this library never imports the layers above it.
+    prepare      baskets -> rows, style reading, user affinity        (``PreparedBasket``)
+    candidates   every generator, merged by ``CandidateMerger``         (``MergedBatch``)
+    features     the feature store's columns for every candidate        (``CandidateBatch``, X)
+    rank         LightGBM scores, or None (ranker off / latency budget)
+    select       category cap and "complete the look" slots -> top-k positions
+    accessories  forgotten-accessory slots from the rules (cart, checkout)
+    explain      items with sources and a human reason -> ``Recommendation``
+
+``recommend_batch`` composes them; ``recommend`` is a batch of one. Features are computed by an
+injected ``FeatureAssembler`` (``feature_store`` builds it when it loads a bundle) so this
+library never imports the layers above it. Bundles are written and read by ``recsys.bundle``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from recsys.bundle import (
-    SCHEMA_VERSION,
-    BundleError,
-    code_version,
-    load_catalog,
-    load_component,
-    now_iso,
-    read_manifest,
-    require,
-    save_catalog,
-    write_manifest,
-)
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
+from recsys.candidates.merger import CandidateMerger, MergedBatch, MergedCandidates
 from recsys.candidates.style_retrieval import look_categories
-from recsys.config import PipelineConfig, config_from_dict
+from recsys.config import PipelineConfig
 from recsys.data.catalog import Catalog
 from recsys.ids import IdIndex
 from recsys.ranking.diversity import cap_per_category, reserve_slots
@@ -51,26 +48,32 @@ from recsys.recommendation import (
     StyleReading,
 )
 
+if TYPE_CHECKING:
+    from recsys.rules.mining import Suggestion
+    from recsys.style.item_model import ItemStyleModel
+
 log = logging.getLogger(__name__)
 
 DEGRADED_LATENCY = "ranker skipped: latency budget"
-MINED_RULES = "mined_rules.json"  # serving reads the same file for the merchandiser page
 POPULAR_WINDOW_DAYS = 30
 
 
+@dataclass(frozen=True)
+class PipelineKnobs:
+    """Per-call switches of the served pipeline (an experiment variant, an ablation, a
+    preview). ``None`` keeps the pipeline config's value."""
+
+    ranker: bool = True
+    max_per_category: int | None = None
+    style_slots: int | None = None
+
+
+DEFAULT_KNOBS = PipelineKnobs()
+
+
 @dataclass
-class MergedCandidates:
-    """Candidates of one basket after merging: ``rows`` (m,) in merged order (best first by
-    each source's relative rank), ``scores`` / ``ranks`` (m, n_sources) NaN where absent."""
-
-    rows: np.ndarray
-    scores: np.ndarray
-    ranks: np.ndarray
-
-
-@dataclass
-class _Prepared:
-    """One request, mapped to rows."""
+class PreparedBasket:
+    """One request mapped to catalog rows: the first pipeline step's output."""
 
     request: RecommendationRequest
     rows: np.ndarray  # (m,) distinct known basket rows
@@ -85,6 +88,24 @@ class _Prepared:
     style_vec: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,)
     affinity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,), NaN = unknown
 
+    def query(self) -> CandidateQuery:
+        """How the candidate generators see this basket."""
+        return CandidateQuery(
+            rows=self.query_rows, quantities=self.query_qty, user_row=self.user_row,
+            style=self.style_vec if self.reading.top is not None else None, exclude=self.exclude,
+        )
+
+
+@dataclass
+class _RankerCost:
+    """Running estimate of the ranker's cost for one request (ms): the only state that changes
+    while serving; it decides whether the ranker fits the request's deadline."""
+
+    ms: float = 3.0
+
+    def update(self, seconds: float) -> None:
+        self.ms = 0.8 * self.ms + 0.2 * seconds * 1000
+
 
 def _epoch(dt: datetime | None, default: int) -> int:
     if dt is None:
@@ -95,9 +116,9 @@ def _epoch(dt: datetime | None, default: int) -> int:
 
 
 class Recommender:
-    """A fitted pipeline. Build it with ``training.fit.fit_recommender`` or load a bundle with
-    ``feature_store.load_recommender``; everything is read-only after construction, so one
-    object can serve concurrent requests."""
+    """A fitted pipeline, immutable once built (``replace`` makes a changed copy that shares
+    the fitted parts), so one object serves concurrent requests. Build it with
+    ``training.fit.fit_recommender`` or load a bundle with ``feature_store.load_recommender``."""
 
     def __init__(
         self,
@@ -106,18 +127,20 @@ class Recommender:
         generators: Sequence[CandidateGenerator],
         features: FeatureAssembler | None = None,
         ranker: LightGBMRanker | None = None,
-        style_model: Any | None = None,
+        style_model: ItemStyleModel | None = None,
         user_index: IdIndex | None = None,
         user_affinity: np.ndarray | None = None,
         reference_ts: int | None = None,
         default_rules: AccessoryRules | None = None,
         manifest: dict[str, Any] | None = None,
+        mined_suggestions: Sequence[Suggestion] | None = None,
+        knobs: PipelineKnobs = DEFAULT_KNOBS,
     ) -> None:
         self.catalog = catalog
         self.config = config
-        self.generators = list(generators)
+        self.generators: tuple[CandidateGenerator, ...] = tuple(generators)
         self.source_names = tuple(g.name for g in self.generators)
-        self.quotas = {s.name: s.quota for s in config.generators}
+        self.merger = CandidateMerger({s.name: s.quota for s in config.generators}, config.total_candidates)
         self.features = features
         self.ranker = ranker
         self.style_model = style_model
@@ -128,8 +151,11 @@ class Recommender:
         )
         self.reference_ts = int(reference_ts if reference_ts is not None else time.time())
         self.default_rules = default_rules
-        self.mined_suggestions: list[Any] | None = None  # recsys.rules.mining.Suggestion, saved as mined_rules.json
-        self.manifest: dict[str, Any] = manifest or {}
+        self.manifest: dict[str, Any] = dict(manifest or {})
+        self.mined_suggestions: tuple[Suggestion, ...] | None = (
+            tuple(mined_suggestions) if mined_suggestions is not None else None
+        )
+        self.knobs = knobs
         self._inferer = None
         self.item_styles: np.ndarray | None = None
         self.informativeness: np.ndarray | None = None
@@ -150,14 +176,36 @@ class Recommender:
         self._style_labels = {
             slug: catalog.taxonomy.name(slug).split("/")[0].strip().lower() for slug in catalog.taxonomy.slugs
         }
-        self._popular_scores: np.ndarray | None = None
-        self._ranker_ms = 3.0  # running estimate of the ranker's cost for one request
+        self._popular_scores = self._popularity_scores()
+        self._ranker_cost = _RankerCost()
+
+    _FIELDS = (
+        "catalog", "config", "generators", "features", "ranker", "style_model", "user_index",
+        "user_affinity", "reference_ts", "default_rules", "manifest", "mined_suggestions", "knobs",
+    )
+
+    def replace(self, **changes: Any) -> Recommender:
+        """A copy with some parts changed (e.g. ``ranker=``, ``knobs=``, ``manifest=``); the
+        rest is shared, not copied."""
+        unknown = set(changes) - set(self._FIELDS)
+        if unknown:
+            raise TypeError(f"Recommender.replace: unknown field(s) {sorted(unknown)}")
+        args = {name: getattr(self, name) for name in self._FIELDS}
+        args.update(changes)
+        return Recommender(**args)
 
     # --- identity ------------------------------------------------------------------------
 
     @property
     def version(self) -> str:
         return str(self.manifest.get("version") or f"unsaved-{self.config.hash[:8]}")
+
+    def save(self, directory: Path | str, *, run_id: str | None = None,
+             metrics: dict[str, float] | None = None) -> Path:
+        """Write the bundle (``recsys.bundle.save_bundle``) and return its directory."""
+        from recsys.bundle import save_bundle
+
+        return save_bundle(self, directory, run_id=run_id, metrics=metrics)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -167,19 +215,20 @@ class Recommender:
         *,
         rules: AccessoryRules | None = None,
         deadline: float | None = None,
+        knobs: PipelineKnobs | None = None,
     ) -> Recommendation:
         """One request. ``deadline`` is an absolute ``time.perf_counter()`` value: if the ranker
         cannot finish before it, answer from the merged candidate order, ``degraded=True``."""
-        return self._run([request], rules=rules, deadline=deadline)[0]
+        return self._run([request], rules=rules, deadline=deadline, knobs=knobs)[0]
 
     def recommend_batch(
         self, requests: Sequence[RecommendationRequest], *, rules: AccessoryRules | None = None,
-        chunk_size: int = 512,
+        knobs: PipelineKnobs | None = None, chunk_size: int = 512,
     ) -> list[Recommendation]:
         """Many requests, vectorised per chunk (generators, features and ranker run once per chunk)."""
         out: list[Recommendation] = []
         for i in range(0, len(requests), chunk_size):
-            out.extend(self._run(list(requests[i : i + chunk_size]), rules=rules, deadline=None))
+            out.extend(self._run(list(requests[i : i + chunk_size]), rules=rules, deadline=None, knobs=knobs))
         return out
 
     def infer_style(self, basket: Sequence[BasketLine]) -> tuple[StyleReading, list[str]]:
@@ -194,7 +243,7 @@ class Recommender:
 
     def popular(self, k: int, category: str | None = None, *, in_stock: bool = True) -> list[RecommendedItem]:
         """Most bought items in the last 30 days before the model's reference time."""
-        scores = self._popularity()
+        scores = self._popular_scores
         mask = self._in_stock.copy() if in_stock else np.ones(len(scores), bool)
         if category is not None:
             if category not in self.catalog.categories:
@@ -213,12 +262,116 @@ class Recommender:
         (m, n_features) matrix the ranker scores (for parity checks and debugging)."""
         if self.features is None:
             raise ValueError("this recommender has no feature assembler")
-        prepared = [self._prepare(request)]
-        merged = self.generate_candidates(prepared)
-        X = self.features.compute(self.build_batch(prepared, merged))
-        return merged[0].rows, tuple(self.features.feature_names), X
+        prepared = self.prepare([request])
+        merged = self.candidates(prepared)
+        _, X = self.feature_matrix(prepared, merged)
+        return merged.rows, tuple(self.features.feature_names), X
 
-    # --- pipeline ------------------------------------------------------------------------
+    # --- pipeline steps --------------------------------------------------------------------
+
+    def prepare(self, requests: Sequence[RecommendationRequest]) -> list[PreparedBasket]:
+        """Step 1: map SKUs to rows, read the basket's style, look up the shopper's affinity."""
+        return [self._prepare_one(r) for r in requests]
+
+    def candidates(self, prepared: Sequence[PreparedBasket]) -> MergedBatch:
+        """Step 2: every generator on the batch, merged per basket (quotas, dedupe, filters);
+        a basket left with no candidate gets the popular items its filters allow."""
+        queries = [p.query() for p in prepared]
+        outputs = {}
+        for g in self.generators:
+            quota = self.merger.quotas.get(g.name, 50)
+            try:
+                rows, scores = g.generate(queries, quota)
+            except Exception:  # a broken source must not take the request down
+                log.exception("generator %s failed; continuing without it", g.name)
+                rows = np.full((len(queries), quota), -1, np.int64)
+                scores = np.full((len(queries), quota), -np.inf, np.float32)
+            outputs[g.name] = (np.asarray(rows, np.int64), np.asarray(scores, np.float32))
+        masks = self._filter_masks(prepared)
+        merged = self.merger.merge(queries, outputs, masks)
+        empty = np.flatnonzero(merged.sizes() == 0)
+        if not len(empty):
+            return merged
+        n_src = len(self.source_names)
+        per_query = list(merged)
+        for q in empty.tolist():
+            cand = self._fallback_popular(prepared[q].exclude, masks[q], self.config.total_candidates)
+            nan = np.full((len(cand), n_src), np.nan, np.float32)
+            per_query[q] = MergedCandidates(cand, nan, nan.copy(), self.source_names)
+        return MergedBatch.from_lists(per_query, self.source_names)
+
+    def feature_matrix(
+        self, prepared: Sequence[PreparedBasket], merged: MergedBatch
+    ) -> tuple[CandidateBatch, np.ndarray]:
+        """Step 3: the feature store's input for these baskets and the (M, n_features) matrix."""
+        if self.features is None:
+            raise ValueError("this recommender has no feature assembler")
+        batch = self.candidate_batch(prepared, merged)
+        return batch, self.features.compute(batch)
+
+    def rank(self, X: np.ndarray) -> np.ndarray:
+        """Step 4: ranker scores (M,) for the feature matrix."""
+        if self.ranker is None:
+            raise ValueError("this recommender has no ranker")
+        return self.ranker.predict(X)
+
+    def uses_ranker(self, knobs: PipelineKnobs | None = None) -> bool:
+        """Whether lists are ordered by the ranker (else: merged candidate order)."""
+        knobs = knobs or self.knobs
+        return (
+            self.ranker is not None and self.features is not None
+            and self.config.ranker.enabled and knobs.ranker
+        )
+
+    def select(
+        self, prepared: PreparedBasket, cands: MergedCandidates, scores: np.ndarray | None,
+        knobs: PipelineKnobs | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5: the top-k candidate positions (best first) under the category cap and the
+        "complete the look" slots, and the score of every candidate (merged order when
+        ``scores`` is None)."""
+        knobs = knobs or self.knobs
+        n = len(cands.rows)
+        if scores is not None:
+            s = np.asarray(scores)
+            order = np.argsort(-s, kind="stable")
+        else:
+            s = 1.0 / (1.0 + np.arange(n, dtype=np.float64))  # merged order
+            order = np.arange(n)
+        k = max(int(prepared.request.k), 0)
+        cats = self._categories[cands.rows]
+        cap = self.config.max_per_category if knobs.max_per_category is None else knobs.max_per_category
+        picked = cap_per_category(order, cats, k, cap)
+        slots = self.config.style_slots if knobs.style_slots is None else knobs.style_slots
+        if slots and prepared.reading.top is not None:
+            picked = reserve_slots(picked, order, self._completes_look(prepared, cands.rows), cats, slots)
+        return picked, s
+
+    def accessories(
+        self, prepared: PreparedBasket, rules: AccessoryRules | None, shown: np.ndarray
+    ) -> tuple[AccessorySlot, ...]:
+        """Step 6: forgotten-accessory slots (cart and checkout pages) for the fired rules,
+        never repeating an item of the list (``shown`` rows)."""
+        if rules is None or prepared.request.page not in ("cart", "checkout") or not len(prepared.rows):
+            return ()
+        return self._accessories(prepared, rules, set(int(r) for r in shown))
+
+    def explain(
+        self, prepared: PreparedBasket, cands: MergedCandidates, picked: np.ndarray, scores: np.ndarray
+    ) -> tuple[RecommendedItem, ...]:
+        """Step 7: the picked items with their sources and a human reason."""
+        return self._items(prepared, cands, picked, scores)
+
+    def top_rows(
+        self, requests: Sequence[RecommendationRequest], *, knobs: PipelineKnobs | None = None,
+        rules: AccessoryRules | None = None,
+    ) -> list[list[int]]:
+        """Catalog rows of each served list (``recommend_batch``'s items, as rows): what
+        offline evaluation scores."""
+        ids = self.catalog.ids
+        return [[ids.row(i.sku) for i in r.items] for r in self.recommend_batch(requests, rules=rules, knobs=knobs)]
+
+    # --- step internals --------------------------------------------------------------------
 
     def _map_basket(self, basket: Sequence[BasketLine]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         agg: dict[int, int] = {}
@@ -242,7 +395,7 @@ class Recommender:
         slugs = self.catalog.taxonomy.slugs
         return np.array([reading.distribution.get(s, 0.0) for s in slugs], dtype=np.float32)
 
-    def _prepare(self, request: RecommendationRequest) -> _Prepared:
+    def _prepare_one(self, request: RecommendationRequest) -> PreparedBasket:
         rows, qty, unknown = self._map_basket(request.basket)
         excl, _ = self.catalog.ids.rows(list(request.exclude_skus))
         exclude = np.union1d(rows, excl).astype(np.int64)
@@ -252,7 +405,7 @@ class Recommender:
             recent, _ = self.catalog.ids.rows(list(dict.fromkeys(ctx.recent_skus)))
             query_rows, query_qty = recent, np.ones(len(recent), np.int64)
         user_row = self.user_index.get(request.user_id, -1) if request.user_id else -1
-        p = _Prepared(
+        p = PreparedBasket(
             request, rows, qty, tuple(unknown), exclude, query_rows, query_qty, user_row,
             _epoch(request.now, self.reference_ts),
         )
@@ -283,106 +436,39 @@ class Recommender:
             mask = m if mask is None else (mask & m)
         return mask
 
-    def generate_candidates(self, prepared: Sequence[_Prepared]) -> list[MergedCandidates]:
-        """Run every generator on the batch and merge per basket (quotas, dedupe, filters)."""
-        queries = [
-            CandidateQuery(
-                rows=p.query_rows, quantities=p.query_qty, user_row=p.user_row,
-                style=p.style_vec if p.reading.top is not None else None, exclude=p.exclude,
-            )
-            for p in prepared
-        ]
-        outputs = []
-        for g in self.generators:
-            quota = self.quotas.get(g.name, 50)
-            try:
-                rows, scores = g.generate(queries, quota)
-            except Exception:  # a broken source must not take the request down
-                log.exception("generator %s failed; continuing without it", g.name)
-                rows = np.full((len(queries), quota), -1, np.int64)
-                scores = np.full((len(queries), quota), -np.inf, np.float32)
-            outputs.append((np.asarray(rows, np.int64), np.asarray(scores, np.float32), quota))
-        masks: dict[Filters, np.ndarray | None] = {}
-        merged = []
-        n_src = len(self.generators)
-        for qi, p in enumerate(prepared):
+    def _filter_masks(self, prepared: Sequence[PreparedBasket]) -> list[np.ndarray | None]:
+        """One mask per basket; baskets with the same filters share the same array."""
+        cache: dict[Filters, np.ndarray | None] = {}
+        out = []
+        for p in prepared:
             f = p.request.filters
-            if f not in masks:
-                masks[f] = self._filter_mask(f)
-            mask = masks[f]
-            rows_l, key_l, src_l, score_l, rank_l = [], [], [], [], []
-            for gi, (rows, scores, quota) in enumerate(outputs):
-                r = rows[qi]
-                ok = r >= 0
-                r = r[ok]
-                pos = np.nonzero(ok)[0]
-                rows_l.append(r)
-                key_l.append((pos + 0.5) / quota + gi * 1e-6)
-                src_l.append(np.full(len(r), gi))
-                score_l.append(scores[qi][ok])
-                rank_l.append(pos + 1.0)
-            allr = np.concatenate(rows_l) if rows_l else np.empty(0, np.int64)
-            keys = np.concatenate(key_l) if key_l else np.empty(0)
-            src = np.concatenate(src_l) if src_l else np.empty(0, np.int64)
-            sc = np.concatenate(score_l) if score_l else np.empty(0, np.float32)
-            rk = np.concatenate(rank_l) if rank_l else np.empty(0)
-            keep = ~np.isin(allr, p.exclude)
-            if mask is not None:
-                keep &= mask[allr]
-            allr, keys, src, sc, rk = allr[keep], keys[keep], src[keep], sc[keep], rk[keep]
-            uniq, inv = np.unique(allr, return_inverse=True)
-            best = np.full(len(uniq), np.inf)
-            np.minimum.at(best, inv, keys)
-            order = np.argsort(best, kind="stable")[: self.config.total_candidates]
-            cand = uniq[order]
-            where = np.full(len(uniq), -1, np.int64)
-            where[order] = np.arange(len(order))
-            scores_m = np.full((len(cand), n_src), np.nan, np.float32)
-            ranks_m = np.full((len(cand), n_src), np.nan, np.float32)
-            at = where[inv]
-            sel = at >= 0
-            scores_m[at[sel], src[sel]] = sc[sel]
-            ranks_m[at[sel], src[sel]] = rk[sel]
-            if not len(cand):
-                cand = self._fallback_popular(p.exclude, mask, self.config.total_candidates)
-                scores_m = np.full((len(cand), n_src), np.nan, np.float32)
-                ranks_m = np.full((len(cand), n_src), np.nan, np.float32)
-            merged.append(MergedCandidates(cand, scores_m, ranks_m))
-        return merged
+            if f not in cache:
+                cache[f] = self._filter_mask(f)
+            out.append(cache[f])
+        return out
 
-    def _popularity(self) -> np.ndarray:
-        if self._popular_scores is None:
-            if self.features is not None:
-                recent = self.features.popularity(self.reference_ts, POPULAR_WINDOW_DAYS)
-                longer = self.features.popularity(self.reference_ts, 365)
-                self._popular_scores = recent + 0.01 * longer
-            else:
-                self._popular_scores = np.zeros(len(self.catalog), np.float64)
-        return self._popular_scores
+    def _popularity_scores(self) -> np.ndarray:
+        if self.features is None:
+            return np.zeros(len(self.catalog), np.float64)
+        recent = self.features.popularity(self.reference_ts, POPULAR_WINDOW_DAYS)
+        longer = self.features.popularity(self.reference_ts, 365)
+        return np.asarray(recent + 0.01 * longer, np.float64)
 
     def _fallback_popular(self, exclude: np.ndarray, mask: np.ndarray | None, n: int) -> np.ndarray:
-        scores = self._popularity()
+        scores = self._popular_scores
         ok = np.ones(len(scores), bool) if mask is None else mask.copy()
         ok[exclude] = False
         rows = np.nonzero(ok)[0]
         return rows[np.argsort(-scores[rows], kind="stable")[:n]].astype(np.int64)
 
-    def build_batch(self, prepared: Sequence[_Prepared], merged: Sequence[MergedCandidates]) -> CandidateBatch:
+    def candidate_batch(self, prepared: Sequence[PreparedBasket], merged: MergedBatch) -> CandidateBatch:
         """The feature store's input for these baskets and their candidates."""
         n_styles = len(self.catalog.taxonomy)
-        sizes = [len(m.rows) for m in merged]
-        ptr = np.zeros(len(merged) + 1, np.int64)
-        ptr[1:] = np.cumsum(sizes)
-        n_src = len(self.source_names)
-
-        def cat(arrs: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            return np.concatenate(arrs) if arrs else np.empty(shape, dtype)
-
         return CandidateBatch(
-            query_ptr=ptr,
-            cand_rows=cat([m.rows for m in merged], (0,), np.int64),
-            source_scores=cat([m.scores for m in merged], (0, n_src), np.float32),
-            source_ranks=cat([m.ranks for m in merged], (0, n_src), np.float32),
+            query_ptr=merged.query_ptr,
+            cand_rows=merged.rows,
+            source_scores=merged.scores,
+            source_ranks=merged.ranks,
             source_names=self.source_names,
             basket_rows=[p.query_rows for p in prepared],
             basket_qty=[p.query_qty for p in prepared],
@@ -394,50 +480,35 @@ class Recommender:
 
     def _run(
         self, requests: Sequence[RecommendationRequest], *, rules: AccessoryRules | None,
-        deadline: float | None,
+        deadline: float | None, knobs: PipelineKnobs | None,
     ) -> list[Recommendation]:
+        knobs = knobs or self.knobs
         t0 = time.perf_counter()
-        prepared = [self._prepare(r) for r in requests]
+        prepared = self.prepare(requests)
         t1 = time.perf_counter()
-        merged = self.generate_candidates(prepared)
+        merged = self.candidates(prepared)
         t2 = time.perf_counter()
-        batch = self.build_batch(prepared, merged)
         scores = None
         degraded_reason = None
         t3 = t4 = t2
-        X = None
-        if self.ranker is not None and self.features is not None and self.config.ranker.enabled:
-            if deadline is not None and time.perf_counter() + self._ranker_ms / 1000 > deadline:
+        if self.uses_ranker(knobs):
+            if deadline is not None and time.perf_counter() + self._ranker_cost.ms / 1000 > deadline:
                 degraded_reason = DEGRADED_LATENCY
             else:
-                X = self.features.compute(batch)
+                _, X = self.feature_matrix(prepared, merged)
                 t3 = time.perf_counter()
-                scores = self.ranker.predict(X)
+                scores = self.rank(X)
                 t4 = time.perf_counter()
                 if len(requests) == 1:
-                    self._ranker_ms = 0.8 * self._ranker_ms + 0.2 * (t4 - t2) * 1000
+                    self._ranker_cost.update(t4 - t2)
         out = []
         rules = rules if rules is not None else self.default_rules
-        for qi, (p, m) in enumerate(zip(prepared, merged, strict=True)):
-            lo, hi = int(batch.query_ptr[qi]), int(batch.query_ptr[qi + 1])
-            if scores is not None:
-                s = scores[lo:hi]
-                order = np.argsort(-s, kind="stable")
-            else:
-                s = 1.0 / (1.0 + np.arange(hi - lo, dtype=np.float64))  # merged order
-                order = np.arange(hi - lo)
-            k = max(int(p.request.k), 0)
-            cats = self._categories[m.rows]
-            picked = cap_per_category(order, cats, k, self.config.max_per_category)
-            if self.config.style_slots and p.reading.top is not None:
-                picked = reserve_slots(
-                    picked, order, self._completes_look(p, m.rows), cats, self.config.style_slots
-                )
-            items = self._items(p, m, picked, s)
-            accessories: tuple[AccessorySlot, ...] = ()
-            if rules is not None and p.request.page in ("cart", "checkout") and len(p.rows):
-                used = set(int(m.rows[i]) for i in picked)
-                accessories = self._accessories(p, rules, used)
+        for qi, p in enumerate(prepared):
+            cands = merged[qi]
+            lo, hi = int(merged.query_ptr[qi]), int(merged.query_ptr[qi + 1])
+            picked, s = self.select(p, cands, scores[lo:hi] if scores is not None else None, knobs)
+            items = self.explain(p, cands, picked, s)
+            accessories = self.accessories(p, rules, cands.rows[picked])
             out.append(
                 Recommendation(
                     items=items, style=p.reading, accessories=accessories, unknown_skus=p.unknown,
@@ -467,7 +538,7 @@ class Recommender:
         st = self.item_styles[rows]
         return (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
 
-    def _completes_look(self, p: _Prepared, rows: np.ndarray) -> np.ndarray:
+    def _completes_look(self, p: PreparedBasket, rows: np.ndarray) -> np.ndarray:
         """Candidates that complete the basket's look: in its style, from a look-defining
         category (furniture, lighting, decor) the basket does not hold yet."""
         basket_cats = self._categories[p.rows]
@@ -479,7 +550,7 @@ class Recommender:
         return self._in_basket_style(rows, p.reading.top) & new_category & look
 
     def _items(
-        self, p: _Prepared, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray
+        self, p: PreparedBasket, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray
     ) -> tuple[RecommendedItem, ...]:
         rows = m.rows[picked]
         if not len(rows):
@@ -512,7 +583,7 @@ class Recommender:
         cat = self._cat_names[row]
         return f"popular in {cat.replace('-', ' ')}" if cat else "popular right now"
 
-    def _accessories(self, p: _Prepared, rules: AccessoryRules, used: set[int]) -> tuple[AccessorySlot, ...]:
+    def _accessories(self, p: PreparedBasket, rules: AccessoryRules, used: set[int]) -> tuple[AccessorySlot, ...]:
         try:
             fired = rules.match(p.rows.tolist(), p.qty.tolist(), p.reading, p.request.page, p.request.now)
         except Exception:  # rules must never break a recommendation
@@ -521,7 +592,7 @@ class Recommender:
         slots: list[AccessorySlot] = []
         taken = set(used) | set(p.exclude.tolist())
         mask = self._filter_mask(p.request.filters)
-        pop = self._popularity()
+        pop = self._popular_scores
         pop_n = np.log1p(pop) / max(float(np.log1p(pop.max())), 1e-9)
         for rule in sorted(fired, key=lambda r: -r.priority):
             cand = np.asarray(rule.candidate_rows, np.int64)
@@ -552,123 +623,3 @@ class Recommender:
             nth_in_category[i] = seen.get(c, 0)
             seen[c] = nth_in_category[i] + 1
         return rows[np.argsort(nth_in_category, kind="stable")]
-
-    # --- persistence ---------------------------------------------------------------------
-
-    def save(self, directory: Path | str, *, run_id: str | None = None, metrics: dict[str, float] | None = None) -> Path:
-        """Write the bundle (see ``recsys.bundle``) and return its directory."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_catalog(directory, self.catalog)
-        components: list[dict[str, Any]] = []
-        for spec, g in zip(self.config.generators, self.generators, strict=True):
-            sub = Path("generators") / spec.name
-            g.save(directory / sub)
-            components.append({"name": spec.name, "kind": spec.kind, "path": str(sub)})
-        if self.style_model is not None:
-            self.style_model.save(directory / "style")
-            components.append({"name": "style_model", "kind": "style", "path": "style"})
-        if self.features is not None:
-            self.features.save(directory / "features")
-            components.append({"name": "features", "kind": "features", "path": "features"})
-        if self.ranker is not None:
-            self.ranker.save(directory / "ranker")
-            components.append({"name": "ranker", "kind": "ranker", "path": "ranker"})
-        if self.mined_suggestions is not None:
-            from recsys.rules.mining import save_suggestions
-
-            save_suggestions(self.mined_suggestions, directory / MINED_RULES)
-            components.append({"name": "mined_rules", "kind": "rules", "path": MINED_RULES})
-        (directory / "users.json").write_text(json.dumps(self.user_index.to_list()))
-        np.savez_compressed(directory / "user_affinity.npz", affinity=self.user_affinity)
-        created = now_iso()
-        manifest = dict(self.manifest)
-        manifest.update(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "code_version": code_version(),
-                "created_at": created,
-                "run_id": run_id if run_id is not None else manifest.get("run_id"),
-                "version": manifest.get("version") or f"{created[:19].replace('-', '').replace(':', '')}-{self.config.hash[:8]}",
-                "feature_set": {
-                    "name": self.config.feature_set,
-                    "version": getattr(self.features, "version", None),
-                    "features": list(getattr(self.features, "feature_names", ())),
-                },
-                "config_hash": self.config.hash,
-                "config": self.config.to_dict(),
-                "components": components,
-                "reference_ts": self.reference_ts,
-                "metrics": metrics if metrics is not None else manifest.get("metrics"),
-            }
-        )
-        write_manifest(directory, manifest)
-        self.manifest = manifest
-        return directory
-
-    @classmethod
-    def load(
-        cls,
-        directory: Path | str,
-        feature_loader: Callable[[Path], FeatureAssembler] | None = None,
-        default_rules: AccessoryRules | None = None,
-    ) -> Recommender:
-        """Read a bundle. Without ``feature_loader`` (the feature store supplies it) the ranker
-        cannot run and answers come from the merged candidate order."""
-        directory = Path(directory)
-        manifest = read_manifest(directory)
-        try:
-            config = config_from_dict(manifest["config"])
-        except ValueError as exc:
-            raise BundleError(directory / "manifest.json", f"config: {exc}") from exc
-        catalog = load_catalog(directory)
-        by_name = {c["name"]: c for c in manifest["components"]}
-        generators = []
-        for spec in config.generators:
-            comp = by_name.get(spec.name)
-            if comp is None:
-                raise BundleError(directory / "manifest.json", f"component {spec.name!r} not listed")
-            try:
-                klass = spec.generator_class()
-            except (ImportError, AttributeError) as exc:
-                raise BundleError(directory / comp["path"], f"generator class unavailable: {exc}") from exc
-            g = load_component(directory / comp["path"], klass.load)
-            g.name = spec.name
-            generators.append(g)
-        style_model = None
-        if "style_model" in by_name:
-            from recsys.style.item_model import ItemStyleModel
-
-            style_model = load_component(directory / "style", ItemStyleModel.load)
-        features = None
-        if "features" in by_name and feature_loader is not None:
-            features = load_component(directory / "features", feature_loader)
-        ranker = None
-        if "ranker" in by_name:
-            ranker = load_component(directory / "ranker", LightGBMRanker.load)
-        users_path = require(directory, "users.json")
-        try:
-            users = IdIndex(json.loads(users_path.read_text()))
-        except (json.JSONDecodeError, ValueError) as exc:
-            raise BundleError(users_path, f"corrupt: {exc}") from exc
-        aff_path = require(directory, "user_affinity.npz")
-        try:
-            with np.load(aff_path, allow_pickle=False) as z:
-                affinity = z["affinity"]
-        except Exception as exc:  # noqa: BLE001
-            raise BundleError(aff_path, f"corrupt: {exc}") from exc
-        rec = cls(
-            catalog, config, generators, features=features, ranker=ranker, style_model=style_model,
-            user_index=users, user_affinity=affinity, reference_ts=manifest.get("reference_ts"),
-            default_rules=default_rules, manifest=manifest,
-        )
-        if "mined_rules" in by_name:
-            from recsys.rules.engine import RuleEngine
-            from recsys.rules.mining import load_suggestions
-
-            rec.mined_suggestions = load_component(directory / MINED_RULES, load_suggestions)
-            if default_rules is None and rec.mined_suggestions:
-                rec.default_rules = RuleEngine.compile(
-                    [s.to_rule() for s in rec.mined_suggestions], catalog, rec.item_styles
-                )
-        return rec

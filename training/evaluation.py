@@ -1,6 +1,10 @@
 """Offline evaluation on a held-out time window, every figure next to baselines measured on
-the same baskets: popularity, each generator alone, the merged candidates without the ranker,
-the ranker and its ablations.
+the same baskets: popularity, each generator alone, reference models (EASE, RP3beta, item-kNN
+when the pipeline does not already hold them), the pipeline without the ranker, and ablations.
+
+The evaluated list is the served list: ``Recommender.recommend_batch`` for the request the
+storefront would send (the same steps as the API, complete-the-look slots and category cap
+included). Nothing here builds a top-k of its own except the stand-alone baselines.
 
 Protocol: orders of the evaluation window (later than everything the models learned from)
 with at least two distinct items; ``hide_fraction`` of each order's items is hidden, the rest
@@ -11,20 +15,18 @@ current stock flag (historical orders bought items that may be out of stock now)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsys.candidates.base import CandidateQuery
-from recsys.ranking.diversity import cap_per_category
-from recsys.ranking.ranker import LightGBMRanker
+from recsys.candidates.base import CandidateGenerator
+from recsys.candidates.merger import MergedBatch, MergedCandidates
 from recsys.recommendation import AccessoryRules, BasketLine, Filters, RecommendationRequest
-from recsys.recommender import Recommender
+from recsys.recommender import PipelineKnobs, PreparedBasket, Recommender
 from training import metrics as M
 from training.splits import Completion, OrderTable
 
@@ -43,24 +45,36 @@ class EvaluationResult:
     figures: dict[str, Path] = field(default_factory=dict)
     n_baskets: int = 0
     protocol: str = ""
+    # the evaluated requests and the served list (catalog rows) of each: what a shopper got
+    served_requests: list[RecommendationRequest] = field(default_factory=list)
+    served_lists: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
 class CandidateSet:
-    """Candidates and features of many completion baskets (what the ranker sees)."""
+    """Candidates and features of many completion baskets (what the ranker learns from), built
+    by the served pipeline's own steps (prepare -> candidates -> features)."""
 
     completions: list[Completion]
-    prepared: list[Any]
-    merged: list[Any]
-    query_ptr: np.ndarray
-    cand_rows: np.ndarray
+    prepared: list[PreparedBasket]
+    merged: MergedBatch
     X: np.ndarray
     labels: np.ndarray
+
+    @property
+    def query_ptr(self) -> np.ndarray:
+        return self.merged.query_ptr
+
+    @property
+    def cand_rows(self) -> np.ndarray:
+        return self.merged.rows
 
 
 def completion_requests(
     rec: Recommender, orders: OrderTable, completions: Sequence[Completion], page: str = "cart", k: int = K
 ) -> list[RecommendationRequest]:
+    """The request the storefront would send for each completion basket: its visible items,
+    its shopper, at its order's time (point-in-time features), without the current stock flag."""
     skus = rec.catalog.skus
     out = []
     for c in completions:
@@ -79,63 +93,35 @@ def completion_requests(
 def build_candidate_set(
     rec: Recommender, orders: OrderTable, completions: Sequence[Completion], chunk: int = 1000
 ) -> CandidateSet:
-    """Run the pipeline up to the features for every completion basket (point-in-time: each
-    basket's ``now`` is its order's time)."""
+    """Run the served pipeline up to the features for every completion basket."""
     if rec.features is None:
         raise ValueError("build_candidate_set: the recommender has no feature assembler")
     reqs = completion_requests(rec, orders, completions)
-    prepared, merged, xs, labels, sizes = [], [], [], [], []
+    prepared: list[PreparedBasket] = []
+    merged: list[MergedCandidates] = []
+    xs, labels = [], []
     for i in range(0, len(reqs), chunk):
-        p = [rec._prepare(r) for r in reqs[i : i + chunk]]
-        m = rec.generate_candidates(p)
-        batch = rec.build_batch(p, m)
-        xs.append(rec.features.compute(batch))
+        p = rec.prepare(reqs[i : i + chunk])
+        m = rec.candidates(p)
+        _, X = rec.feature_matrix(p, m)
+        xs.append(X)
         for c, mc in zip(completions[i : i + chunk], m, strict=True):
             labels.append(np.isin(mc.rows, c.hidden).astype(np.float32))
-            sizes.append(len(mc.rows))
+            merged.append(mc)
         prepared.extend(p)
-        merged.extend(m)
-    ptr = np.zeros(len(sizes) + 1, np.int64)
-    ptr[1:] = np.cumsum(sizes)
     n_feat = len(rec.features.feature_names)
     return CandidateSet(
-        list(completions), prepared, merged, ptr,
-        np.concatenate([m.rows for m in merged]) if merged else np.empty(0, np.int64),
+        list(completions), prepared, MergedBatch.from_lists(merged, rec.source_names),
         np.concatenate(xs) if xs else np.empty((0, n_feat), np.float32),
         np.concatenate(labels) if labels else np.empty(0, np.float32),
     )
 
 
-def ranker_lists(
-    rec: Recommender, cs: CandidateSet, ranker: LightGBMRanker | None, columns: np.ndarray | None,
-    k: int = K, diversity: bool = True,
-) -> list[list[int]]:
-    """Top-k rows per basket: by ranker score (``columns`` selects its features), or in merged
-    order when ``ranker`` is None; with the category cap when ``diversity``."""
-    scores = None
-    if ranker is not None:
-        X = cs.X if columns is None else cs.X[:, columns]
-        scores = ranker.predict(X)
-    cats = rec.catalog.category_codes
-    cap = rec.config.max_per_category if diversity else 0
-    out = []
-    for q, m in enumerate(cs.merged):
-        lo, hi = int(cs.query_ptr[q]), int(cs.query_ptr[q + 1])
-        order = np.argsort(-scores[lo:hi], kind="stable") if scores is not None else np.arange(hi - lo)
-        picked = cap_per_category(order, cats[m.rows], k, cap)
-        out.append([int(r) for r in m.rows[picked]])
-    return out
-
-
-def generator_lists(rec: Recommender, cs: CandidateSet, k: int = K) -> dict[str, list[list[int]]]:
-    """Each generator alone: its own top-k for the same baskets."""
-    queries = [
-        CandidateQuery(
-            rows=p.query_rows, quantities=p.query_qty, user_row=p.user_row,
-            style=p.style_vec if p.reading.top is not None else None, exclude=p.exclude,
-        )
-        for p in cs.prepared
-    ]
+def generator_lists(
+    rec: Recommender, prepared: Sequence[PreparedBasket], k: int = K
+) -> dict[str, list[list[int]]]:
+    """Each generator alone (a baseline, not the served list): its own top-k per basket."""
+    queries = [p.query() for p in prepared]
     out = {}
     for g in rec.generators:
         lists: list[list[int]] = []
@@ -146,22 +132,27 @@ def generator_lists(rec: Recommender, cs: CandidateSet, k: int = K) -> dict[str,
     return out
 
 
-def popularity_lists(rec: Recommender, cs: CandidateSet, at_ts: int, k: int = K) -> list[list[int]]:
+def popularity_lists(
+    rec: Recommender, prepared: Sequence[PreparedBasket], at_ts: int, k: int = K
+) -> list[list[int]]:
     """Most bought items in the 30 days before ``at_ts``, minus each basket's items."""
     pop = rec.features.popularity(at_ts, 30) if rec.features is not None else np.zeros(len(rec.catalog))
     order = np.argsort(-pop, kind="stable")[: k + 200]
     out = []
-    for p in cs.prepared:
+    for p in prepared:
         excl = set(p.exclude.tolist())
         out.append([int(r) for r in order if int(r) not in excl][:k])
     return out
 
 
 def list_metrics(
-    rec: Recommender, lists: Sequence[Sequence[int]], cs: CandidateSet, k: int = K,
+    rec: Recommender, lists: Sequence[Sequence[int]], completions: Sequence[Completion],
+    prepared: Sequence[PreparedBasket], k: int = K,
     true_styles: Sequence[str | None] | None = None, item_style: dict[int, str | None] | None = None,
 ) -> dict[str, float]:
-    hidden = [c.hidden.tolist() for c in cs.completions]
+    """Accuracy (recall, ndcg, hit rate, mrr against each basket's hidden items) and
+    beyond-accuracy figures (coverage, cross-category share, style coherence) of ``lists``."""
+    hidden = [c.hidden.tolist() for c in completions]
     cats = rec.catalog.category_codes
     out = {
         f"recall@{k}": M.mean_metric(M.recall_at_k, lists, hidden, k),
@@ -171,7 +162,7 @@ def list_metrics(
         "coverage": M.catalog_coverage(lists, len(rec.catalog)),
     }
     if rec.catalog.has_categories:
-        basket_cats = [{int(cats[r]) for r in p.rows if cats[r] >= 0} for p in cs.prepared]
+        basket_cats = [{int(cats[r]) for r in p.rows if cats[r] >= 0} for p in prepared]
         item_cat = {r: (int(cats[r]) if cats[r] >= 0 else None) for lst in lists for r in lst}
         out["cross_category_share"] = M.cross_category_share(lists, basket_cats, item_cat)
     if true_styles is not None and item_style is not None:
@@ -179,56 +170,82 @@ def list_metrics(
     return out
 
 
+SERVED = "ranker"  # the report's name for the served list (the full pipeline)
+NO_RANKER = "merged candidates (no ranker)"
+
+
 def evaluate(
     rec: Recommender,
-    cs: CandidateSet,
-    rankers: dict[str, tuple[LightGBMRanker, np.ndarray | None]],
+    orders: OrderTable,
+    completions: Sequence[Completion],
     window_start_ts: int,
     *,
     k: int = K,
+    variants: Mapping[str, Recommender] | None = None,
+    references: Sequence[CandidateGenerator] = (),
     ground_truth: pd.DataFrame | None = None,
-    orders: OrderTable | None = None,
     rules: AccessoryRules | None = None,
     output_dir: Path | None = None,
     item_truth: pd.DataFrame | None = None,
 ) -> EvaluationResult:
-    """Measure every method on the same baskets. ``rankers``: name -> (model, feature columns);
-    the entry named ``ranker`` is the served model. ``ground_truth`` (sample world) adds style
-    coherence and accessory recall at checkout."""
-    lists: dict[str, list[list[int]]] = {"popularity": popularity_lists(rec, cs, window_start_ts, k)}
-    for name, gl in generator_lists(rec, cs, k).items():
+    """Measure every method on the same held-out baskets.
+
+    The served figures are those of ``rec.recommend_batch`` on the storefront's request for
+    each basket: the list a shopper gets, through the same steps as the API. Next to it:
+    popularity, each generator alone, ``references`` (baseline models fitted on the same
+    window, e.g. EASE when the pipeline does not use it) alone, the pipeline with the ranker
+    off and without the category cap, and ``variants`` (name -> another recommender, e.g.
+    an ablation ranker), each through ``recommend_batch`` too. ``ground_truth`` (sample world)
+    adds style coherence and accessory recall at checkout."""
+    requests = completion_requests(rec, orders, completions, k=k)
+    prepared = rec.prepare(requests)
+    lists: dict[str, list[list[int]]] = {"popularity": popularity_lists(rec, prepared, window_start_ts, k)}
+    for name, gl in generator_lists(rec, prepared, k).items():
         lists[f"{name} alone"] = gl
-    lists["merged candidates (no ranker)"] = ranker_lists(rec, cs, None, None, k)
-    for name, (model, cols) in rankers.items():
-        lists[name] = ranker_lists(rec, cs, model, cols, k)
-        if name == "ranker":
-            lists["ranker (no category cap)"] = ranker_lists(rec, cs, model, cols, k, diversity=False)
+    for ref in references:
+        lists[f"{ref.name} alone"] = _generator_top(ref, prepared, k)
+    served_name = SERVED if rec.uses_ranker() else NO_RANKER
+    lists[served_name] = rec.top_rows(requests)
+    if served_name == SERVED:
+        lists[NO_RANKER] = rec.top_rows(requests, knobs=PipelineKnobs(ranker=False))
+        lists["ranker (no category cap)"] = rec.top_rows(requests, knobs=PipelineKnobs(max_per_category=0))
+    for name, variant in (variants or {}).items():
+        lists[name] = variant.top_rows(requests)
     true_styles = item_style = None
     gt = None
-    if ground_truth is not None and orders is not None:
+    if ground_truth is not None:
         gt = ground_truth.set_index("order_id")
-        order_ids = [orders.order_ids[c.order] for c in cs.completions]
+        order_ids = [orders.order_ids[c.order] for c in completions]
         true_styles = [
             (gt.at[o, "order_style"] if o in gt.index and isinstance(gt.at[o, "order_style"], str) else None)
             for o in order_ids
         ]
         item_style = _true_item_styles(rec, item_truth)
     baselines = {
-        name: list_metrics(rec, lst, cs, k, true_styles, item_style) for name, lst in lists.items()
+        name: list_metrics(rec, lst, completions, prepared, k, true_styles, item_style)
+        for name, lst in lists.items()
     }
-    # what the storefront gets: the ranker, or the merged candidates when the ranker is off
-    served_name = "ranker" if "ranker" in baselines else "merged candidates (no ranker)"
-    if gt is not None and orders is not None:
-        _accessory_metrics(rec, cs, orders, gt, rules, baselines, window_start_ts, k, served_name)
+    if gt is not None:
+        _accessory_metrics(rec, completions, orders, gt, rules, baselines, window_start_ts, k, served_name, references)
     served = baselines[served_name]
     result = EvaluationResult(
-        metrics=dict(served), baselines=baselines, n_baskets=len(cs.completions),
+        metrics=dict(served), baselines=baselines, n_baskets=len(completions),
         protocol=__doc__.split("Protocol:")[1].strip() if __doc__ else "",
+        served_requests=requests, served_lists=lists[served_name],
     )
     if output_dir is not None:
         result.figures = _plots(baselines, Path(output_dir), k)
     result.report_markdown = report_markdown(result, k)
     return result
+
+
+def _generator_top(gen: CandidateGenerator, prepared: Sequence[PreparedBasket], k: int) -> list[list[int]]:
+    queries = [p.query() for p in prepared]
+    out: list[list[int]] = []
+    for i in range(0, len(queries), 1000):
+        rows, _ = gen.generate(queries[i : i + 1000], k)
+        out.extend([[int(r) for r in row if r >= 0] for row in rows])
+    return out
 
 
 def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict[int, str | None]:
@@ -255,9 +272,9 @@ def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict
 
 
 def _accessory_metrics(
-    rec: Recommender, cs: CandidateSet, orders: OrderTable, gt: pd.DataFrame,
+    rec: Recommender, completions: Sequence[Completion], orders: OrderTable, gt: pd.DataFrame,
     rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], window_start: int, k: int,
-    served_name: str = "ranker",
+    served_name: str = SERVED, references: Sequence[CandidateGenerator] = (),
 ) -> None:
     """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows
     for the whole order. For the full pipeline: the item list plus the rule slots; for
@@ -266,7 +283,7 @@ def _accessory_metrics(
     forgotten: list[list[int]] = []
     forgotten_cats: list[list[str]] = []
     full_baskets = []
-    for c in cs.completions:
+    for c in completions:
         o = orders.order_ids[c.order]
         skus = gt.at[o, "forgotten_skus"] if o in gt.index else []
         cats = gt.at[o, "forgotten_categories"] if o in gt.index else []
@@ -278,7 +295,7 @@ def _accessory_metrics(
         return
     # checkout sees the whole order as the basket
     reqs = []
-    for (items, qty), c in zip(full_baskets, cs.completions, strict=True):
+    for (items, qty), c in zip(full_baskets, completions, strict=True):
         basket = tuple(BasketLine(str(rec.catalog.skus[r]), int(q)) for r, q in zip(items, qty, strict=True))
         reqs.append(RecommendationRequest(basket=basket, page="checkout", k=k, filters=NO_FILTERS,
                                           now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)))
@@ -305,10 +322,11 @@ def _accessory_metrics(
     served["accessory_slot_category_precision"] = slot_cat_hits / n_slots if n_slots else 0.0
     served["accessory_slots_per_basket"] = n_slots / max(len(recs), 1)
     # baselines answer the same full-order checkout baskets with their own top-k
-    prepared = [rec._prepare(r) for r in reqs]
-    full_cs = CandidateSet(list(cs.completions), prepared, [], cs.query_ptr, cs.cand_rows, cs.X, cs.labels)
-    base_lists = {f"{n} alone": v for n, v in generator_lists(rec, full_cs, k).items()}
-    base_lists["popularity"] = popularity_lists(rec, full_cs, window_start, k)
+    prepared = rec.prepare(reqs)
+    base_lists = {f"{n} alone": v for n, v in generator_lists(rec, prepared, k).items()}
+    for ref in references:
+        base_lists[f"{ref.name} alone"] = _generator_top(ref, prepared, k)
+    base_lists["popularity"] = popularity_lists(rec, prepared, window_start, k)
     for name, lst in base_lists.items():
         if name in baselines:
             baselines[name]["accessory_recall"] = M.accessory_recall(lst, forgotten)
@@ -327,7 +345,7 @@ def _plots(baselines: dict[str, dict[str, float]], out: Path, k: int) -> dict[st
     for metric in (f"recall@{k}", f"ndcg@{k}"):
         vals = [baselines[n].get(metric, 0.0) for n in names]
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
-        ax.barh(names, vals, color=["C3" if n == "ranker" else "C0" for n in names])
+        ax.barh(names, vals, color=["C3" if n == SERVED else "C0" for n in names])
         ax.invert_yaxis()
         ax.set_xlabel(metric)
         ax.set_title(f"{metric} on the held-out window")
@@ -356,7 +374,7 @@ def report_markdown(result: EvaluationResult, k: int = K) -> str:
     ]
     for name, m in result.baselines.items():
         cells = [f"{m[c]:.4f}" if c in m else "" for c in cols]
-        label = f"**{name}**" if name == "ranker" else name
+        label = f"**{name}**" if name == SERVED else name
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for name, path in result.figures.items():
         lines.append(f"\n![{name}]({path.name})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +22,9 @@ import pandas as pd
 from feature_store.assembler import StoreFeatureAssembler
 from feature_store.loading import validate_config_features
 from feature_store.statistics import FeatureStatistics
-from recsys.candidates.base import TrainingData
-from recsys.config import CF_KINDS, PipelineConfig
+from recsys.bundle import now_iso
+from recsys.candidates.base import CandidateGenerator, TrainingData
+from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineConfig
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
 from recsys.ids import IdIndex
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 MIN_ORDERS = 20
+# the strongest simple baselines (Dacrema et al. 2019): every report compares with them
+REFERENCE_BASELINES = ("ease", "rp3beta", "item_knn")
 
 
 @dataclass
@@ -138,7 +141,7 @@ def _fit_components(
     catalog: Catalog, config: PipelineConfig, win: OrderTable, all_orders: OrderTable,
     style_model: object | None, item_styles: np.ndarray | None, informativeness: np.ndarray | None,
     seed: int,
-) -> Recommender:
+) -> tuple[Recommender, TrainingData]:
     """Generators, feature statistics and user affinity learned from ``win``; the popularity
     timeline holds every purchase line (lookups only count lines before a basket's time)."""
     users = IdIndex(sorted({u for u in win.user_ids if u is not None}))
@@ -154,10 +157,11 @@ def _fit_components(
     features = StoreFeatureAssembler(
         stats, config.feature_set, config.generator_names, cf_sources, config.ranker.exclude_features
     )
-    return Recommender(
+    rec = Recommender(
         catalog, config, generators, features=features, ranker=None, style_model=style_model,
         user_index=users, user_affinity=affinity, reference_ts=stats.reference_ts_,
     )
+    return rec, data
 
 
 def _groups(
@@ -200,13 +204,15 @@ def fit_recommender(
     rules: AccessoryRules | None = None,
     item_truth: pd.DataFrame | None = None,
     ablations: bool = False,
+    references: Sequence[str] = REFERENCE_BASELINES,
 ) -> FitResult:
     """Fit every stage and evaluate on the last time window (or on orders from ``cutoff`` on).
 
     ``output_dir`` receives the evaluation plots; ``ground_truth`` (sample world) adds style
     coherence and accessory recall (with ``rules`` at checkout) and ``item_truth`` (sku,
     true_styles) the items' true styles for coherence; ``ablations`` retrains the
-    ranker without style features and without CF features for the report."""
+    ranker without style features and without CF features for the report; ``references``
+    names generator kinds fitted as stand-alone baselines when the pipeline lacks them."""
     validate_config_features(config)
     # independent streams: the evaluation baskets do not depend on how training was sampled
     rng_train, rng_val, rng_neg, rng_eval = (np.random.default_rng([seed, i]) for i in range(4))
@@ -230,7 +236,7 @@ def fit_recommender(
     style_model, item_styles, informativeness = _fit_style(catalog, config, win_a, seed)
 
     st.start("generators", 0.25)
-    rec = _fit_components(catalog, config, win_a, orders, style_model, item_styles, informativeness, seed)
+    rec, rec_data = _fit_components(catalog, config, win_a, orders, style_model, item_styles, informativeness, seed)
     features = rec.features
     assert isinstance(features, StoreFeatureAssembler)
 
@@ -257,44 +263,67 @@ def fit_recommender(
     if rc.enabled and len(g) and y.any():
         ranker = LightGBMRanker(**ranker_params).fit(X, y, g, names, Xv, yv, gv)
         importance = ranker.feature_importance()
-        rec.ranker = ranker
+        rec = rec.replace(ranker=ranker)
     else:
         log.warning("no ranker: %s", "disabled in config" if not rc.enabled else "no positive examples")
 
     st.start("evaluation", 0.8)
     eval_c = hide_items(win_d, tc.hide_fraction, rng_eval, tc.max_eval_orders)
-    eval_cs = build_candidate_set(rec, win_d, eval_c)
-    rankers: dict[str, tuple[LightGBMRanker, np.ndarray | None]] = {}
-    if ranker is not None:
-        rankers["ranker"] = (ranker, None)
-        if ablations:
-            for label, groups in (("ranker without style features", ("style",)), ("ranker without CF features", ("cf",))):
-                sub = features.with_exclusions(groups)
-                cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
-                if len(cols) == len(names):
-                    continue
-                abl = LightGBMRanker(**ranker_params).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
-                rankers[label] = (abl, cols)
+    variants: dict[str, Recommender] = {}
+    if ranker is not None and ablations:
+        for label, groups in (("ranker without style features", ("style",)), ("ranker without CF features", ("cf",))):
+            sub = features.with_exclusions(groups)
+            cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
+            if len(cols) == len(names):
+                continue
+            abl = LightGBMRanker(**ranker_params).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
+            variants[label] = rec.replace(ranker=abl, features=sub)
+    ref_gens = _fit_references(config, references, rec_data, seed)
     start_d = cuts[-1]
     evaluation = evaluate(
-        rec, eval_cs, rankers, start_d, ground_truth=ground_truth, orders=win_d, rules=rules,
-        output_dir=output_dir, item_truth=item_truth,
+        rec, win_d, eval_c, start_d, variants=variants, references=ref_gens,
+        ground_truth=ground_truth, rules=rules, output_dir=output_dir, item_truth=item_truth,
     )
     if tc.refit_generators:
         # the served bundle learns from every order; the figures above are those of the same
         # pipeline fitted before the evaluation window (the only honest way to measure it)
         st.start("refit", 0.95)
         style_model, item_styles, informativeness = _fit_style(catalog, config, orders, seed)
-        rec = _fit_components(catalog, config, orders, orders, style_model, item_styles, informativeness, seed)
-        rec.ranker = ranker
+        rec, _ = _fit_components(catalog, config, orders, orders, style_model, item_styles, informativeness, seed)
+        rec = rec.replace(ranker=ranker)
+    suggestions = None
     if catalog.has_categories:
         st.start("mined_rules", 0.98)
         try:
             from recsys.rules.mining import mine_suggestions
 
-            rec.mined_suggestions = mine_suggestions(catalog, interactions)
+            suggestions = mine_suggestions(catalog, interactions)
         except Exception:  # proposals are optional; a failure must not lose the model
             log.exception("mining rule suggestions failed; the bundle will have none")
     st.stop()
-    rec.manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
+    manifest = dict(rec.manifest)
+    created = now_iso()
+    manifest["version"] = f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}"
+    manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
+    rec = rec.replace(mined_suggestions=suggestions, manifest=manifest)
     return FitResult(rec, st.seconds, evaluation, importance, windows, n_examples)
+
+
+def _fit_references(
+    config: PipelineConfig, kinds: Sequence[str], data: TrainingData, seed: int
+) -> list[CandidateGenerator]:
+    """Stand-alone baseline models of ``kinds`` (default hyperparameters, fitted on the same
+    window as the generators) that the pipeline does not already hold: the strong simple
+    baselines every figure is compared with."""
+    have = {spec.kind for spec in config.generators}
+    out: list[CandidateGenerator] = []
+    for kind in kinds:
+        if kind in have or kind not in KNOWN_GENERATORS:
+            continue
+        spec = GeneratorSpec(name=f"{kind} (reference)", kind=kind, quota=0)
+        cls = spec.generator_class()
+        params = {"seed": seed} if "seed" in inspect.signature(cls.__init__).parameters else {}
+        gen = cls(**params)
+        gen.name = spec.name
+        out.append(gen.fit(data))
+    return out

@@ -1,4 +1,5 @@
-"""CandidateMerger: quotas, dedupe, exclusions, stock, and the per-source records."""
+"""CandidateMerger (the merge the service runs): relative-rank interleaving, dedupe,
+exclusions, filters, and the per-source records."""
 
 from __future__ import annotations
 
@@ -24,28 +25,41 @@ def out(rows: list[int], k: int = 6) -> tuple[np.ndarray, np.ndarray]:
     return r, s
 
 
-def test_quotas_dedupe_and_fill() -> None:
+def test_relative_rank_interleaving_dedupe_and_cap() -> None:
     q = [CandidateQuery(rows=np.array([9]), exclude=np.array([8]))]
-    merger = CandidateMerger(quotas={"a": 2, "b": 2}, total=5)
-    merged = merger.merge(q, {"a": out([1, 2, 3, 9]), "b": out([2, 4, 8, 5, 6])}, in_stock=np.ones(20, bool))[0]
-    # a gives 1, 2; b gives 4, 5 (2 taken, 8 excluded); then best leftovers by relative rank: 3
-    assert merged.rows.tolist() == [1, 2, 4, 5, 3]
+    merger = CandidateMerger(quotas={"a": 4, "b": 6}, total=5)
+    # a (4 slots) keys: 1 -> .125, 2 -> .375, 3 -> .625, 9 -> basket; b (6 slots): 2 -> .083,
+    # 4 -> .25, 8 -> excluded, 5 -> .583, 6 -> .75. Best keys first, 2 keeps its best key.
+    merged = merger.merge(q, {"a": out([1, 2, 3, 9], k=4), "b": out([2, 4, 8, 5, 6], k=6)}, np.ones(20, bool))[0]
+    assert merged.rows.tolist() == [2, 1, 4, 5, 3]
     assert merged.sources == ("a", "b")
     # row 2 was proposed by both: a's rank 2, b's rank 1
     i = merged.rows.tolist().index(2)
     assert merged.ranks[i].tolist() == [2.0, 1.0]
     assert merged.produced_by()[i] == ("a", "b")
     assert np.isnan(merged.scores[merged.rows.tolist().index(1), 1])
-    assert merged.scores[0, 0] == pytest.approx(1.0)
+    assert merged.scores[merged.rows.tolist().index(1), 0] == pytest.approx(1.0)
 
 
 def test_stock_and_exclusions_are_dropped() -> None:
     q = [CandidateQuery(rows=np.array([1]), exclude=np.array([3]))]
     stock = np.ones(10, bool)
     stock[4] = False
-    merged = CandidateMerger(quotas={"a": 10}, total=10).merge(q, {"a": out([1, 2, 3, 4, 5])}, in_stock=stock)[0]
+    merged = CandidateMerger(quotas={"a": 10}, total=10).merge(q, {"a": out([1, 2, 3, 4, 5])}, stock)[0]
     assert merged.rows.tolist() == [2, 5]
-    assert merged.ranks[:, 0].tolist() == [1.0, 2.0]
+    # ranks are positions in the source's own list (before filtering)
+    assert merged.ranks[:, 0].tolist() == [2.0, 5.0]
+
+
+def test_one_filter_mask_per_query() -> None:
+    qs = [CandidateQuery(rows=np.array([0])), CandidateQuery(rows=np.array([0]))]
+    only_odd = np.arange(10) % 2 == 1
+    merged = CandidateMerger(quotas={"a": 5}, total=5).merge(
+        qs, {"a": (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]), np.ones((2, 5), np.float32))}, [only_odd, None]
+    )
+    assert merged[0].rows.tolist() == [1, 3, 5]
+    assert merged[1].rows.tolist() == [1, 2, 3, 4, 5]
+    assert merged.query_ptr.tolist() == [0, 3, 8]
 
 
 def test_unknown_source_and_bad_shapes_are_clear_errors() -> None:
@@ -65,7 +79,7 @@ def test_with_real_generators(world: TrainingData) -> None:
     }
     merger = CandidateMerger(quotas={"item_knn": 10, "co_purchase": 10, "popular": 5}, total=20)
     queries = sample_queries(world)
-    merged = merger.generate(gens, queries, in_stock=world.in_stock)
+    merged = merger.generate(gens, queries, world.in_stock)
     assert len(merged) == len(queries)
     for q, m in zip(queries, merged, strict=True):
         assert len(m) <= 20 and np.unique(m.rows).size == len(m)
@@ -95,17 +109,29 @@ def test_merge_properties(lists, basket, exclude, out_of_stock, quotas, total) -
     stock[out_of_stock] = False
     q = CandidateQuery(rows=np.array(basket, np.int64), exclude=np.array(exclude, np.int64))
     merger = CandidateMerger(quotas=dict(zip(names, quotas, strict=False)), total=total)
-    m = merger.merge([q], outputs, in_stock=stock)[0]
+    m = merger.merge([q], outputs, stock)[0]
     proposed = set().union(*[set(r) for r in lists])
     assert set(m.rows.tolist()) <= proposed, "output is a subset of the input"
     assert len(m) <= total and np.unique(m.rows).size == len(m)
     assert not set(m.rows.tolist()) & (set(basket) | set(exclude) | set(out_of_stock))
     allowed = proposed - set(basket) - set(exclude) - set(out_of_stock)
     assert len(m) == min(total, len(allowed)), "fills up to total when it can"
+    active = [n for n in names if n in outputs]
     for i, row in enumerate(m.rows):
-        for j in range(len(names)):
-            listed = [r for r in dict.fromkeys(lists[j]) if r in allowed]
+        for j, name in enumerate(active):
+            listed = list(dict.fromkeys(lists[names.index(name)]))
             if row in listed:
                 assert m.ranks[i, j] == listed.index(row) + 1
             else:
                 assert np.isnan(m.ranks[i, j]) and np.isnan(m.scores[i, j])
+    # best relative rank first: every kept row's key is <= every dropped allowed row's key
+    def key(row: int) -> float:
+        return min(
+            (lst.index(row) + 0.5) / max(len(lst), 1) + j * 1e-6
+            for j, lst in enumerate(list(dict.fromkeys(x)) for x in lists) if row in lst
+        )
+    keys = [key(int(r)) for r in m.rows]
+    assert keys == sorted(keys)
+    dropped = allowed - set(m.rows.tolist())
+    if dropped and len(m):
+        assert max(keys) <= min(key(r) for r in dropped)

@@ -235,3 +235,23 @@ def test_style_slots_complete_the_look(world, fitted):
     # items that were not displaced keep their relative order
     kept = [i.sku for i in looked.items if i.sku in {p.sku for p in plain.items}]
     assert kept == [p.sku for p in plain.items if p.sku in set(kept)]
+
+
+def test_evaluation_scores_exactly_the_served_list(world, fitted):
+    """One served path: the list offline evaluation scores for a basket is, item for item,
+    what ``recommend()`` answers for the same request (one request at a time, as the API)."""
+    from training.evaluation import evaluate
+    from training.splits import build_orders, hide_items
+
+    rec = fitted.recommender
+    orders = build_orders(world.interactions, world.catalog)
+    late = orders.subset(orders.ts >= np.quantile(orders.ts, 0.9))
+    completions = hide_items(late, 0.3, np.random.default_rng(3), 60)
+    result = evaluate(rec, late, completions, int(late.ts.min()), ground_truth=world.ground_truth)
+    assert len(result.served_lists) == len(completions) > 20
+    assert any(len(lst) == 10 for lst in result.served_lists)
+    for req, rows in zip(result.served_requests, result.served_lists, strict=True):
+        answer = rec.recommend(req)
+        assert [rec.catalog.ids.row(i.sku) for i in answer.items] == rows
+    # and the served figures are computed from those lists
+    assert result.metrics == result.baselines["ranker"]

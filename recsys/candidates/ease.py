@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
@@ -114,9 +113,17 @@ def ease_dense(g: np.ndarray, l2: float, block: int = 1024) -> np.ndarray:
     return g.astype(np.float32)
 
 
-def ease_local(x: sp.csr_matrix, l2: float, neighbours: int) -> sp.csr_matrix:
+def ease_local(
+    x: sp.csr_matrix, l2: float, neighbours: int, max_union: int = 3000, max_block: int = 128
+) -> sp.csr_matrix:
     """Sparse B: each column j is EASE's ridge regression of item j restricted to the
-    ``neighbours`` items most often bought with it (ties -> smaller row). (n, n) float32 CSR."""
+    ``neighbours`` items most often bought with it (ties -> smaller row). (n, n) float32 CSR.
+
+    Items are solved in blocks that share neighbours (grouped by their strongest partner): the
+    Gram entries among a block's union of neighbourhoods (at most ``max_union`` items) are
+    gathered once as a dense matrix, and the block's systems are solved in one batched call
+    (padded with identity rows, which give zero weights).
+    """
     n = int(x.shape[1])
     g = (x.T @ x).tocsr()
     g.sort_indices()
@@ -124,30 +131,62 @@ def ease_local(x: sp.csr_matrix, l2: float, neighbours: int) -> sp.csr_matrix:
     off.setdiag(0.0)
     off.eliminate_zeros()
     top = keep_top_per_row(off, off.data, neighbours)  # row j: j's regressors and G[j, N]
+    sizes = np.diff(top.indptr)
+    strongest = np.asarray(off.argmax(axis=1)).ravel()
+    order = np.lexsort((np.arange(n), strongest))
+    order = order[sizes[order] > 0]
+    in_union = np.zeros(n, dtype=bool)
     pos = np.full(n, -1, dtype=np.int64)
     out_rows: list[np.ndarray] = []
     out_cols: list[np.ndarray] = []
     out_vals: list[np.ndarray] = []
-    step = max(1, n // 10)
-    for j in range(n):
-        lo, hi = top.indptr[j], top.indptr[j + 1]
-        nb = top.indices[lo:hi].astype(np.int64)
-        if nb.size:
-            sub = g[nb]
-            pos[nb] = np.arange(nb.size)
-            cols = pos[sub.indices]
-            rows = np.repeat(np.arange(nb.size), np.diff(sub.indptr))
-            keep = cols >= 0
-            a = np.zeros((nb.size, nb.size), dtype=np.float64)
-            a[rows[keep], cols[keep]] = sub.data[keep]
-            pos[nb] = -1
-            a[np.diag_indices(nb.size)] += l2
-            b = scipy.linalg.solve(a, top.data[lo:hi], assume_a="pos", check_finite=False)
-            out_rows.append(nb)
-            out_cols.append(np.full(nb.size, j, dtype=np.int64))
-            out_vals.append(b.astype(np.float32))
-        if (j + 1) % step == 0:
-            log.info("EASE local: %d / %d items solved", j + 1, n)
+
+    def solve_block(items: list[int]) -> None:
+        union = np.flatnonzero(in_union)
+        in_union[union] = False
+        sub = g[union]
+        pos[union] = np.arange(union.size)
+        cols = pos[sub.indices]
+        rows = np.repeat(np.arange(union.size), np.diff(sub.indptr))
+        keep = cols >= 0
+        dense = np.zeros((union.size, union.size), dtype=np.float64)
+        dense[rows[keep], cols[keep]] = sub.data[keep]
+        pos[union] = -1
+        width = int(sizes[items].max())
+        a = np.zeros((len(items), width, width), dtype=np.float64)
+        rhs = np.zeros((len(items), width, 1), dtype=np.float64)
+        a[:, np.arange(width), np.arange(width)] = 1.0  # padding: identity rows, zero weights
+        for i, j in enumerate(items):
+            lo, hi = top.indptr[j], top.indptr[j + 1]
+            p = np.searchsorted(union, top.indices[lo:hi])
+            m = p.size
+            a[i, :m, :m] = dense[np.ix_(p, p)]
+            a[i, np.arange(m), np.arange(m)] += l2
+            rhs[i, :m, 0] = top.data[lo:hi]
+        b = np.linalg.solve(a, rhs)[:, :, 0]
+        for i, j in enumerate(items):
+            lo, hi = top.indptr[j], top.indptr[j + 1]
+            out_rows.append(top.indices[lo:hi].astype(np.int64))
+            out_cols.append(np.full(hi - lo, j, dtype=np.int64))
+            out_vals.append(b[i, : hi - lo].astype(np.float32))
+
+    block: list[int] = []
+    count = done = 0
+    for j in order:
+        nb = top.indices[top.indptr[j] : top.indptr[j + 1]]
+        new = nb[~in_union[nb]]
+        if block and (count + new.size > max_union or len(block) >= max_block):
+            solve_block(block)
+            done += len(block)
+            if done * 10 // order.size != (done - len(block)) * 10 // order.size:
+                log.info("EASE local: %d / %d items solved", done, order.size)
+            block, count = [], 0
+            new = nb
+        in_union[new] = True
+        count += new.size
+        block.append(int(j))
+    if block:
+        solve_block(block)
     if not out_rows:
         return sp.csr_matrix((n, n), dtype=np.float32)
     b_mat = sp.csr_matrix(

@@ -34,6 +34,8 @@ KNOWN_GENERATORS: dict[str, str] = {
     "co_purchase": "recsys.candidates.co_purchase:CoPurchaseCandidates",
     "style": "recsys.candidates.style_retrieval:StyleCandidates",
     "popular": "recsys.candidates.popular:PopularCandidates",
+    "ease": "recsys.candidates.ease:EASECandidates",
+    "rp3beta": "recsys.candidates.rp3beta:RP3betaCandidates",
 }
 # Generator kinds that are collaborative filtering (dropped by the "without CF" ablation).
 CF_KINDS = frozenset({"cf", "item_knn"})

@@ -97,3 +97,35 @@ def check_k(k: int) -> int:
     if isinstance(k, bool) or int(k) != k or k < 0:
         raise ValueError(f"k must be a whole number >= 0, got {k!r}")
     return int(k)
+
+
+def top_k_dense(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise best ``k`` columns of a dense (n, m) score matrix, vectorised.
+
+    Non-finite scores are never returned (callers set excluded cells to ``-inf``). Ties are
+    broken by the smaller column, as in ``top_k``, so a row's answer does not depend on the
+    other rows of the batch. Returns (n, k) int64 columns and float32 scores, padded.
+    """
+    n, m = scores.shape
+    out_cols, out_scores = empty_result(n, k)
+    if n == 0 or m == 0 or k <= 0:
+        return out_cols, out_scores
+    scores = np.asarray(scores, dtype=np.float32)
+    finite = np.isfinite(scores)
+    if k < m:
+        kth = -np.partition(-np.where(finite, scores, -np.inf), k - 1, axis=1)[:, k - 1]
+        above = finite & (scores > kth[:, None])
+        tied = finite & (scores == kth[:, None])
+        room = k - above.sum(axis=1)
+        keep = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
+    else:
+        keep = finite
+    qi, cols = np.nonzero(keep)  # row-major: ascending column within each row
+    vals = scores[qi, cols]
+    order = np.lexsort((cols, -vals, qi))  # by row, best first, ties -> smaller column
+    qi, cols, vals = qi[order], cols[order], vals[order]
+    starts = np.r_[0, np.cumsum(np.bincount(qi, minlength=n))][:-1]
+    rank = np.arange(qi.size) - starts[qi]
+    out_cols[qi, rank] = cols
+    out_scores[qi, rank] = vals
+    return out_cols, out_scores

@@ -10,8 +10,10 @@ import pytest
 from recsys.candidates.base import PAD_ROW, CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.cf import CFCandidates
 from recsys.candidates.co_purchase import CoPurchaseCandidates
+from recsys.candidates.ease import EASECandidates
 from recsys.candidates.item_knn import ItemKNNCandidates
 from recsys.candidates.popular import PopularCandidates
+from recsys.candidates.rp3beta import RP3betaCandidates
 from recsys.candidates.style_retrieval import StyleCandidates
 
 from .conftest import sample_queries
@@ -28,6 +30,9 @@ FACTORIES: dict[str, Callable[[], CandidateGenerator]] = {
     "co_purchase_npmi_max": lambda: CoPurchaseCandidates(min_support=1, score="npmi", aggregate="max"),
     "popular": lambda: PopularCandidates(window_days=(7, 30), half_life_days=10),
     "style": lambda: StyleCandidates(n_categories=2),
+    "ease_dense": lambda: EASECandidates(l2=20.0),
+    "ease_local": lambda: EASECandidates(l2=20.0, max_dense_items=5, neighbours=8),
+    "rp3beta": lambda: RP3betaCandidates(alpha=0.8, beta=0.3, neighbours=15),
 }
 
 

@@ -156,8 +156,8 @@ class FeatureDef:
 
 def _static_definitions() -> tuple[FeatureDef, ...]:
     defs = [
-        FeatureDef("n_sources", 1, "item_basket", "source", "how many generators proposed it",
-                   lambda c: np.sum(~np.isnan(c.batch.source_scores), axis=1).astype(np.float32)),
+        FeatureDef("n_sources", 2, "item_basket", "source", "how many generators proposed it",
+                   lambda c: np.sum(~np.isnan(c.batch.source_ranks), axis=1).astype(np.float32)),
         FeatureDef("cop_lift_max", 1, "item_basket", "co_purchase",
                    "max co-purchase lift between the item and a basket item", lambda c: c._lift[0]),
         FeatureDef("cop_lift_mean", 1, "item_basket", "co_purchase",
@@ -207,7 +207,9 @@ def source_features(source_names: tuple[str, ...], cf_sources: frozenset[str] = 
     out = []
     for name in source_names:
         group = "cf" if name in cf_sources else ("style" if name == "style" else "source")
-        out.append(FeatureDef(f"{name}_score", 1, "item_basket", group, f"score given by {name}",
+        out.append(FeatureDef(f"{name}_score", 2, "item_basket", group,
+                              f"score given by {name} (every candidate where {name} can score any "
+                              "item, e.g. EASE; else NaN where it did not propose the item)",
                               lambda c, n=name: c.source(n, "score")))
         out.append(FeatureDef(f"{name}_rank", 1, "item_basket", group, f"rank given by {name}",
                               lambda c, n=name: c.source(n, "rank")))
@@ -215,7 +217,8 @@ def source_features(source_names: tuple[str, ...], cf_sources: frozenset[str] = 
 
 
 # Named, versioned feature sets: the ranker consumes exactly the resolved list.
-FEATURE_SETS: dict[str, int] = {"basket_completion": 1}
+# v2: EASE / RP3beta sources, their scores for every candidate, n_sources counted from ranks.
+FEATURE_SETS: dict[str, int] = {"basket_completion": 2}
 
 
 def resolve_feature_set(

@@ -29,6 +29,7 @@ import numpy as np
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
 from recsys.candidates.merger import CandidateMerger, MergedBatch, MergedCandidates
+from recsys.candidates.pair_scores import PairScorer
 from recsys.candidates.style_retrieval import look_categories
 from recsys.config import PipelineConfig
 from recsys.data.catalog import Catalog
@@ -462,12 +463,26 @@ class Recommender:
         return rows[np.argsort(-scores[rows], kind="stable")[:n]].astype(np.int64)
 
     def candidate_batch(self, prepared: Sequence[PreparedBasket], merged: MergedBatch) -> CandidateBatch:
-        """The feature store's input for these baskets and their candidates."""
+        """The feature store's input for these baskets and their candidates. A generator that
+        can score any pair (``PairScorer``: EASE, RP3beta) gives its score for every candidate,
+        not only those it proposed; ranks stay NaN where it did not propose the item."""
         n_styles = len(self.catalog.taxonomy)
+        scores = merged.scores
+        scorers = [j for j, g in enumerate(self.generators) if isinstance(g, PairScorer)]
+        if scorers and len(merged.rows):
+            scores = scores.copy()
+            queries = [p.query() for p in prepared]
+            query_of = np.repeat(np.arange(len(prepared)), merged.sizes())
+            for j in scorers:
+                missing = np.flatnonzero(np.isnan(scores[:, j]))
+                if missing.size:
+                    gen = self.generators[j]
+                    assert isinstance(gen, PairScorer)
+                    scores[missing, j] = gen.score_pairs(queries, query_of[missing], merged.rows[missing])
         return CandidateBatch(
             query_ptr=merged.query_ptr,
             cand_rows=merged.rows,
-            source_scores=merged.scores,
+            source_scores=scores,
             source_ranks=merged.ranks,
             source_names=self.source_names,
             basket_rows=[p.query_rows for p in prepared],

@@ -44,6 +44,7 @@ from scipy.linalg import lapack
 
 from recsys.candidates.base import PAD_ROW, CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
+from recsys.candidates.pair_scores import linear_pair_scores
 from recsys.candidates.topk import (
     check_k,
     empty_result,
@@ -279,6 +280,15 @@ class EASECandidates(CandidateGenerator):
             cols_k, out_scores[lo:hi] = top_k_dense(scores, k)
             out_rows[lo:hi] = np.where(cols_k >= 0, self.items_[np.maximum(cols_k, 0)], PAD_ROW)
         return out_rows, out_scores
+
+    def score_pairs(
+        self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """(len(rows),) x·B[:, row] for each (basket, row) pair: EASE's opinion of candidates
+        other generators proposed (0 for items never bought in training)."""
+        rows = np.asarray(rows, np.int64)
+        cols = np.where((rows >= 0) & (rows < self.n_items_), self.pos_[np.clip(rows, 0, self.n_items_ - 1)], -1)
+        return linear_pair_scores(self._active_baskets(list(queries)), self.weights_, query_of, cols)
 
     def _excluded_cells(self, queries: Sequence[CandidateQuery]) -> tuple[np.ndarray, np.ndarray]:
         """(query index, position in ``items_``) of every basket / exclude row of ``queries``."""

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
+from recsys.candidates.pair_scores import linear_pair_scores
 from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_sparse
 
 Weighting = Literal["bm25", "tfidf", "cosine"]
@@ -82,6 +83,15 @@ class ItemKNNCandidates(CandidateGenerator):
             return empty_result(0, k)
         scored = basket_matrix(queries, self.n_items) @ self.similarity_
         return top_k_sparse(scored, queries, k)
+
+    def score_pairs(
+        self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """(len(rows),) summed similarity of each row to its basket (see
+        ``recsys.candidates.pair_scores``): 0 outside the basket items' K neighbours."""
+        rows = np.asarray(rows, np.int64)
+        cols = np.where((rows >= 0) & (rows < self.n_items), rows, -1)
+        return linear_pair_scores(basket_matrix(list(queries), self.n_items), self.similarity_, query_of, cols)
 
     def similar_items(self, rows: np.ndarray) -> sp.csr_matrix:
         """Similarity rows of ``rows`` (m,) as a (m, n_items) CSR, for features."""

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from recsys.candidates.base import PAD_ROW, CandidateQuery, TrainingData
 from recsys.candidates.ease import EASECandidates
+from recsys.candidates.item_knn import ItemKNNCandidates
 from recsys.candidates.rp3beta import RP3betaCandidates
 from recsys.candidates.topk import top_k_dense
 
@@ -145,3 +146,27 @@ def test_top_k_dense_breaks_ties_by_the_smaller_column() -> None:
     cols, vals = top_k_dense(s, 8)
     np.testing.assert_array_equal(cols[0], [1, 2, 4, 0, 5, PAD_ROW, PAD_ROW, PAD_ROW])
     assert np.isneginf(vals[0, 5:]).all()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: EASECandidates(l2=5.0),
+        lambda: EASECandidates(l2=5.0, max_dense_items=10, neighbours=15),  # the local variant
+        lambda: RP3betaCandidates(alpha=1.0, beta=0.5, neighbours=20),
+        lambda: ItemKNNCandidates("bm25", K=20),
+    ],
+    ids=["ease_dense", "ease_local", "rp3beta", "item_knn"],
+)
+def test_pair_scores_equal_the_generated_scores(make) -> None:
+    """What the ranker reads for a candidate EASE/RP3beta did not propose is the same x·W the
+    generator ranks by: scoring its own proposals gives back its own scores."""
+    world = make_world()
+    gen = make().fit(world)
+    queries = sample_queries(world, n=12, seed=2)
+    rows, scores = gen.generate(queries, 25)
+    q_of, col = np.nonzero(rows != PAD_ROW)
+    got = gen.score_pairs(queries, q_of, rows[q_of, col])
+    np.testing.assert_allclose(got, scores[q_of, col], rtol=1e-4, atol=1e-6)
+    # an item outside the catalogue, or never bought, scores 0 rather than failing
+    assert gen.score_pairs(queries[:1], np.array([0]), np.array([10**6]))[0] == 0.0

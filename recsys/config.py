@@ -95,6 +95,7 @@ class TrainingConfig:
     validation_share: float = 0.1
     evaluation_share: float = 0.1
     hide_fraction: float = 0.3
+    ranker_hide_draws: int = 1  # ranker examples: independent hide draws per order (more baskets to learn from)
     negatives_per_basket: int = 50  # ranker examples keep every positive and this many negatives; 0 = all
     max_train_orders: int = 10_000
     max_validation_orders: int = 2_000
@@ -302,6 +303,8 @@ def parse_pipeline_config(
         raise ConfigError(source, f"training: the four *_share values must be > 0 and sum to 1, got {shares}")
     if not 0 < training.hide_fraction < 1:
         raise ConfigError(source, "training.hide_fraction: must be between 0 and 1")
+    if training.ranker_hide_draws < 1:
+        raise ConfigError(source, "training.ranker_hide_draws: expected a whole number >= 1")
     cfg = PipelineConfig(
         feature_set=feature_set,
         generators=gens,

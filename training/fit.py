@@ -205,6 +205,7 @@ def fit_recommender(
     item_truth: pd.DataFrame | None = None,
     ablations: bool = False,
     references: Sequence[str] = REFERENCE_BASELINES,
+    refit: bool | None = None,
 ) -> FitResult:
     """Fit every stage and evaluate on the last time window (or on orders from ``cutoff`` on).
 
@@ -212,7 +213,8 @@ def fit_recommender(
     coherence and accessory recall (with ``rules`` at checkout) and ``item_truth`` (sku,
     true_styles) the items' true styles for coherence; ``ablations`` retrains the
     ranker without style features and without CF features for the report; ``references``
-    names generator kinds fitted as stand-alone baselines when the pipeline lacks them."""
+    names generator kinds fitted as stand-alone baselines when the pipeline lacks them;
+    ``refit`` overrides the config's ``refit_generators`` (evaluation-only runs skip it)."""
     validate_config_features(config)
     # independent streams: the evaluation baskets do not depend on how training was sampled
     rng_train, rng_val, rng_neg, rng_eval = (np.random.default_rng([seed, i]) for i in range(4))
@@ -241,7 +243,11 @@ def fit_recommender(
     assert isinstance(features, StoreFeatureAssembler)
 
     st.start("ranker_examples", 0.45)
-    train_c = hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    # each draw hides another random subset of the same orders: more baskets for the ranker
+    train_c = [
+        c for _ in range(tc.ranker_hide_draws)
+        for c in hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    ]
     val_c = hide_items(win_c, tc.hide_fraction, rng_val, tc.max_validation_orders)
     train_cs = build_candidate_set(rec, win_b, train_c)
     val_cs = build_candidate_set(rec, win_c, val_c)
@@ -284,7 +290,7 @@ def fit_recommender(
         rec, win_d, eval_c, start_d, variants=variants, references=ref_gens,
         ground_truth=ground_truth, rules=rules, output_dir=output_dir, item_truth=item_truth,
     )
-    if tc.refit_generators:
+    if tc.refit_generators if refit is None else refit:
         # the served bundle learns from every order; the figures above are those of the same
         # pipeline fitted before the evaluation window (the only honest way to measure it)
         st.start("refit", 0.95)

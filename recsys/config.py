@@ -95,7 +95,7 @@ class TrainingConfig:
     validation_share: float = 0.1
     evaluation_share: float = 0.1
     hide_fraction: float = 0.3
-    ranker_hide_draws: int = 1  # ranker examples: independent hide draws per order (more baskets to learn from)
+    ranker_hide_draws: int = 1  # up to this many hide draws per ranker-window order, within max_train_orders baskets
     negatives_per_basket: int = 50  # ranker examples keep every positive and this many negatives; 0 = all
     max_train_orders: int = 10_000
     max_validation_orders: int = 2_000

@@ -243,11 +243,14 @@ def fit_recommender(
     assert isinstance(features, StoreFeatureAssembler)
 
     st.start("ranker_examples", 0.45)
-    # each draw hides another random subset of the same orders: more baskets for the ranker
-    train_c = [
-        c for _ in range(tc.ranker_hide_draws)
-        for c in hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
-    ]
+    # a small ranker window gets more baskets from the same orders: each further draw hides
+    # another random subset, until max_train_orders baskets (a large window keeps one draw)
+    train_c = hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    per_draw = len(train_c)
+    for _ in range(1, tc.ranker_hide_draws):
+        if len(train_c) + per_draw > tc.max_train_orders:
+            break
+        train_c += hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
     val_c = hide_items(win_c, tc.hide_fraction, rng_val, tc.max_validation_orders)
     train_cs = build_candidate_set(rec, win_b, train_c)
     val_cs = build_candidate_set(rec, win_c, val_c)

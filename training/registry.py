@@ -1,7 +1,8 @@
 """The model registry side of the lifecycle: which version is champion, and the quality gate
 that decides whether another version may take its place.
 
-A version may become champion only if none of its key metrics is worse than the champion's by
+A version may become champion only if the strongest simple baselines of its own run (EASE,
+RP3beta, item-kNN) do not beat it, and none of its key metrics is worse than the champion's by
 more than ``tolerance`` (absolute difference, metrics in [0, 1]), and only if both were
 evaluated on the same time window (compared across windows the numbers mean nothing). The
 metrics live on each version's training run; the window is the run tag ``eval_window``.
@@ -22,6 +23,11 @@ KEY_METRICS = (
     "recall_at_10", "ndcg_at_10", "accessory_recall", "style_accuracy", "style_coherence",
 )
 WINDOW_TAG = "eval_window"
+# The strongest simple baselines (Dacrema et al. 2019), measured in the candidate's own run as
+# ``baseline.<name>_alone.<metric>`` / ``baseline.<name>_reference_alone.<metric>``: a version
+# that one of them beats on recall or ndcg is refused (serving the baseline would be better).
+STRONG_BASELINES = ("ease", "rp3beta", "item_knn")
+BASELINE_METRICS = ("recall_at_10", "ndcg_at_10")
 
 
 class RegistryError(RuntimeError):
@@ -32,16 +38,20 @@ class RegistryError(RuntimeError):
 class MetricCheck:
     name: str
     candidate: float | None
-    champion: float
+    champion: float  # the reference value: the champion's, or the best baseline's
     ok: bool
+    against: str = "champion"
 
     def describe(self, tolerance: float) -> str:
         if self.candidate is None:
-            return f"{self.name}: candidate has no value (champion {self.champion:.4f})"
+            return f"{self.name}: candidate has no value ({self.against} {self.champion:.4f})"
         delta = self.candidate - self.champion
-        verdict = "ok" if self.ok else f"FELL beyond tolerance {tolerance:g}"
+        if self.against == "champion":
+            verdict = "ok" if self.ok else f"FELL beyond tolerance {tolerance:g}"
+        else:
+            verdict = "ok" if self.ok else "BELOW the baseline (serving it would be better)"
         return (
-            f"{self.name}: {self.candidate:.4f} vs champion {self.champion:.4f} "
+            f"{self.name}: {self.candidate:.4f} vs {self.against} {self.champion:.4f} "
             f"({delta:+.4f}) {verdict}"
         )
 
@@ -161,7 +171,7 @@ def evaluate_gate(
             f"different evaluation windows: candidate {cand_window}, champion {champ_window}. "
             "Metrics from different windows are not comparable; evaluate both on the same data"
         )
-    checks = []
+    checks = list(baseline_checks(cand_metrics))
     for metric in KEY_METRICS:
         if metric not in champ_metrics:
             continue
@@ -176,6 +186,27 @@ def evaluate_gate(
         name, version, str(champion.version), passed, tolerance, tuple(checks), problem,
         alias=alias,
     )
+
+
+def baseline_checks(metrics: dict[str, float]) -> list[MetricCheck]:
+    """One check per ``BASELINE_METRICS`` metric: the model's value against the best strong
+    baseline of the same run (no tolerance: the baseline is measured on the same baskets)."""
+    out = []
+    for metric in BASELINE_METRICS:
+        got = metrics.get(metric)
+        best_name, best = None, None
+        for key, value in metrics.items():
+            parts = key.split(".")
+            if len(parts) != 3 or parts[0] != "baseline" or parts[2] != metric:
+                continue
+            name = parts[1]
+            if name.endswith("_alone") and name.startswith(STRONG_BASELINES) and (best is None or value > best):
+                best_name, best = name, float(value)
+        if best is None:
+            continue
+        ok = got is not None and float(got) >= best - 1e-12
+        out.append(MetricCheck(metric, None if got is None else float(got), best, ok, against=f"baseline {best_name}"))
+    return out
 
 
 def promote(

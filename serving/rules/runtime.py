@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from recsys.data.catalog import Catalog
+from recsys.recommender import Recommender
 from recsys.rules.engine import RuleEngine
 from recsys.rules.mining import Suggestion
 from recsys.rules.model import Rule
@@ -28,7 +29,7 @@ from serving.rules.store import RuleStore
 log = logging.getLogger(__name__)
 
 CatalogProvider = Callable[[], "Catalog | tuple[Catalog, np.ndarray | None] | None"]
-RecommenderProvider = Callable[[], Any]
+RecommenderProvider = Callable[[], "Recommender | None"]
 SuggestionsProvider = Callable[[], Sequence[Suggestion]]
 
 
@@ -129,9 +130,9 @@ class RulesRuntime:
         rec = self.recommender()
         if rec is None:
             return None
-        return CatalogView(rec.catalog, getattr(rec, "item_styles", None))
+        return CatalogView(rec.catalog, rec.item_styles)
 
-    def recommender(self) -> Any:
+    def recommender(self) -> Recommender | None:
         return self._recommender_provider() if self._recommender_provider else None
 
     def suggestions(self) -> list[Suggestion]:
@@ -141,7 +142,7 @@ class RulesRuntime:
             if self._suggestions_provider is not None:
                 return list(self._suggestions_provider())
             rec = self.recommender()
-            return list(getattr(rec, "mined_suggestions", None) or [])
+            return list(rec.mined_suggestions or []) if rec is not None else []
         except Exception as exc:  # noqa: BLE001 - a broken file must not break the rules page
             log.warning("mined suggestions unavailable: %s", exc)
             return []

@@ -1,0 +1,209 @@
+"""What the rules API does beyond storing: rendering a stored rule, validating a rule against
+the served catalog, previewing a basket and diffing an import. The routes in ``api.py`` only
+validate and map; the work is here so it can be tested and reused without HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from recsys.data.catalog import Catalog
+from recsys.recommendation import NO_STYLE, BasketLine, RecommendationRequest, StyleReading
+from recsys.rules.engine import RuleEngine
+from recsys.rules.mining import Suggestion
+from recsys.rules.model import (
+    FieldError,
+    Rule,
+    RuleValidationError,
+    check_against_catalog,
+    parse_rule,
+    rule_summary,
+)
+from serving.rules import schemas as s
+from serving.rules.runtime import CatalogView, RulesRuntime
+from serving.rules.store import StoredRule
+
+
+def rule_out(runtime: RulesRuntime, stored: StoredRule, engine: RuleEngine | None = None) -> s.RuleOut:
+    """The API shape of a stored rule, with the problems the compiled engine found in it."""
+    engine = engine if engine is not None else runtime.engine()
+    problems = list(engine.problems_.get(stored.rule.id, [])) if engine is not None else []
+    return s.RuleOut(
+        id=stored.rule.id, version=stored.version, updated_at=stored.updated_at,
+        updated_by=stored.updated_by, summary=rule_summary(stored.rule),
+        rule=stored.rule.to_document(), problems=problems,
+    )
+
+
+def catalog_errors(view: CatalogView | None, rule: Rule) -> list[FieldError]:
+    """Names in ``rule`` the served catalog lacks (none when no catalog is loaded)."""
+    if view is None:
+        return []
+    cat = view.catalog
+    return check_against_catalog(rule, cat.categories, cat.ids, cat.taxonomy.slugs)
+
+
+def validated_rule(runtime: RulesRuntime, document: Any, check_catalog: bool = True) -> Rule:
+    """Parse ``document``; ``RuleValidationError`` lists every bad field, catalog names included."""
+    rule = parse_rule(document)
+    if check_catalog:
+        errors = catalog_errors(runtime.catalog_view(), rule)
+        if errors:
+            raise RuleValidationError(errors)
+    return rule
+
+
+def matching_rules(
+    runtime: RulesRuntime, q: str | None, tag: str | None, enabled: bool | None
+) -> list[s.RuleOut]:
+    """Live rules whose id, name, description, summary or tags hold every word of ``q``,
+    highest priority first."""
+    engine = runtime.engine()
+    words = (q or "").lower().split()
+    out = []
+    for st in runtime.store.list():
+        r = st.rule
+        if enabled is not None and r.enabled != enabled:
+            continue
+        if tag and tag not in r.tags:
+            continue
+        if words:
+            text = " ".join([r.id, r.name, r.description, rule_summary(r), " ".join(r.tags)]).lower()
+            if not all(w in text for w in words):
+                continue
+        out.append(rule_out(runtime, st, engine))
+    out.sort(key=lambda o: (-o.rule["priority"], o.id))
+    return out
+
+
+def covering_rules(rules: Sequence[Rule], suggestion: Suggestion) -> list[str]:
+    """Enabled rules (other than the suggestion's own) that already suggest its accessory for
+    its anchor."""
+    return [
+        r.id for r in rules
+        if r.enabled and r.id != suggestion.id
+        and suggestion.anchor in r.trigger.categories and suggestion.accessory in r.suggest.categories
+    ]
+
+
+def import_diff(live: dict[str, Rule], rules: Sequence[Rule], mode: str) -> s.ImportOut:
+    """What an import would do to the live rules, without writing (``dry_run``)."""
+    ids = {r.id for r in rules}
+    return s.ImportOut(
+        dry_run=True,
+        created=[r.id for r in rules if r.id not in live],
+        updated=[r.id for r in rules if r.id in live and live[r.id] != r],
+        unchanged=[r.id for r in rules if r.id in live and live[r.id] == r],
+        deleted=[i for i in live if i not in ids] if mode == "replace" else [],
+    )
+
+
+def product_out(catalog: Catalog, row: int) -> s.ProductOut:
+    rec = catalog.frame.iloc[row]
+    return s.ProductOut(
+        sku=str(rec["sku"]), title=str(rec["title"]), category=rec["category"],
+        price=float(rec["price"]), in_stock=bool(rec["in_stock"]),
+    )
+
+
+def style_out(style: StyleReading) -> dict[str, Any] | None:
+    if style.top is None:
+        return {"top": None, "confidence": style.confidence, "explanation": style.explanation}
+    return {"top": style.top, "second": style.second, "confidence": round(style.confidence, 3),
+            "explanation": style.explanation}
+
+
+def preview_engine(runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn) -> RuleEngine:
+    """The stored rules (or none, ``only_draft``) with the body's draft in place of its id.
+    A bad draft raises ``RuleValidationError`` with paths under ``draft.``."""
+    rules = [] if body.only_draft else [st.rule for st in runtime.store.list()]
+    if body.draft is not None:
+        try:
+            draft = validated_rule(runtime, {k: v for k, v in body.draft.items() if k != "version"})
+        except RuleValidationError as exc:
+            raise RuleValidationError([FieldError(f"draft.{e.path}", e.message) for e in exc.errors]) from None
+        rules = [r for r in rules if r.id != draft.id] + [draft.model_copy(update={"enabled": True})]
+    return RuleEngine.compile(rules, view.catalog, view.item_styles)
+
+
+def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: s.PreviewIn) -> s.PreviewOut:
+    """What the page would show for ``body.basket``: the served recommender's answer when it
+    serves this catalog, else accessories picked by price (one per suggested category in turn)."""
+    catalog = view.catalog
+    basket = tuple(BasketLine(line.sku, line.quantity) for line in body.basket)
+    unknown = [line.sku for line in basket if line.sku not in catalog.ids]
+    known = [line for line in basket if line.sku in catalog.ids]
+    rec = runtime.recommender()
+    by_id = {r.id: r for r in engine.rules}
+    style: StyleReading = NO_STYLE
+    items: list[s.ItemOut] = []
+    accessories: list[s.AccessoryOut] = []
+    source: Literal["recommender", "rules-only"] = "rules-only"
+    note = ""
+    if rec is not None and rec.catalog is catalog:
+        request = RecommendationRequest(basket=basket, user_id=body.user_id, page=body.page, k=body.k)
+        result = rec.recommend(request, rules=engine)
+        style = result.style
+        source = "recommender"
+        items = [s.ItemOut(sku=i.sku, title=str(catalog.frame["title"].iat[catalog.ids.row(i.sku)]),
+                           score=float(i.score), reason=i.reason) for i in result.items]
+        for slot in result.accessories:
+            p = product_out(catalog, catalog.ids.row(slot.sku))
+            accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
+                                              rule_id=slot.rule_id, reason=slot.reason))
+        if body.page == "product":
+            note = "the recommender fills accessory slots on cart and checkout pages only"
+    else:
+        note = "no recommender loaded: accessories picked by lowest price, one per suggested category in turn"
+    rows = [catalog.ids.row(line.sku) for line in known]
+    fired = engine.match(rows, [line.quantity for line in known], style, body.page)
+    fired_out = []
+    for f in fired:
+        rule = by_id[f.rule_id]
+        cand = np.asarray(f.candidate_rows, dtype=np.int64)
+        fired_out.append(s.FiredOut(
+            rule_id=f.rule_id, name=rule.name, reason=f.reason, priority=f.priority, max_items=f.max_items,
+            candidate_count=len(cand),
+            candidates=[product_out(catalog, int(r)) for r in cheapest_spread(catalog, rule, cand, 5)],
+        ))
+    if source == "rules-only":
+        taken = set(rows)
+        for f in fired:
+            rule = by_id[f.rule_id]
+            cand = np.asarray([r for r in f.candidate_rows if r not in taken], dtype=np.int64)
+            for r in cheapest_spread(catalog, rule, cand, f.max_items):
+                taken.add(int(r))
+                p = product_out(catalog, int(r))
+                accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
+                                                  rule_id=f.rule_id, reason=f.reason))
+    return s.PreviewOut(source=source, style=style_out(style), unknown_skus=unknown, fired=fired_out,
+                        accessories=accessories, items=items, note=note)
+
+
+def cheapest_spread(catalog: Catalog, rule: Rule, cand: np.ndarray, n: int) -> list[int]:
+    """Up to ``n`` rows: the cheapest of each suggested category in the rule's order, then the
+    next cheapest of each, and so on (explicit SKUs count as one more group)."""
+    if len(cand) == 0 or n <= 0:
+        return []
+    prices = catalog.prices[cand]
+    order = cand[np.argsort(prices, kind="stable")]
+    codes = catalog.category_codes[order]
+    names = list(catalog.categories)
+    groups: list[list[int]] = []
+    for name in rule.suggest.categories:
+        if name in names:
+            code = names.index(name)
+            groups.append([int(r) for r, c in zip(order, codes, strict=True) if c == code])
+    grouped = {r for g in groups for r in g}
+    groups.append([int(r) for r in order if int(r) not in grouped])
+    out: list[int] = []
+    depth = 0
+    while len(out) < n and any(len(g) > depth for g in groups):
+        for g in groups:
+            if len(g) > depth and len(out) < n:
+                out.append(g[depth])
+        depth += 1
+    return out

@@ -13,6 +13,8 @@ from typing import Literal, Protocol
 
 Page = Literal["product", "cart", "checkout"]
 PAGES: tuple[str, ...] = ("product", "cart", "checkout")
+DEFAULT_ACCESSORY_SLOTS = 4
+"""Accessory slots in one answer (``RECSYS_ACCESSORY_SLOTS`` in serving)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class RecommendationRequest:
     filters: Filters = field(default_factory=Filters)
     now: datetime | None = None  # point in time for features; None = the model's "now"
     user_context: UserContext | None = None
+    accessory_slots: int = DEFAULT_ACCESSORY_SLOTS  # one accessory section, at most this long
 
 
 @dataclass(frozen=True)

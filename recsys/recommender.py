@@ -50,6 +50,7 @@ from recsys.recommendation import (
     RecommendedItem,
     StyleReading,
 )
+from recsys.rules.slots import fill_accessory_slots, not_shown
 
 log = logging.getLogger(__name__)
 
@@ -427,6 +428,12 @@ class Recommender:
                 s = 1.0 / (1.0 + np.arange(hi - lo, dtype=np.float64))  # merged order
                 order = np.arange(hi - lo)
             k = max(int(p.request.k), 0)
+            accessories: tuple[AccessorySlot, ...] = ()
+            if rules is not None and p.request.page in ("cart", "checkout") and len(p.rows):
+                # one accessory section; the ranked items do not repeat its SKUs or categories
+                accessories = self._accessories(p, rules, set())
+                shown = [self.catalog.ids.row(a.sku) for a in accessories]
+                order = order[not_shown(m.rows[order], self.catalog.category_codes, shown)]
             cats = self._categories[m.rows]
             picked = cap_per_category(order, cats, k, self.config.max_per_category)
             if self.config.style_slots and p.reading.top is not None:
@@ -434,10 +441,6 @@ class Recommender:
                     picked, order, self._completes_look(p, m.rows), cats, self.config.style_slots
                 )
             items = self._items(p, m, picked, s)
-            accessories: tuple[AccessorySlot, ...] = ()
-            if rules is not None and p.request.page in ("cart", "checkout") and len(p.rows):
-                used = set(int(m.rows[i]) for i in picked)
-                accessories = self._accessories(p, rules, used)
             out.append(
                 Recommendation(
                     items=items, style=p.reading, accessories=accessories, unknown_skus=p.unknown,
@@ -518,27 +521,20 @@ class Recommender:
         except Exception:  # rules must never break a recommendation
             log.exception("rules engine failed; answering without accessories")
             return ()
-        slots: list[AccessorySlot] = []
-        taken = set(used) | set(p.exclude.tolist())
-        mask = self._filter_mask(p.request.filters)
         pop = self._popularity()
         pop_n = np.log1p(pop) / max(float(np.log1p(pop.max())), 1e-9)
-        for rule in sorted(fired, key=lambda r: -r.priority):
-            cand = np.asarray(rule.candidate_rows, np.int64)
-            cand = cand[(cand >= 0) & (cand < len(self.catalog))]
-            if mask is not None:
-                cand = cand[mask[cand]]
-            cand = np.array([c for c in cand if int(c) not in taken], np.int64)
-            if not len(cand):
-                continue
-            score = pop_n[cand].astype(np.float64)
+
+        def score(cand: np.ndarray) -> np.ndarray:
+            s = pop_n[cand].astype(np.float64) + 0.2 * self._in_stock[cand]
             if self.item_styles is not None and p.reading.top is not None:
-                score += 2.0 * (self.item_styles[cand] @ p.style_vec)
-            score += 0.2 * self._in_stock[cand]
-            for c in self._spread_over_categories(cand, score)[: max(rule.max_items, 0)]:
-                slots.append(AccessorySlot(str(self.catalog.skus[c]), rule.rule_id, rule.reason))
-                taken.add(int(c))
-        return tuple(slots)
+                s += 2.0 * (self.item_styles[cand] @ p.style_vec)
+            return s
+
+        slots = fill_accessory_slots(
+            fired, self.catalog.category_codes, cap=p.request.accessory_slots, item_rows=used,
+            taken_rows=p.exclude.tolist(), allowed=self._filter_mask(p.request.filters), score=score,
+        )
+        return tuple(AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason) for s in slots)
 
     def _spread_over_categories(self, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
         """``rows`` best first, but the best of every suggested category before any second

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from feature_store.online_state import OnlineState
 from recsys.recommendation import (
+    DEFAULT_ACCESSORY_SLOTS,
     NO_STYLE,
     BasketLine,
     Filters,
@@ -36,8 +37,11 @@ from serving.schemas import (
 log = logging.getLogger(__name__)
 
 
-def to_request(body: RecommendationRequestIn, online: OnlineState | None) -> RecommendationRequest:
-    """The pipeline's request record, with what online state knows about the shopper."""
+def to_request(
+    body: RecommendationRequestIn, online: OnlineState | None, accessory_slots: int = DEFAULT_ACCESSORY_SLOTS
+) -> RecommendationRequest:
+    """The pipeline's request record, with what online state knows about the shopper and the
+    deployment's accessory slot count."""
     context = None
     if online is not None and (body.user_id or body.session_id):
         try:
@@ -58,6 +62,7 @@ def to_request(body: RecommendationRequestIn, online: OnlineState | None) -> Rec
             categories=tuple(f.categories) if f.categories is not None else None,
         ),
         user_context=context,
+        accessory_slots=accessory_slots,
     )
 
 

@@ -47,7 +47,7 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
 
 def _answer(body, model, rules, deadline, online, metrics, settings, request_id):  # noqa: ANN001, ANN202
     check_limits(body, settings)
-    request = answer.to_request(body, online)
+    request = answer.to_request(body, online, settings.accessory_slots)
     rec = answer.recommend(
         model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
     )

@@ -12,9 +12,8 @@ diffs is in ``serving.rules.service``.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import (
     APIRouter,
     Body,
@@ -161,32 +160,54 @@ def preview(
 @router.get("/suggestions", response_model=s.SuggestionList, summary="Rules mined from order history")
 def suggestions(
     runtime: RulesRuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=5000, description="Strongest first.")] = 100,
+    limit: Annotated[int, Query(ge=1, le=5000, description="Page size.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Skip this many matches (paging).")] = 0,
     pending: Annotated[bool, Query(description="Only those not accepted yet.")] = False,
+    uncovered: Annotated[bool, Query(description="Only those no enabled rule covers yet.")] = False,
+    category: Annotated[str | None, Query(max_length=128, description="Anchor or accessory category.",
+                                          examples=["tile-adhesive"])] = None,
+    min_support: Annotated[int, Query(ge=0, description="At least this many anchor orders.")] = 0,
+    min_lift: Annotated[float, Query(ge=0)] = 0.0,
+    min_forgotten: Annotated[float, Query(ge=0, le=1, description="Share that came back for it later.")] = 0.0,
+    sort: Annotated[Literal["evidence", "completion", "forgotten", "lift", "support"], Query(
+        description="evidence: the miner's order (strongest first); others: that figure, highest first.")] = "evidence",
 ) -> s.SuggestionList:
-    stored = [st.rule for st in runtime.store.list()]
-    live = {r.id for r in stored}
-    items = [sg for sg in runtime.suggestions() if not (pending and sg.id in live)]
-    return s.SuggestionList(
-        suggestions=[
-            s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, covered_by=service.covering_rules(stored, sg),
-                            rule=sg.to_rule().to_document())
-            for sg in items[:limit]
-        ],
-        total=len(items),
+    return service.find_suggestions(
+        runtime, pending=pending, uncovered=uncovered, category=category, min_support=min_support,
+        min_lift=min_lift, min_forgotten=min_forgotten, sort=sort, offset=offset, limit=limit,
     )
 
 
 @router.post(
     "/suggestions/{suggestion_id}/accept", status_code=201, response_model=s.RuleOut,
-    summary="Turn a mined suggestion into a rule", responses={**NOT_FOUND, **CONFLICT},
+    summary="Turn a mined suggestion into a rule, or add it to an existing rule",
+    responses={**NOT_FOUND, **CONFLICT},
 )
 def accept_suggestion(
-    runtime: RulesRuntimeDep, suggestion_id: str, response: Response, author: AuthorDep
+    runtime: RulesRuntimeDep, suggestion_id: str, response: Response, author: AuthorDep,
+    into: Annotated[str | None, Query(max_length=80, description=(
+        "Add the accessory to this rule (one of the suggestion's `extends`) instead of a new rule."))] = None,
+    version: Annotated[int | None, Query(ge=1, description="With `into`: the version of that rule you saw.")] = None,
+    duplicate: Annotated[bool, Query(description="Create a new rule even though enabled rules cover it.")] = False,
 ) -> s.RuleOut:
     found = next((sg for sg in runtime.suggestions() if sg.id == suggestion_id), None)
     if found is None:
         raise HTTPException(404, f"no mined suggestion {suggestion_id!r}")
+    if into is not None:
+        target = runtime.store.get(into)
+        if found.anchor not in target.rule.trigger.categories:
+            raise RuleValidationError([FieldError("into", f"rule {into!r} is not triggered by {found.anchor!r}")])
+        doc = target.rule.to_document()
+        if found.accessory not in doc["suggest"]["categories"]:
+            doc["suggest"]["categories"] = [*doc["suggest"]["categories"], found.accessory]
+        rule = service.validated_rule(runtime, doc, check_catalog=False)
+        stored = runtime.store.update(rule, version if version is not None else target.version, author)
+        response.status_code = 200
+        return _written(runtime, stored, response)
+    covered = service.covering_rules([st.rule for st in runtime.store.list()], found)
+    if covered and not duplicate:
+        raise HTTPException(409, f"already covered by {', '.join(covered)}: nothing to add "
+                                 "(send duplicate=true to create a separate rule anyway)")
     return _written(runtime, runtime.store.create(found.to_rule(), author), response)
 
 
@@ -251,7 +272,7 @@ def products(
     q: Annotated[str, Query(min_length=1, max_length=200, examples=["wall paint"])],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> s.ProductList:
-    rows = np.flatnonzero(view.catalog.text_matches(q))
+    rows = view.catalog.search(q)
     return s.ProductList(items=[service.product_out(view.catalog, int(r)) for r in rows[:limit]],
                          total=int(len(rows)))
 

@@ -198,12 +198,18 @@ class SuggestionOut(BaseModel):
     covered_by: list[str] = Field(
         default_factory=list, description="Enabled rules that already suggest this accessory for this anchor."
     )
+    extends: list[str] = Field(
+        default_factory=list,
+        description="Enabled rules triggered by this anchor without this accessory: accept into one of them "
+                    "(`POST .../accept?into=<rule id>`) instead of creating a new rule.",
+    )
     rule: dict[str, Any]
 
 
 class SuggestionList(BaseModel):
     suggestions: list[SuggestionOut]
-    total: int
+    total: int = Field(description="Suggestions matching the filters (all pages).")
+    offset: int = 0
 
 
 class ImportOut(BaseModel):

@@ -22,6 +22,7 @@ from recsys.rules.model import (
     parse_rule,
     rule_summary,
 )
+from recsys.rules.slots import fill_accessory_slots
 from serving.rules import schemas as s
 from serving.rules.runtime import CatalogView, RulesRuntime
 from serving.rules.store import StoredRule
@@ -89,6 +90,69 @@ def covering_rules(rules: Sequence[Rule], suggestion: Suggestion) -> list[str]:
     ]
 
 
+SUGGESTION_SORTS = {
+    "evidence": None,  # the miner's order: strongest evidence first
+    "completion": lambda sg: -sg.completion_rate,
+    "forgotten": lambda sg: -sg.forgotten_rate,
+    "lift": lambda sg: -sg.lift,
+    "support": lambda sg: -sg.anchor_orders,
+}
+
+
+def extendable_rules(rules: Sequence[Rule], suggestion: Suggestion) -> list[str]:
+    """Enabled rules triggered by the suggestion's anchor that do not suggest its accessory yet:
+    accepting the suggestion can add the accessory to one of them instead of a new rule."""
+    return [
+        r.id for r in rules
+        if r.enabled and suggestion.anchor in r.trigger.categories
+        and suggestion.accessory not in r.suggest.categories
+    ]
+
+
+def find_suggestions(
+    runtime: RulesRuntime,
+    *,
+    pending: bool = False,
+    uncovered: bool = False,
+    category: str | None = None,
+    min_support: int = 0,
+    min_lift: float = 0.0,
+    min_forgotten: float = 0.0,
+    sort: str = "evidence",
+    offset: int = 0,
+    limit: int = 100,
+) -> s.SuggestionList:
+    """One page of mined suggestions after filters: not accepted yet (``pending``), not covered
+    by an enabled rule (``uncovered``), naming ``category`` as anchor or accessory, at least
+    ``min_support`` anchor orders, ``min_lift`` lift and ``min_forgotten`` forgotten share;
+    sorted by ``sort`` (one of ``SUGGESTION_SORTS``); ``total`` counts every match."""
+    stored = [st.rule for st in runtime.store.list()]
+    live = {r.id for r in stored}
+    rows = []
+    for sg in runtime.suggestions():
+        if pending and sg.id in live:
+            continue
+        if category and category not in (sg.anchor, sg.accessory):
+            continue
+        if sg.anchor_orders < min_support or sg.lift < min_lift or sg.forgotten_rate < min_forgotten:
+            continue
+        covered = covering_rules(stored, sg)
+        if uncovered and (covered or sg.id in live):
+            continue
+        rows.append((sg, covered))
+    key = SUGGESTION_SORTS[sort]
+    if key is not None:
+        rows.sort(key=lambda row: key(row[0]))
+    return s.SuggestionList(
+        suggestions=[
+            s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, covered_by=covered,
+                            extends=extendable_rules(stored, sg), rule=sg.to_rule().to_document())
+            for sg, covered in rows[offset:offset + limit]
+        ],
+        total=len(rows), offset=offset,
+    )
+
+
 def import_diff(live: dict[str, Rule], rules: Sequence[Rule], mode: str) -> s.ImportOut:
     """What an import would do to the live rules, without writing (``dry_run``)."""
     ids = {r.id for r in rules}
@@ -144,7 +208,8 @@ def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: 
     source: Literal["recommender", "rules-only"] = "rules-only"
     note = ""
     if rec is not None and rec.catalog is catalog:
-        request = RecommendationRequest(basket=basket, user_id=body.user_id, page=body.page, k=body.k)
+        request = RecommendationRequest(basket=basket, user_id=body.user_id, page=body.page, k=body.k,
+                                        accessory_slots=runtime.settings.accessory_slots)
         result = rec.recommend(request, rules=engine)
         style = result.style
         source = "recommender"
@@ -157,7 +222,7 @@ def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: 
         if body.page == "product":
             note = "the recommender fills accessory slots on cart and checkout pages only"
     else:
-        note = "no recommender loaded: accessories picked by lowest price, one per suggested category in turn"
+        note = "no recommender loaded: accessories picked by lowest price, one per suggested category"
     rows = [catalog.ids.row(line.sku) for line in known]
     fired = engine.match(rows, [line.quantity for line in known], style, body.page)
     fired_out = []
@@ -169,16 +234,13 @@ def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: 
             candidate_count=len(cand),
             candidates=[product_out(catalog, int(r)) for r in cheapest_spread(catalog, rule, cand, 5)],
         ))
-    if source == "rules-only":
-        taken = set(rows)
-        for f in fired:
-            rule = by_id[f.rule_id]
-            cand = np.asarray([r for r in f.candidate_rows if r not in taken], dtype=np.int64)
-            for r in cheapest_spread(catalog, rule, cand, f.max_items):
-                taken.add(int(r))
-                p = product_out(catalog, int(r))
-                accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
-                                                  rule_id=f.rule_id, reason=f.reason))
+    if source == "rules-only":  # the same one section as the recommender's, cheapest first
+        slots = fill_accessory_slots(fired, catalog.category_codes, cap=runtime.settings.accessory_slots,
+                                     taken_rows=rows, score=lambda cand: -catalog.prices[cand])
+        for slot in slots:
+            p = product_out(catalog, slot.row)
+            accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
+                                              rule_id=slot.rule_id, reason=slot.reason))
     return s.PreviewOut(source=source, style=style_out(style), unknown_skus=unknown, fired=fired_out,
                         accessories=accessories, items=items, note=note)
 

@@ -147,16 +147,17 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_role("button", name="Save").click()
     trig_err = page.locator("#err-trigger-categories")
     trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()
-    assert "unknown category 'skirting-boards'" in page.locator("#err-suggest-categories").inner_text()
+    assert page.locator("#err-suggest-categories").inner_text().strip() == ""  # the sample world has both
     assert page.locator("#f-trigger-categories").get_attribute("aria-invalid") == "true"
     assert page.locator("#editor-errors").is_visible()
     shot(page, "03-inline-errors", "#editor-sec")
-    fill_rule(page, "laminate-flooring", "underlay")
+    fill_rule(page, "laminate-flooring", "underlay, skirting-boards")
     page.get_by_role("button", name="Save").click()
     page.locator("#status").get_by_text("Saved laminate-underlay-skirting (version 1).").wait_for()
     table.locator("tr[data-rule='laminate-underlay-skirting']").wait_for()
     stored = api.get("/v1/rules/laminate-underlay-skirting").json()
-    assert stored["updated_by"] == "Alice" and stored["rule"]["suggest"]["categories"] == ["underlay"]
+    assert stored["updated_by"] == "Alice"
+    assert stored["rule"]["suggest"]["categories"] == ["underlay", "skirting-boards"]
 
     # 5. preview a basket built by searching products
     page.get_by_label("Find products").fill("laminate")
@@ -176,14 +177,39 @@ def test_merchandiser_journey(server, page) -> None:
     assert "often forgotten with wall paint" in accessories and "underlay" in accessories.lower()
     shot(page, "04-preview", "#preview-sec")
 
-    # 6. accept a mined suggestion
-    first = next(s for s in server["mined"][:25] if api.get(f"/v1/rules/{s.id}").status_code == 404)
-    row = page.locator(f"#suggestions-table tr[data-suggestion='{first.id}']")
-    assert first.sentence in row.inner_text()
+    # 6. mined suggestions: uncovered ones by default, filtered, paged; accept the journey's own
+    mined = server["mined"]
+    sg = next(s for s in mined if s.id == "mined-tile-adhesive-grout")
+    assert sg.sentence.startswith("82% of shoppers who bought tile adhesive bought grout")
+    listed = page.locator("#suggestions-table tbody tr")
+    listed.first.wait_for()
+    assert page.locator("#sg-uncovered").is_checked()
+    shown = listed.evaluate_all("rows => rows.map(r => r.dataset.suggestion)")
+    assert "mined-laminate-flooring-skirting-boards" not in shown  # Alice's new rule covers it
+    page.locator("#sg-uncovered").uncheck()
+    page.get_by_role("button", name="Filter").click()
+    page.locator("#suggestions-count").get_by_text(f"Showing 1–25 of {len(mined)}.").wait_for()
+    page.get_by_role("button", name="Next page").click()
+    page.locator("#suggestions-count").get_by_text(f"Showing 26–50 of {len(mined)}.").wait_for()
+    covered = page.locator("#suggestions-table tr[data-suggestion='mined-laminate-flooring-skirting-boards']")
+    page.get_by_label("Category", exact=True).fill("skirting-boards")
+    page.get_by_role("button", name="Filter").click()
+    covered.get_by_text("covered by laminate-underlay-skirting").wait_for()
+    assert covered.get_by_role("button").count() == 0, "no Accept on a covered suggestion (no duplicates)"
+    page.locator("#sg-uncovered").check()
+    page.get_by_label("Category", exact=True).fill("tile-adhesive")
+    page.get_by_label("Sort by").select_option("lift")
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator(f"#suggestions-table tr[data-suggestion='{sg.id}']")
+    row.wait_for()
+    assert sg.sentence in row.inner_text()
+    lifts = [s.lift for s in mined if "tile-adhesive" in (s.anchor, s.accessory)]
+    assert listed.count() <= len(lifts)
     shot(page, "05-suggestions", "#suggestions-sec")
-    row.get_by_role("button").click()
-    row.get_by_text("accepted").wait_for()
-    assert api.get(f"/v1/rules/{first.id}").json()["rule"]["trigger"]["categories"] == [first.anchor]
+    row.get_by_role("button", name="Accept tile-adhesive => grout").click()
+    page.locator("#status").get_by_text(f"Accepted: rule {sg.id} created").wait_for()
+    assert api.get(f"/v1/rules/{sg.id}").json()["rule"]["trigger"]["categories"] == ["tile-adhesive"]
+    row.wait_for(state="detached")  # accepted: no longer an open suggestion
 
     # 7. edit, then undo from the history
     rule_row = table.locator("tr[data-rule='laminate-underlay-skirting']")

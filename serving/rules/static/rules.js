@@ -230,6 +230,7 @@
     $("#editor-sec").hidden = true;
     state.editing = null;
     await loadRules();
+    await loadSuggestions();  // what the rules cover changed
     status("Saved " + r.data.id + " (version " + r.data.version + ").");
   }
   $("#rule-form").addEventListener("submit", save);
@@ -363,30 +364,56 @@
   });
 
   // ---- suggestions, categories, export ---------------------------------------------------------
+  const SG_PAGE = 25;
+  let sgOffset = 0;
+  function suggestionQuery() {
+    const q = new URLSearchParams({ limit: SG_PAGE, offset: sgOffset, sort: $("#sg-sort").value });
+    if ($("#sg-uncovered").checked) q.set("uncovered", "true");
+    const cat = $("#sg-category").value.trim();
+    if (cat) q.set("category", cat);
+    if (Number($("#sg-min-lift").value) > 0) q.set("min_lift", $("#sg-min-lift").value);
+    if (Number($("#sg-min-forgotten").value) > 0) q.set("min_forgotten", $("#sg-min-forgotten").value);
+    return q.toString();
+  }
   async function loadSuggestions() {
-    const r = await api("GET", "/suggestions?limit=25");
+    const r = await api("GET", "/suggestions?" + suggestionQuery());
     const body = $("#suggestions-table tbody");
     body.replaceChildren();
     if (!r.ok) { status(detail(r), false); return; }
     for (const sg of r.data.suggestions) {
+      const name = sg.anchor + " => " + sg.accessory;
       const action = el("td");
       if (sg.accepted) action.textContent = "accepted";
+      else if (sg.covered_by.length) action.append(el("span", { class: "muted", text: "covered by " + sg.covered_by.join(", ") }));
       else {
-        if (sg.covered_by.length) action.append(el("span", { class: "muted", text: "covered by " + sg.covered_by.join(", ") }), el("br"));
-        action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + sg.anchor + " => " + sg.accessory }, "Accept as rule"));
+        for (const rid of sg.extends) {
+          action.append(el("button", { type: "button", onclick: () => accept(sg.id, rid), "aria-label": "Add " + name + " to rule " + rid }, "Add to " + rid), " ");
+        }
+        action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + name }, sg.extends.length ? "New rule" : "Accept as rule"));
       }
-      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: sg.anchor + " => " + sg.accessory }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
+      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: name }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
     }
-    $("#suggestions-empty").hidden = r.data.suggestions.length > 0;
-    $("#suggestions-count").textContent = r.data.total > r.data.suggestions.length
-      ? "Showing the " + r.data.suggestions.length + " strongest of " + r.data.total + "." : "";
+    const n = r.data.suggestions.length;
+    $("#suggestions-empty").hidden = n > 0;
+    $("#suggestions-count").textContent = n ? "Showing " + (sgOffset + 1) + "–" + (sgOffset + n) + " of " + r.data.total + "." : "";
+    $("#sg-prev").disabled = sgOffset === 0;
+    $("#sg-next").disabled = sgOffset + n >= r.data.total;
   }
-  async function accept(id) {
-    const r = await api("POST", "/suggestions/" + encodeURIComponent(id) + "/accept");
+  $("#suggestion-filters").addEventListener("submit", (ev) => { ev.preventDefault(); sgOffset = 0; loadSuggestions(); });
+  $("#sg-prev").addEventListener("click", () => { sgOffset = Math.max(0, sgOffset - SG_PAGE); loadSuggestions(); });
+  $("#sg-next").addEventListener("click", () => { sgOffset += SG_PAGE; loadSuggestions(); });
+  async function accept(id, into) {
+    let path = "/suggestions/" + encodeURIComponent(id) + "/accept";
+    if (into) {
+      const rule = state.rules.find((x) => x.id === into);
+      path += "?into=" + encodeURIComponent(into) + (rule ? "&version=" + rule.version : "");
+    }
+    const r = await api("POST", path);
     if (!r.ok) { status(detail(r), false); return; }
     await loadSuggestions();
     await loadRules();
-    status("Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
+    status(into ? "Added to rule " + r.data.id + " (version " + r.data.version + ")."
+      : "Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
   }
   async function loadCategories() {
     const r = await api("GET", "/categories");

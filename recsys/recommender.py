@@ -34,6 +34,7 @@ from recsys.bundle import (
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
 from recsys.candidates.style_retrieval import look_categories
 from recsys.config import PipelineConfig, config_from_dict
+from recsys.controls import apply_controls
 from recsys.data.catalog import Catalog
 from recsys.ids import IdIndex
 from recsys.ranking.diversity import cap_per_category, reserve_slots
@@ -428,6 +429,7 @@ class Recommender:
                 s = 1.0 / (1.0 + np.arange(hi - lo, dtype=np.float64))  # merged order
                 order = np.arange(hi - lo)
             k = max(int(p.request.k), 0)
+            order, s, applied = apply_controls(m.rows, s, p.request.controls, page=p.request.page, now=p.request.now)
             accessories: tuple[AccessorySlot, ...] = ()
             if rules is not None and p.request.page in ("cart", "checkout") and len(p.rows):
                 # one accessory section; the ranked items do not repeat its SKUs or categories
@@ -445,6 +447,7 @@ class Recommender:
                 Recommendation(
                     items=items, style=p.reading, accessories=accessories, unknown_skus=p.unknown,
                     degraded=degraded_reason is not None, degraded_reason=degraded_reason,
+                    controls_applied=tuple((str(self.catalog.skus[a.row]), a.control_id, a.action) for a in applied),
                 )
             )
         t5 = time.perf_counter()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 from feature_store.online_state import OnlineState
+from recsys.controls import CompiledControls
 from recsys.recommendation import (
     DEFAULT_ACCESSORY_SLOTS,
     NO_STYLE,
@@ -38,10 +39,11 @@ log = logging.getLogger(__name__)
 
 
 def to_request(
-    body: RecommendationRequestIn, online: OnlineState | None, accessory_slots: int = DEFAULT_ACCESSORY_SLOTS
+    body: RecommendationRequestIn, online: OnlineState | None, accessory_slots: int = DEFAULT_ACCESSORY_SLOTS,
+    controls: CompiledControls | None = None,
 ) -> RecommendationRequest:
-    """The pipeline's request record, with what online state knows about the shopper and the
-    deployment's accessory slot count."""
+    """The pipeline's request record, with what online state knows about the shopper, the
+    deployment's accessory slot count and the merchandisers' answer controls."""
     context = None
     if online is not None and (body.user_id or body.session_id):
         try:
@@ -63,6 +65,7 @@ def to_request(
         ),
         user_context=context,
         accessory_slots=accessory_slots,
+        controls=controls,
     )
 
 

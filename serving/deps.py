@@ -13,6 +13,7 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from feature_store.event_log import EventLog
 from feature_store.online_state import OnlineState
+from recsys.controls import CompiledControls
 from recsys.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel, ModelHolder
@@ -52,6 +53,12 @@ def get_rules(request: Request) -> Any:
         return runtime.engine()
     except Exception:  # noqa: BLE001 - rules are optional for an answer
         return None
+
+
+def get_controls(request: Request) -> CompiledControls | None:
+    """The compiled answer controls, or None when rules (and so controls) are off."""
+    runtime = getattr(request.app.state, "rules_runtime", None)
+    return runtime.controls() if runtime is not None else None
 
 
 def get_rules_runtime(request: Request) -> RulesRuntime:
@@ -96,6 +103,7 @@ EventLogDep = Annotated[EventLog, Depends(get_event_log)]
 OnlineStateDep = Annotated[OnlineState, Depends(get_online_state)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 RulesDep = Annotated[Any, Depends(get_rules)]
+ControlsDep = Annotated[CompiledControls | None, Depends(get_controls)]
 RulesRuntimeDep = Annotated[RulesRuntime, Depends(get_rules_runtime)]
 CatalogViewDep = Annotated[CatalogView, Depends(get_catalog_view)]
 AuthorDep = Annotated[str, Depends(get_author)]

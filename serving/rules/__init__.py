@@ -23,7 +23,7 @@ def install_rules(app: FastAPI, settings: Settings, *, table_prefix: str = "recs
     The store lives at ``settings.resolved_database_url`` (SQLite file by default).
     ``app.state.rules_runtime`` is set too, so routes elsewhere can read ``engine()``.
     """
-    from serving.rules import api
+    from serving.rules import api, controls_api
     from serving.rules.errors import install_rule_error_handlers
     from serving.rules.page import build_page_router
     from serving.rules.runtime import RulesRuntime
@@ -34,6 +34,7 @@ def install_rules(app: FastAPI, settings: Settings, *, table_prefix: str = "recs
     runtime = RulesRuntime(settings, RuleStore(settings.resolved_database_url, table_prefix))
     install_rule_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(controls_api.router)
     app.include_router(build_page_router())
     app.state.rules_runtime = runtime
     return runtime

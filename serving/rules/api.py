@@ -154,7 +154,8 @@ def preview(
     ],
 ) -> s.PreviewOut:
     engine = service.preview_engine(runtime, view, body)
-    return service.preview(runtime, view, engine, body)
+    controls = service.preview_controls(runtime, view, body)
+    return service.preview(runtime, view, engine, body, controls)
 
 
 @router.get("/suggestions", response_model=s.SuggestionList, summary="Rules mined from order history")
@@ -358,14 +359,7 @@ def disable_rule(
 def history(runtime: RulesRuntimeDep, rule_id: str) -> s.HistoryOut:
     versions = runtime.store.history(rule_id)
     current = versions[0].version if versions and versions[0].document is not None else None
-    return s.HistoryOut(
-        id=rule_id, current_version=current,
-        versions=[
-            s.VersionOut(version=v.version, action=v.action, author=v.author, at=v.at,
-                         changes=v.changes, rule=v.document)
-            for v in versions
-        ],
-    )
+    return s.HistoryOut(id=rule_id, current_version=current, versions=service.history_out(versions))
 
 
 @router.post(

@@ -33,11 +33,15 @@ async def rule_not_found_handler(_request: Request, exc: Exception) -> JSONRespo
 
 
 async def rule_conflict_handler(request: Request, exc: Exception) -> JSONResponse:
-    from serving.rules.service import rule_out
+    from recsys.controls import Control
+    from serving.rules.service import control_out, rule_out
 
     assert isinstance(exc, RuleConflict)
     runtime = request.app.state.rules_runtime
-    current = rule_out(runtime, exc.current).model_dump(mode="json") if exc.current else None
+    current = None
+    if exc.current is not None:
+        shown = control_out if isinstance(exc.current.rule, Control) else rule_out
+        current = shown(runtime, exc.current).model_dump(mode="json")
     headers = {"ETag": f'"{exc.current.version}"'} if exc.current else {}
     return JSONResponse({"detail": str(exc), "current": current}, status_code=409, headers=headers)
 

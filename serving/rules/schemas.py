@@ -86,12 +86,21 @@ class DeletedOut(BaseModel):
     deleted: bool = True
 
 
+class FieldChangeOut(BaseModel):
+    field: str = Field(examples=["priority"])
+    old: Any = Field(examples=[100])
+    new: Any = Field(examples=[120])
+
+
 class VersionOut(BaseModel):
     version: int
     action: str
     author: str
     at: datetime
     changes: list[str]
+    diff: list[FieldChangeOut] = Field(
+        default_factory=list, description="Each changed field with its old and new value (from the version before)."
+    )
     rule: dict[str, Any] | None
 
 
@@ -132,6 +141,9 @@ class PreviewIn(BaseModel):
         None, description="A rule under edit: previewed in place of the stored rule with its id."
     )
     only_draft: bool = Field(False, description="Preview the draft alone, without the stored rules.")
+    draft_control: dict[str, Any] | None = Field(
+        None, description="An answer control under edit: previewed in place of the stored control with its id."
+    )
 
 
 class ProductOut(BaseModel):
@@ -165,7 +177,8 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     score: float
-    reason: str
+    reason: str = Field(description="The shopper's reason, then (preview only) the controls that acted on it.")
+    controls: list[str] = Field(default_factory=list, description="Ids of the answer controls that acted on it.")
 
 
 class PreviewOut(BaseModel):
@@ -227,3 +240,44 @@ class ProductList(BaseModel):
 
 class CategoryList(BaseModel):
     categories: list[str]
+
+
+EXAMPLE_CONTROL: dict[str, Any] = {
+    "id": "pin-summer-cushion",
+    "name": "Summer cushion first on the cart page",
+    "action": "pin",
+    "target": {"skus": ["SKU-000123"]},
+    "position": 1,
+    "placements": ["cart"],
+    "valid_from": "2026-06-01T00:00:00Z",
+    "valid_to": "2026-06-15T00:00:00Z",
+}
+EXAMPLE_BURY: dict[str, Any] = {
+    "id": "bury-old-laminate",
+    "name": "Discontinued laminate range",
+    "action": "bury",
+    "target": {"categories": ["laminate-flooring"], "attributes": [{"key": "wear_class", "value": "AC3"}]},
+    "multiplier": 0.2,
+    "shift": 5,
+}
+CONTROL_EXAMPLES = {
+    "pin": {"summary": "Pin a seasonal SKU for two weeks", "value": EXAMPLE_CONTROL},
+    "bury": {"summary": "Bury a discontinued range", "value": EXAMPLE_BURY},
+    "hide": {"summary": "Never show a category", "value": {
+        "id": "hide-grout", "name": "Grout out of stock", "action": "hide", "target": {"categories": ["grout"]}}},
+}
+
+
+class ControlOut(BaseModel):
+    id: str
+    version: int = Field(description="Send it back (If-Match or `version`) when you change the control.")
+    updated_at: datetime
+    updated_by: str
+    summary: str = Field(examples=["pin SKU-000123 at 1"])
+    control: dict[str, Any]
+    problems: list[str] = Field(default_factory=list, description="Names the served catalog does not know.")
+
+
+class ControlList(BaseModel):
+    controls: list[ControlOut]
+    total: int

@@ -10,6 +10,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from recsys.controls import (
+    CompiledControls,
+    Control,
+    check_control_against_catalog,
+    control_summary,
+    parse_control,
+)
 from recsys.data.catalog import Catalog
 from recsys.recommendation import NO_STYLE, BasketLine, RecommendationRequest, StyleReading
 from recsys.rules.engine import RuleEngine
@@ -25,7 +32,7 @@ from recsys.rules.model import (
 from recsys.rules.slots import fill_accessory_slots
 from serving.rules import schemas as s
 from serving.rules.runtime import CatalogView, RulesRuntime
-from serving.rules.store import StoredRule
+from serving.rules.store import RuleVersion, StoredRule, field_diff
 
 
 def rule_out(runtime: RulesRuntime, stored: StoredRule, engine: RuleEngine | None = None) -> s.RuleOut:
@@ -37,6 +44,40 @@ def rule_out(runtime: RulesRuntime, stored: StoredRule, engine: RuleEngine | Non
         updated_by=stored.updated_by, summary=rule_summary(stored.rule),
         rule=stored.rule.to_document(), problems=problems,
     )
+
+
+def history_out(versions: Sequence[RuleVersion]) -> list[s.VersionOut]:
+    """Versions newest first, each with its field-level changes against the version before."""
+    out = []
+    for i, v in enumerate(versions):
+        before = versions[i + 1].document if i + 1 < len(versions) else None
+        diff = field_diff(before, v.document) if before is not None and v.document is not None else []
+        out.append(s.VersionOut(
+            version=v.version, action=v.action, author=v.author, at=v.at, changes=v.changes, rule=v.document,
+            diff=[s.FieldChangeOut(field=f, old=o, new=n) for f, o, n in diff],
+        ))
+    return out
+
+
+def control_out(runtime: RulesRuntime, stored: StoredRule[Control]) -> s.ControlOut:
+    """The API shape of a stored control, with the names the served catalog lacks."""
+    view = runtime.catalog_view()
+    problems = [str(e) for e in check_control_against_catalog(stored.rule, view.catalog)] if view else []
+    return s.ControlOut(
+        id=stored.rule.id, version=stored.version, updated_at=stored.updated_at, updated_by=stored.updated_by,
+        summary=control_summary(stored.rule), control=stored.rule.to_document(), problems=problems,
+    )
+
+
+def validated_control(runtime: RulesRuntime, document: Any, check_catalog: bool = True) -> Control:
+    """Parse a control; ``RuleValidationError`` lists every bad field, catalog names included."""
+    control = parse_control(document)
+    view = runtime.catalog_view()
+    if check_catalog and view is not None:
+        errors = check_control_against_catalog(control, view.catalog)
+        if errors:
+            raise RuleValidationError(errors)
+    return control
 
 
 def catalog_errors(view: CatalogView | None, rule: Rule) -> list[FieldError]:
@@ -193,7 +234,28 @@ def preview_engine(runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn) 
     return RuleEngine.compile(rules, view.catalog, view.item_styles)
 
 
-def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: s.PreviewIn) -> s.PreviewOut:
+def preview_controls(runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn) -> CompiledControls:
+    """The stored answer controls with the body's draft control in place of its id (a bad
+    draft raises ``RuleValidationError`` with paths under ``draft_control.``)."""
+    controls = [st.rule for st in runtime.controls_store.list()]
+    if body.draft_control is not None:
+        try:
+            draft = validated_control(runtime, {k: v for k, v in body.draft_control.items() if k != "version"})
+        except RuleValidationError as exc:
+            raise RuleValidationError(
+                [FieldError(f"draft_control.{e.path}", e.message) for e in exc.errors]
+            ) from None
+        controls = [c for c in controls if c.id != draft.id] + [draft.model_copy(update={"enabled": True})]
+    return CompiledControls(controls, view.catalog, view.item_styles)
+
+
+_VERB = {"pin": "pinned", "boost": "boosted", "bury": "buried", "hide": "hidden"}
+
+
+def preview(
+    runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: s.PreviewIn,
+    controls: CompiledControls | None = None,
+) -> s.PreviewOut:
     """What the page would show for ``body.basket``: the served recommender's answer when it
     serves this catalog, else accessories picked by price (one per suggested category in turn)."""
     catalog = view.catalog
@@ -209,12 +271,23 @@ def preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: 
     note = ""
     if rec is not None and rec.catalog is catalog:
         request = RecommendationRequest(basket=basket, user_id=body.user_id, page=body.page, k=body.k,
-                                        accessory_slots=runtime.settings.accessory_slots)
+                                        accessory_slots=runtime.settings.accessory_slots, controls=controls)
         result = rec.recommend(request, rules=engine)
         style = result.style
         source = "recommender"
+        by_sku: dict[str, list[str]] = {}
+        for sku, control_id, action in result.controls_applied:  # named for the merchandiser only
+            by_sku.setdefault(sku, []).append(f"{_VERB[action]} by {control_id}")
         items = [s.ItemOut(sku=i.sku, title=str(catalog.frame["title"].iat[catalog.ids.row(i.sku)]),
-                           score=float(i.score), reason=i.reason) for i in result.items]
+                           score=float(i.score),
+                           reason=i.reason + (f" [{'; '.join(by_sku[i.sku])}]" if i.sku in by_sku else ""),
+                           controls=[c.split(" by ", 1)[1] for c in by_sku.get(i.sku, [])])
+                 for i in result.items]
+        shown = {i.sku for i in result.items}
+        hidden = sorted({cid for sku, cid, action in result.controls_applied if action == "hide"})
+        if hidden:
+            note = f"hidden by {', '.join(hidden)}: " + ", ".join(
+                sorted({sku for sku, _, a in result.controls_applied if a == "hide" and sku not in shown})[:10])
         for slot in result.accessories:
             p = product_out(catalog, catalog.ids.row(slot.sku))
             accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,

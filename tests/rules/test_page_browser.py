@@ -144,7 +144,7 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_label("Name", exact=True).fill("Laminate needs underlay and skirting boards")
     fill_rule(page, "laminate", "underlay, skirting-boards")
     page.get_by_label("Slots (max items)").fill("2")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     trig_err = page.locator("#err-trigger-categories")
     trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()
     assert page.locator("#err-suggest-categories").inner_text().strip() == ""  # the sample world has both
@@ -152,7 +152,7 @@ def test_merchandiser_journey(server, page) -> None:
     assert page.locator("#editor-errors").is_visible()
     shot(page, "03-inline-errors", "#editor-sec")
     fill_rule(page, "laminate-flooring", "underlay, skirting-boards")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     page.locator("#status").get_by_text("Saved laminate-underlay-skirting (version 1).").wait_for()
     table.locator("tr[data-rule='laminate-underlay-skirting']").wait_for()
     stored = api.get("/v1/rules/laminate-underlay-skirting").json()
@@ -215,7 +215,7 @@ def test_merchandiser_journey(server, page) -> None:
     rule_row = table.locator("tr[data-rule='laminate-underlay-skirting']")
     rule_row.get_by_role("button", name="Edit laminate-underlay-skirting").click()
     page.get_by_label("Priority (higher fires first)").fill("55")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     page.locator("#status").get_by_text("(version 2)").wait_for()
     rule_row.get_by_role("button", name="History of laminate-underlay-skirting").click()
     page.locator("#history-table tbody tr").nth(1).wait_for()
@@ -232,7 +232,7 @@ def test_merchandiser_journey(server, page) -> None:
     assert api.put("/v1/rules/laminate-underlay-skirting", json=bob,
                    headers={"If-Match": f'"{current["version"]}"'}).status_code == 200
     page.get_by_label("Name", exact=True).fill("Alice's name for it")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     conflict = page.locator("#conflict")
     conflict.wait_for()
     assert "someone else changed this rule" in conflict.inner_text()
@@ -247,3 +247,84 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_role("button", name="Enable laminate-underlay-skirting").wait_for()
     assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["enabled"] is False
 
+
+
+def test_answer_controls_journey(server, page) -> None:
+    """Journey step 7: pin a seasonal item at position 1 on the cart page for two weeks, bury a
+    discontinued range, preview both (named in the reasons), see the history, disable."""
+    from datetime import UTC, datetime, timedelta
+
+    url = server["url"]
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}", "X-Author": "bob"})
+    frame = server["world"].catalog.frame
+    paint = str(frame.loc[(frame["category"] == "wall-paint") & frame["in_stock"], "sku"].iloc[0])
+    basket = {"basket": [{"sku": paint, "quantity": 1}], "page": "cart", "k": 10}
+    before = api.post("/v1/rules/preview", json=basket).json()["items"]
+    seasonal, buried_cat = before[4], before[0]
+    buried_cat = str(frame.loc[frame["sku"] == buried_cat["sku"], "category"].iloc[0])
+    assert str(frame.loc[frame["sku"] == seasonal["sku"], "category"].iloc[0]) != buried_cat
+
+    sign_in(page, url)
+    page.locator("#controls-empty").wait_for()
+    # a pin without a position: the error names the field, nothing is stored
+    page.get_by_label("Control id").fill("pin-seasonal")
+    page.get_by_label("Control name").fill("Seasonal item first on the cart page")
+    page.get_by_label("Action").select_option("pin")
+    page.get_by_label("Target SKUs (comma-separated)").fill(seasonal["sku"])
+    page.get_by_label("Placements (comma-separated)").fill("cart")
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#control-errors").get_by_text("a pin needs a position").wait_for()
+    assert api.get("/v1/controls/pin-seasonal").status_code == 404
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    page.get_by_label("Pin position (1 = first)").fill("1")
+    page.get_by_label("Control valid from (UTC)").fill(now.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Control valid to (UTC)").fill((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#status").get_by_text("Saved control pin-seasonal (version 1).").wait_for()
+    stored = api.get("/v1/controls/pin-seasonal").json()
+    assert stored["updated_by"] == "Alice" and stored["control"]["placements"] == ["cart"]
+    assert stored["control"]["valid_to"].startswith((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+
+    # bury a discontinued range: its category, five places down and its score cut
+    for label, value in [("Control id", "bury-range"), ("Control name", "Discontinued range"),
+                         ("Target SKUs (comma-separated)", ""), ("Target categories (comma-separated)", buried_cat),
+                         ("Pin position (1 = first)", ""), ("Score multiplier", "0.2"), ("Rank shift (places)", "5"),
+                         ("Placements (comma-separated)", "cart, checkout"), ("Control valid from (UTC)", ""),
+                         ("Control valid to (UTC)", "")]:
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Action").select_option("bury")
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#status").get_by_text("Saved control bury-range (version 1).").wait_for()
+    page.locator("#controls-table tr[data-control='bury-range']").wait_for()
+    shot(page, "08-controls", "#controls-sec")
+
+    # preview on the cart page: the pinned item first, the controls named in the reasons
+    page.get_by_label("Find products").fill("interior wall paint")
+    page.get_by_label("Find products").press("Enter")
+    page.locator("#product-results button").first.click()
+    page.get_by_label("Page").select_option("cart")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    first = page.locator("#preview-items li").first
+    first.wait_for()
+    assert seasonal["title"] in first.inner_text() and "[pinned by pin-seasonal]" in first.inner_text()
+    after = api.post("/v1/rules/preview", json=basket).json()["items"]
+    cat_of = dict(zip(frame["sku"], frame["category"], strict=True))
+    assert after[0]["sku"] == seasonal["sku"] and after[1]["sku"] != before[0]["sku"], "the range went down"
+    assert all("bury-range" in i["controls"] for i in after if cat_of[i["sku"]] == buried_cat)
+    if any(cat_of[i["sku"]] == buried_cat for i in after):
+        assert "buried by bury-range" in page.locator("#preview-items").inner_text()
+    shot(page, "09-controls-preview", "#preview-sec")
+    served = api.post("/v1/recommendations", json=basket).json()["items"]
+    assert served[0]["sku"] == seasonal["sku"] and "pin-seasonal" not in served[0]["reason"]
+
+    # edit through the API (another merchandiser), then the history shows old -> new
+    cur = api.get("/v1/controls/bury-range").json()
+    assert api.put("/v1/controls/bury-range", json={**cur["control"], "shift": 8},
+                   headers={"If-Match": f'"{cur["version"]}"'}).status_code == 200
+    page.get_by_role("button", name="History of control bury-range").click()
+    page.locator("#control-history-list").get_by_text("shift: 5 → 8").wait_for()
+    shot(page, "10-controls-history", "#controls-sec")
+    page.get_by_role("button", name="Disable control pin-seasonal").click()
+    page.get_by_role("button", name="Enable control pin-seasonal").wait_for()
+    off = api.post("/v1/rules/preview", json=basket).json()["items"]
+    assert not any("pin-seasonal" in i["controls"] for i in off), "a disabled control does nothing"

@@ -32,7 +32,7 @@
       if (extra && extra.raw) { init.body = body; headers["Content-Type"] = extra.contentType || "text/plain"; }
       else { init.body = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
     }
-    const res = await fetch(API + path, init);
+    const res = await fetch(((extra && extra.base) || API) + path, init);
     let data = null;
     const type = res.headers.get("content-type") || "";
     if (type.includes("json")) data = await res.json(); else data = await res.text();
@@ -66,6 +66,7 @@
     renderRules();
     loadCategories();
     loadSuggestions();
+    loadControls();
     status("Signed in. " + r.data.total + " rules.");
     return true;
   }
@@ -268,6 +269,10 @@
   });
 
   // ---- history --------------------------------------------------------------------------------
+  function changesText(v) {
+    if (!v.diff || !v.diff.length) return v.changes.join(", ");
+    return v.diff.map((d) => d.field + ": " + JSON.stringify(d.old) + " → " + JSON.stringify(d.new)).join("; ");
+  }
   async function showHistory(id) {
     const r = await api("GET", "/" + encodeURIComponent(id) + "/history");
     if (!r.ok) { status(detail(r), false); return; }
@@ -281,7 +286,7 @@
         action.append(el("button", { type: "button", class: "secondary", onclick: () => rollback(id, v.version, h.versions[0].version), "aria-label": "Roll back " + id + " to version " + v.version }, "Roll back to this version"));
       } else if (v.version === h.current_version) action.textContent = "current";
       body.append(el("tr", {}, el("td", { text: v.version }), el("td", { text: v.action }), el("td", { text: v.author }),
-        el("td", { text: v.at.replace("T", " ").slice(0, 19) }), el("td", { text: v.changes.join(", ") }), action));
+        el("td", { text: v.at.replace("T", " ").slice(0, 19) }), el("td", { text: changesText(v) }), action));
     }
     $("#history-sec").hidden = false;
     $("#history-h").scrollIntoView();
@@ -336,6 +341,7 @@
     if (!state.basket.length) { out.append(el("p", { text: "Add at least one product to the basket." })); return; }
     const body = { basket: state.basket.map((l) => ({ sku: l.sku, quantity: l.quantity })), page: $("#preview-page").value };
     if (state.draft) body.draft = state.draft;
+    if (state.draftControl) body.draft_control = state.draftControl;
     const r = await api("POST", "/preview", body);
     if (r.status === 422 && r.data.errors) { out.append(el("p", { class: "error", text: r.data.detail })); return; }
     if (!r.ok) { out.append(el("p", { class: "error", text: detail(r) })); return; }
@@ -355,7 +361,7 @@
     out.append(fired);
     if (d.items.length) {
       out.append(el("h3", { text: "Recommended items" }));
-      const items = el("ol");
+      const items = el("ol", { id: "preview-items" });
       for (const it of d.items) items.append(el("li", { text: it.title + " — " + it.reason }));
       out.append(items);
     }
@@ -429,6 +435,84 @@
     document.body.append(a); a.click(); a.remove();
     status("Exported " + state.rules.length + " rules.");
   });
+
+
+  // ---- answer controls -------------------------------------------------------------------------
+  const CONTROLS = document.body.dataset.controls;
+  const capi = (method, path, body, extra) => api(method, path, body, Object.assign({}, extra, { base: CONTROLS }));
+  const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
+  async function loadControls() {
+    const r = await capi("GET", "");
+    const body = $("#controls-table tbody");
+    body.replaceChildren();
+    if (!r.ok) { status(detail(r), false); return; }
+    for (const c of r.data.controls) {
+      const d = c.control;
+      const when = (d.valid_from || d.valid_to) ? (d.valid_from || "…").slice(0, 16) + " – " + (d.valid_to || "…").slice(0, 16) : "always";
+      const toggle = d.enabled ? "Disable" : "Enable";
+      body.append(el("tr", { "data-control": c.id }, el("td", { text: c.id }), el("td", { text: c.summary + (d.enabled ? "" : " (disabled)") }),
+        el("td", { text: d.placements.join(", ") }), el("td", { text: when }), el("td", { text: d.priority }),
+        el("td", {},
+          el("button", { type: "button", class: "secondary", "aria-label": toggle + " control " + c.id, onclick: () => toggleControl(c, !d.enabled) }, toggle), " ",
+          el("button", { type: "button", class: "secondary", "aria-label": "History of control " + c.id, onclick: () => controlHistory(c.id) }, "History"), " ",
+          el("button", { type: "button", class: "secondary", "aria-label": "Delete control " + c.id, onclick: () => deleteControl(c) }, "Delete"))));
+    }
+    $("#controls-empty").hidden = r.data.controls.length > 0;
+  }
+  function controlDocument() {
+    const num = (id) => ($(id).value === "" ? null : Number($(id).value));
+    const target = { skus: list($("#c-skus").value), categories: list($("#c-categories").value), styles: list($("#c-styles").value), attributes: [] };
+    const attr = $("#c-attribute").value.trim();
+    if (attr) { const [key, ...rest] = attr.split("="); target.attributes.push({ key: key.trim(), value: rest.join("=").trim() }); }
+    const utc = (id) => ($(id).value ? $(id).value + ":00Z" : null);
+    return {
+      id: $("#c-id").value.trim(), name: $("#c-name").value.trim(), action: $("#c-action").value, target,
+      position: num("#c-position"), multiplier: num("#c-multiplier"), shift: num("#c-shift"),
+      placements: list($("#c-placements").value), priority: num("#c-priority") || 0,
+      valid_from: utc("#c-valid_from"), valid_to: utc("#c-valid_to"),
+    };
+  }
+  function showControlErrors(r) {
+    const ul = $("#control-errors");
+    ul.replaceChildren();
+    for (const e of (r.data && r.data.errors) || [{ path: "", message: detail(r) }]) ul.append(el("li", { text: (e.path ? e.path + ": " : "") + e.message }));
+  }
+  $("#control-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await capi("POST", "", controlDocument());
+    if (!r.ok) { showControlErrors(r); status("Control not saved: " + detail(r), false); return; }
+    $("#control-errors").replaceChildren();
+    await loadControls();
+    status("Saved control " + r.data.id + " (version " + r.data.version + ").");
+  });
+  $("#control-preview").addEventListener("click", () => {
+    state.draftControl = controlDocument();
+    $("#preview-go").click();
+    $("#preview-sec").scrollIntoView();
+  });
+  async function toggleControl(c, enable) {
+    const r = await capi("POST", "/" + encodeURIComponent(c.id) + (enable ? "/enable" : "/disable") + "?version=" + c.version);
+    if (!r.ok) { status(detail(r), false); await loadControls(); return; }
+    await loadControls();
+    status((enable ? "Enabled" : "Disabled") + " control " + c.id + " (version " + r.data.version + ").");
+  }
+  async function deleteControl(c) {
+    const r = await capi("DELETE", "/" + encodeURIComponent(c.id) + "?version=" + c.version);
+    if (!r.ok) { status(detail(r), false); await loadControls(); return; }
+    await loadControls();
+    status("Deleted control " + c.id + " (kept in its history).");
+  }
+  async function controlHistory(id) {
+    await loadControls();  // someone else may have changed it
+    const r = await capi("GET", "/" + encodeURIComponent(id) + "/history");
+    const out = $("#control-history");
+    out.replaceChildren();
+    if (!r.ok) { status(detail(r), false); return; }
+    out.append(el("h3", { text: "History of control " + id }));
+    const ol = el("ul", { id: "control-history-list" });
+    for (const v of r.data.versions) ol.append(el("li", { text: "v" + v.version + " " + v.action + " by " + v.author + " at " + v.at.replace("T", " ").slice(0, 19) + ": " + changesText(v) }));
+    out.append(ol);
+  }
 
   renderBasket();
   const savedKey = sessionStorage.getItem("rules.key");

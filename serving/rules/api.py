@@ -12,6 +12,7 @@ diffs is in ``serving.rules.service``.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import (
@@ -30,7 +31,7 @@ from fastapi.responses import PlainTextResponse
 from recsys.rules.model import FieldError, Rule, RuleValidationError, rule_summary
 from recsys.rules.rules_file import dump_rules_yaml, parse_rules_yaml
 from serving.auth import require_merchandiser
-from serving.deps import AuthorDep, CatalogViewDep, RulesRuntimeDep
+from serving.deps import AuthorDep, CatalogViewDep, EventLogDep, RulesRuntimeDep
 from serving.rules import schemas as s
 from serving.rules import service
 from serving.rules.runtime import RulesRuntime
@@ -116,7 +117,9 @@ def create_rule(
     rule = service.validated_rule(runtime, document)
     stored = runtime.store.create(rule, author)
     response.headers["Location"] = f"/v1/rules/{rule.id}"
-    return _written(runtime, stored, response)
+    out = _written(runtime, stored, response)
+    out.warnings = service.overlap_warnings([st.rule for st in runtime.store.list()], rule)
+    return out
 
 
 @router.post("/validate", response_model=s.ValidateOut, summary="Check a rule without saving it")
@@ -153,9 +156,24 @@ def preview(
         }),
     ],
 ) -> s.PreviewOut:
-    engine = service.preview_engine(runtime, view, body)
+    engine = service.preview_engine(runtime, view, body.draft, body.only_draft)
     controls = service.preview_controls(runtime, view, body)
     return service.preview(runtime, view, engine, body, controls)
+
+
+@router.post(
+    "/replay", response_model=s.ReplayOut, summary="Replay a draft rule or control over recent baskets",
+    responses={**INVALID, 503: {"description": "No model (catalog) loaded."}},
+)
+def replay(
+    runtime: RulesRuntimeDep, view: CatalogViewDep, events: EventLogDep,
+    body: Annotated[s.ReplayIn, Body(openapi_examples={"rule": {
+        "summary": "A draft rule over last week's baskets", "value": {"days": 7, "draft": s.EXAMPLE_RULE}}})],
+) -> s.ReplayOut:
+    if body.draft is None and body.draft_control is None:
+        raise RuleValidationError([FieldError("draft", "send a draft rule, a draft_control or both")])
+    since = datetime.now(UTC) - timedelta(days=body.days)
+    return service.replay(runtime, view, body, events.to_interactions(since))
 
 
 @router.get("/suggestions", response_model=s.SuggestionList, summary="Rules mined from order history")
@@ -311,7 +329,9 @@ def put_rule(
             [FieldError("id", f"must equal the id in the URL ({rule_id!r}); rules cannot be renamed")]
         )
     rule = service.validated_rule(runtime, doc)
-    return _written(runtime, runtime.store.update(rule, base, author), response)
+    out = _written(runtime, runtime.store.update(rule, base, author), response)
+    out.warnings = service.overlap_warnings([st.rule for st in runtime.store.list()], rule)
+    return out
 
 
 @router.delete(

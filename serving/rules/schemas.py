@@ -68,6 +68,9 @@ class RuleOut(BaseModel):
     problems: list[str] = Field(
         default_factory=list, description="Why the rule may not fire against the served catalog."
     )
+    warnings: list[str] = Field(
+        default_factory=list, description="On save: other enabled rules suggesting the same thing for the same trigger."
+    )
 
 
 class RuleList(BaseModel):
@@ -281,3 +284,59 @@ class ControlOut(BaseModel):
 class ControlList(BaseModel):
     controls: list[ControlOut]
     total: int
+
+
+class ReplayIn(BaseModel):
+    """A draft rule and/or control replayed over the purchases of the last ``days`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(7, ge=1, le=365, description="How far back to read baskets from the event store.")
+    page: Literal["checkout", "cart", "product"] = "checkout"
+    draft: dict[str, Any] | None = Field(None, description="A rule (in place of the stored one with its id).")
+    draft_control: dict[str, Any] | None = Field(None, description="An answer control, replayed alone.")
+    max_baskets: int = Field(500, ge=1, le=5000, description="The most recent baskets, at most this many.")
+
+
+class ProductCountOut(BaseModel):
+    sku: str
+    title: str
+    category: str | None
+    count: int
+
+
+class OverlapOut(BaseModel):
+    rule_id: str
+    baskets: int = Field(description="Baskets where both suggest the same category.")
+    categories: list[str]
+
+
+class EvidenceOut(BaseModel):
+    anchor: str
+    accessory: str
+    completion_rate: float
+    sentence: str
+
+
+class RuleReplayOut(BaseModel):
+    rule_id: str
+    fired: int
+    fired_share: float = Field(description="Share of the replayed baskets on which the rule fires.")
+    most_shown: list[ProductCountOut]
+    overlaps: list[OverlapOut]
+    evidence: list[EvidenceOut] = Field(description="Mined co-purchase statistics for its trigger => suggestion pairs.")
+
+
+class ControlReplayOut(BaseModel):
+    control_id: str
+    answers: int
+    acted: int
+    acted_share: float = Field(description="Share of the replayed answers the control changed.")
+    most_affected: list[ProductCountOut]
+
+
+class ReplayOut(BaseModel):
+    days: int
+    baskets: int
+    rule: RuleReplayOut | None = None
+    control: ControlReplayOut | None = None
+    note: str = ""

@@ -221,13 +221,15 @@ def style_out(style: StyleReading) -> dict[str, Any] | None:
             "explanation": style.explanation}
 
 
-def preview_engine(runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn) -> RuleEngine:
-    """The stored rules (or none, ``only_draft``) with the body's draft in place of its id.
+def preview_engine(
+    runtime: RulesRuntime, view: CatalogView, draft_doc: dict[str, Any] | None, only_draft: bool = False
+) -> RuleEngine:
+    """The stored rules (or none, ``only_draft``) with the draft in place of its id.
     A bad draft raises ``RuleValidationError`` with paths under ``draft.``."""
-    rules = [] if body.only_draft else [st.rule for st in runtime.store.list()]
-    if body.draft is not None:
+    rules = [] if only_draft else [st.rule for st in runtime.store.list()]
+    if draft_doc is not None:
         try:
-            draft = validated_rule(runtime, {k: v for k, v in body.draft.items() if k != "version"})
+            draft = validated_rule(runtime, {k: v for k, v in draft_doc.items() if k != "version"})
         except RuleValidationError as exc:
             raise RuleValidationError([FieldError(f"draft.{e.path}", e.message) for e in exc.errors]) from None
         rules = [r for r in rules if r.id != draft.id] + [draft.model_copy(update={"enabled": True})]
@@ -341,4 +343,90 @@ def cheapest_spread(catalog: Catalog, rule: Rule, cand: np.ndarray, n: int) -> l
             if len(g) > depth and len(out) < n:
                 out.append(g[depth])
         depth += 1
+    return out
+
+
+def overlap_warnings(rules: Sequence[Rule], rule: Rule) -> list[str]:
+    """Other enabled rules that already suggest one of ``rule``'s categories for one of its
+    trigger categories or SKUs (shown on save: the answer would merge them into one slot)."""
+    if not rule.enabled:
+        return []
+    out = []
+    for other in rules:
+        if other.id == rule.id or not other.enabled:
+            continue
+        trig = (set(rule.trigger.categories) & set(other.trigger.categories)) | (
+            set(rule.trigger.skus) & set(other.trigger.skus))
+        sugg = (set(rule.suggest.categories) & set(other.suggest.categories)) | (
+            set(rule.suggest.skus) & set(other.suggest.skus))
+        if trig and sugg:
+            out.append(f"{other.id} already suggests {', '.join(sorted(sugg))} for {', '.join(sorted(trig))}")
+    return out
+
+
+def _counts(catalog: Catalog, counter: Any, n: int = 10) -> list[s.ProductCountOut]:
+    return [
+        s.ProductCountOut(sku=p.sku, title=p.title, category=p.category, count=int(c))
+        for p, c in ((product_out(catalog, int(r)), c) for r, c in counter.most_common(n))
+    ]
+
+
+def replay(runtime: RulesRuntime, view: CatalogView, body: s.ReplayIn, interactions: Any) -> s.ReplayOut:
+    """Replay ``body``'s draft rule and/or control over ``interactions``' purchases (the event
+    store's last ``body.days`` days), most recent baskets first."""
+    from collections import Counter
+
+    from recsys.rules.replay import baskets_from_orders, replay_rule
+
+    catalog = view.catalog
+    buys = interactions.purchases()
+    buys = buys.sort_values("ts", kind="stable")
+    rows = interactions.item_rows(catalog)[buys.index.to_numpy()] if len(buys) else np.empty(0, np.int64)
+    baskets = baskets_from_orders(buys["order_id"].to_numpy(), rows, buys["quantity"].to_numpy())
+    baskets = baskets[-body.max_baskets:]
+    out = s.ReplayOut(days=body.days, baskets=len(baskets))
+    if not baskets:
+        out.note = f"no purchases in the event store in the last {body.days} days: nothing to replay"
+    if body.draft is not None:
+        engine = preview_engine(runtime, view, body.draft)
+        rule = next(r for r in engine.rules if r.id == body.draft.get("id"))
+        result = replay_rule(engine, rule.id, baskets, page=body.page, cap=runtime.settings.accessory_slots)
+        pairs = {(a, b) for a in rule.trigger.categories for b in rule.suggest.categories}
+        out.rule = s.RuleReplayOut(
+            rule_id=rule.id, fired=result.fired, fired_share=round(result.fired_share, 4),
+            most_shown=_counts(catalog, result.shown),
+            overlaps=[s.OverlapOut(rule_id=rid, baskets=n,
+                                   categories=sorted(catalog.categories[c] for c in result.overlap_categories[rid]))
+                      for rid, n in result.overlaps.most_common()],
+            evidence=[s.EvidenceOut(anchor=sg.anchor, accessory=sg.accessory, completion_rate=sg.completion_rate,
+                                    sentence=sg.sentence)
+                      for sg in runtime.suggestions() if (sg.anchor, sg.accessory) in pairs],
+        )
+    if body.draft_control is not None:
+        rec = runtime.recommender()
+        if rec is None or rec.catalog is not catalog:
+            out.note = (out.note + "; " if out.note else "") + "no recommender loaded: controls cannot be replayed"
+        else:
+            try:
+                control = validated_control(runtime, {k: v for k, v in body.draft_control.items() if k != "version"})
+            except RuleValidationError as exc:
+                raise RuleValidationError(
+                    [FieldError(f"draft_control.{e.path}", e.message) for e in exc.errors]) from None
+            compiled = CompiledControls([control.model_copy(update={"enabled": True})], catalog, view.item_styles)
+            affected: Counter[int] = Counter()
+            acted = 0
+            for b_rows, b_qty in baskets:
+                request = RecommendationRequest(
+                    basket=tuple(BasketLine(str(catalog.skus[r]), int(q)) for r, q in zip(b_rows, b_qty, strict=True)),
+                    page=body.page, controls=compiled, accessory_slots=runtime.settings.accessory_slots)
+                applied = rec.recommend(request).controls_applied
+                if applied:
+                    acted += 1
+                    for sku in {a[0] for a in applied}:
+                        affected[catalog.ids.row(sku)] += 1
+            out.control = s.ControlReplayOut(
+                control_id=control.id, answers=len(baskets), acted=acted,
+                acted_share=round(acted / len(baskets), 4) if baskets else 0.0,
+                most_affected=_counts(catalog, affected),
+            )
     return out

@@ -97,3 +97,28 @@ def test_answer_controls_act_on_the_served_list_and_are_named_in_preview_only(cl
     moved = client.post("/v1/rules/preview", headers=AUTH, json={**req, "draft_control": draft}).json()
     assert target not in [i["sku"] for i in moved["items"]] and "hide-cat" in moved["note"]
     assert client.get("/v1/controls/pin-it", headers=AUTH).json()["control"]["position"] == 1
+
+
+def test_replay_a_draft_control_over_last_weeks_baskets(client, fitted_bundle) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from feature_store.event_log import Event
+
+    _, world = fitted_bundle
+    buys = world.interactions.purchases()
+    orders = list(dict.fromkeys(buys["order_id"]))[-40:]
+    now = datetime.now(UTC) - timedelta(days=2)
+    events = [Event(event_id=f"rp-{i}", type="purchase", sku=r.sku, ts=now, order_id=f"rp-{r.order_id}",
+                    quantity=int(r.quantity))
+              for i, r in enumerate(buys[buys["order_id"].isin(orders)].itertuples(index=False))]
+    client.app.state.event_log.append(events)
+    req = {"basket": [{"sku": _paint_sku(world), "quantity": 1}], "page": "cart", "k": 10}
+    top_cat = client.post("/v1/recommendations", json=req).json()["items"][0]["category"]
+    ctl = {"id": "bury-top", "name": "b", "action": "bury", "target": {"categories": [top_cat]}, "shift": 3}
+    r = client.post("/v1/rules/replay", headers=AUTH, json={"days": 7, "page": "cart", "draft_control": ctl})
+    assert r.status_code == 200, r.text
+    body = r.json()["control"]
+    assert r.json()["baskets"] == len(orders) and body["answers"] == len(orders)
+    assert 0 < body["acted"] <= len(orders) and body["acted_share"] == round(body["acted"] / len(orders), 4)
+    assert body["most_affected"] and {p["category"] for p in body["most_affected"]} == {top_cat}
+    assert client.get("/v1/controls/bury-top", headers=AUTH).status_code == 404  # a replay stores nothing

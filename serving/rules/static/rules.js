@@ -232,7 +232,8 @@
     state.editing = null;
     await loadRules();
     await loadSuggestions();  // what the rules cover changed
-    status("Saved " + r.data.id + " (version " + r.data.version + ").");
+    const warn = (r.data.warnings || []).length ? " Overlaps: " + r.data.warnings.join("; ") + "." : "";
+    status("Saved " + r.data.id + " (version " + r.data.version + ")." + warn);
   }
   $("#rule-form").addEventListener("submit", save);
 

@@ -55,7 +55,7 @@ def server(fitted_bundle, tmp_path_factory):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield {"url": f"http://127.0.0.1:{port}", "world": world, "mined": mined}
+    yield {"url": f"http://127.0.0.1:{port}", "world": world, "mined": mined, "app": app}
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -168,7 +168,7 @@ def test_merchandiser_journey(server, page) -> None:
     page.locator("#product-results button").first.wait_for()
     page.locator("#product-results button").first.click()
     assert page.locator("#basket li").count() == 2
-    page.get_by_label("Page").select_option("checkout")
+    page.get_by_label("Page", exact=True).select_option("checkout")
     page.get_by_role("button", name="Preview", exact=True).click()
     page.locator("#preview-fired li").first.wait_for()
     fired = page.locator("#preview-fired").inner_text()
@@ -279,6 +279,22 @@ def test_answer_controls_journey(server, page) -> None:
     page.get_by_label("Pin position (1 = first)").fill("1")
     page.get_by_label("Control valid from (UTC)").fill(now.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Control valid to (UTC)").fill((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+    # replay it on last week's baskets before publishing (the event store holds 20 paint orders)
+    from feature_store.event_log import Event
+
+    buys = server["world"].interactions.purchases()
+    orders = list(dict.fromkeys(buys["order_id"]))[-20:]
+    lines = buys[buys["order_id"].isin(orders)]
+    day = datetime.now(UTC) - timedelta(days=3)
+    events = [Event(event_id=f"br-{i}", type="purchase", sku=r.sku, ts=day, order_id=f"br-{r.order_id}")
+              for i, r in enumerate(lines.itertuples(index=False))]
+    events += [Event(event_id=f"br-paint-{o}", type="purchase", sku=paint, ts=day, order_id=f"br-{o}") for o in orders]
+    server["app"].state.event_log.append(events)
+    page.get_by_label("Replay on page").select_option("cart")
+    page.get_by_role("button", name="Replay this control").click()
+    page.locator("#replay-control-share").get_by_text("of 20 answers").wait_for()
+    assert page.locator("#replay-summary").inner_text().startswith("20 baskets from the last 7 days")
+    assert api.get("/v1/controls/pin-seasonal").status_code == 404, "a replay publishes nothing"
     page.get_by_role("button", name="Save control").click()
     page.locator("#status").get_by_text("Saved control pin-seasonal (version 1).").wait_for()
     stored = api.get("/v1/controls/pin-seasonal").json()
@@ -293,6 +309,9 @@ def test_answer_controls_journey(server, page) -> None:
                          ("Control valid to (UTC)", "")]:
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Action").select_option("bury")
+    page.get_by_role("button", name="Replay this control").click()
+    page.wait_for_function("() => /Changes [1-9]\\d* of 20 answers/.test(document.querySelector('#replay-control-share')?.textContent || '')")
+    shot(page, "11-replay", "#replay-sec")
     page.get_by_role("button", name="Save control").click()
     page.locator("#status").get_by_text("Saved control bury-range (version 1).").wait_for()
     page.locator("#controls-table tr[data-control='bury-range']").wait_for()
@@ -302,7 +321,7 @@ def test_answer_controls_journey(server, page) -> None:
     page.get_by_label("Find products").fill("interior wall paint")
     page.get_by_label("Find products").press("Enter")
     page.locator("#product-results button").first.click()
-    page.get_by_label("Page").select_option("cart")
+    page.get_by_label("Page", exact=True).select_option("cart")
     page.get_by_role("button", name="Preview", exact=True).click()
     first = page.locator("#preview-items li").first
     first.wait_for()

@@ -515,6 +515,36 @@
     out.append(ol);
   }
 
+  // ---- replay --------------------------------------------------------------------------------
+  async function replay(body) {
+    const out = $("#replay-result");
+    out.replaceChildren(el("p", { class: "muted", text: "Replaying…" }));
+    body.days = Number($("#replay-days").value) || 7;
+    body.page = $("#replay-page").value;
+    const r = await api("POST", "/replay", body);
+    out.replaceChildren();
+    $("#replay-sec").scrollIntoView();
+    if (!r.ok) { out.append(el("p", { class: "error", text: detail(r) })); return; }
+    const d = r.data;
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    const products = (items) => { const ul = el("ul"); for (const p of items) ul.append(el("li", { text: p.title + " (" + (p.category || "?") + "): " + p.count })); return ul; };
+    out.append(el("p", { id: "replay-summary", text: d.baskets + " baskets from the last " + d.days + " days." + (d.note ? " " + d.note : "") }));
+    if (d.rule) {
+      out.append(el("h3", { text: "Rule " + d.rule.rule_id }),
+        el("p", { id: "replay-rule-share", text: "Fires on " + d.rule.fired + " baskets (" + pct(d.rule.fired_share) + ")." }));
+      if (d.rule.most_shown.length) out.append(el("p", { text: "Would show most often:" }), products(d.rule.most_shown));
+      for (const o of d.rule.overlaps) out.append(el("p", { class: "warn", text: "Overlaps " + o.rule_id + " on " + o.baskets + " baskets (" + o.categories.join(", ") + ")." }));
+      for (const e of d.rule.evidence) out.append(el("p", { class: "muted", text: e.sentence }));
+    }
+    if (d.control) {
+      out.append(el("h3", { text: "Control " + d.control.control_id }),
+        el("p", { id: "replay-control-share", text: "Changes " + d.control.acted + " of " + d.control.answers + " answers (" + pct(d.control.acted_share) + ")." }));
+      if (d.control.most_affected.length) out.append(el("p", { text: "Items it acts on most:" }), products(d.control.most_affected));
+    }
+  }
+  $("#replay-rule").addEventListener("click", () => replay({ draft: formToDoc() }));
+  $("#replay-control").addEventListener("click", () => replay({ draft_control: controlDocument() }));
+
   renderBasket();
   const savedKey = sessionStorage.getItem("rules.key");
   if (savedKey) signIn(savedKey, sessionStorage.getItem("rules.author") || "");

@@ -58,6 +58,10 @@ class Target(_Frozen):
         return self
 
 
+def _every_page() -> list[Placement]:
+    return ["cart", "checkout", "product"]
+
+
 class Control(_Frozen):
     """One answer control (the stored and exported document)."""
 
@@ -69,7 +73,7 @@ class Control(_Frozen):
     position: int | None = Field(None, ge=1, le=100, description="pin: 1-based place in the list.")
     multiplier: float | None = Field(None, gt=0, le=100, description="boost (> 1) or bury (< 1).")
     shift: int | None = Field(None, ge=1, le=100, description="boost: places up; bury: places down.")
-    placements: list[Placement] = Field(default_factory=lambda: ["cart", "checkout", "product"], min_length=1)
+    placements: list[Placement] = Field(default_factory=_every_page, min_length=1)
     priority: int = Field(0, ge=-1000, le=1000)
     enabled: bool = True
     valid_from: datetime | None = None
@@ -265,8 +269,8 @@ def apply_controls(
     pinned = [p for p in pins if not hidden[p[0]]]
     if pinned:
         rest = [int(i) for i in order if int(i) not in {p[0] for p in pinned}]
-        for pos, place, cid in sorted(pinned, key=lambda p: p[1]):
-            rest.insert(min(place - 1, len(rest)), pos)
+        for pos, at, cid in sorted(pinned, key=lambda p: p[1]):
+            rest.insert(min(at - 1, len(rest)), pos)
             applied.append(AppliedControl(int(rows[pos]), cid, "pin"))
         order = np.asarray(rest, np.int64)
     return order, scores, applied

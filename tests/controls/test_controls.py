@@ -130,4 +130,4 @@ def test_controls_properties(controls, rows, seed, page) -> None:
         for a in np.flatnonzero(mask):
             for b in np.flatnonzero(~mask):
                 if sign * (before[b] - before[a]) > 0:
-                    assert sign * (after[b] - after[a]) > 0
+                    assert sign * (after[b] - after[a]) > 0, ([c.model_dump() for c in controls], rows.tolist(), scores.tolist(), page, order.tolist(), int(a), int(b))

@@ -269,11 +269,11 @@ def load_bundle(
         from recsys.rules.mining import load_suggestions
 
         suggestions = load_component(directory / MINED_RULES, load_suggestions)
-    item_styles = None if style_model is None else np.asarray(style_model.item_styles_, np.float32)
     if default_rules is None and suggestions:
-        from recsys.rules.engine import RuleEngine
+        from recsys.rules.mining import suggestion_rules
 
-        default_rules = RuleEngine.compile([s.to_rule() for s in suggestions], catalog, item_styles)
+        item_styles = None if style_model is None else np.asarray(style_model.item_styles_, np.float32)
+        default_rules = suggestion_rules(suggestions, catalog, item_styles)
     return Recommender(
         catalog, config, generators, features=features, ranker=ranker, style_model=style_model,
         user_index=users, user_affinity=affinity, reference_ts=manifest.get("reference_ts"),

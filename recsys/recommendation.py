@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from recsys.controls import CompiledControls
 
 Page = Literal["product", "cart", "checkout"]
 PAGES: tuple[str, ...] = ("product", "cart", "checkout")
+DEFAULT_ACCESSORY_SLOTS = 4
+"""Accessory slots in one answer (``RECSYS_ACCESSORY_SLOTS`` in serving)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class RecommendationRequest:
     filters: Filters = field(default_factory=Filters)
     now: datetime | None = None  # point in time for features; None = the model's "now"
     user_context: UserContext | None = None
+    accessory_slots: int = DEFAULT_ACCESSORY_SLOTS  # one accessory section, at most this long
+    controls: CompiledControls | None = None  # merchandiser pins/boosts/buries/hides
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Recommendation:
     degraded: bool = False
     degraded_reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    controls_applied: tuple[tuple[str, str, str], ...] = ()  # (sku, control id, action), for previews
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ gate. A figure measured offline is therefore the figure of the list a shopper ge
     candidates   every generator, merged by ``CandidateMerger``         (``MergedBatch``)
     features     the feature store's columns for every candidate        (``CandidateBatch``, X)
     rank         LightGBM scores, or None (ranker off / latency budget)
-    select       category cap and "complete the look" slots -> top-k positions
-    accessories  forgotten-accessory slots from the rules (cart, checkout)
+    accessories  one section of forgotten-accessory slots from the rules (cart, checkout)
+    select       merchandiser controls (pin, boost, bury, hide), items that do not repeat an
+                 accessory, category cap and "complete the look" slots -> top-k positions
     explain      items with sources and a human reason -> ``Recommendation``
 
 ``recommend_batch`` composes them; ``recommend`` is a batch of one. Features are computed by an
@@ -32,6 +33,7 @@ from recsys.candidates.merger import CandidateMerger, MergedBatch, MergedCandida
 from recsys.candidates.pair_scores import PairScorer
 from recsys.candidates.style_retrieval import look_categories
 from recsys.config import PipelineConfig
+from recsys.controls import AppliedControl, apply_controls
 from recsys.data.catalog import Catalog
 from recsys.ids import IdIndex
 from recsys.ranking.diversity import cap_per_category, reserve_slots
@@ -48,6 +50,7 @@ from recsys.recommendation import (
     RecommendedItem,
     StyleReading,
 )
+from recsys.rules.slots import fill_accessory_slots, not_shown
 
 if TYPE_CHECKING:
     from recsys.rules.mining import Suggestion
@@ -324,38 +327,38 @@ class Recommender:
             and self.config.ranker.enabled and knobs.ranker
         )
 
+    def accessories(self, prepared: PreparedBasket, rules: AccessoryRules | None) -> tuple[AccessorySlot, ...]:
+        """Step 5: one section of forgotten-accessory slots (cart and checkout pages) for the
+        fired rules: one per suggested category, at most ``request.accessory_slots``. Chosen
+        before the items so that the items can leave them their SKUs and categories."""
+        if rules is None or prepared.request.page not in ("cart", "checkout") or not len(prepared.rows):
+            return ()
+        return self._accessories(prepared, rules, set())
+
     def select(
         self, prepared: PreparedBasket, cands: MergedCandidates, scores: np.ndarray | None,
-        knobs: PipelineKnobs | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Step 5: the top-k candidate positions (best first) under the category cap and the
-        "complete the look" slots, and the score of every candidate (merged order when
-        ``scores`` is None)."""
+        knobs: PipelineKnobs | None = None, accessories: Sequence[AccessorySlot] = (),
+    ) -> tuple[np.ndarray, np.ndarray, list[AppliedControl]]:
+        """Step 6: the top-k candidate positions (best first) after the request's merchandiser
+        controls, without the accessories' SKUs and categories, under the category cap and the
+        "complete the look" slots; the score of every candidate (merged order when ``scores``
+        is None, as the controls adjusted them) and the controls that applied."""
         knobs = knobs or self.knobs
         n = len(cands.rows)
-        if scores is not None:
-            s = np.asarray(scores)
-            order = np.argsort(-s, kind="stable")
-        else:
-            s = 1.0 / (1.0 + np.arange(n, dtype=np.float64))  # merged order
-            order = np.arange(n)
-        k = max(int(prepared.request.k), 0)
+        s = np.asarray(scores) if scores is not None else 1.0 / (1.0 + np.arange(n, dtype=np.float64))
+        req = prepared.request
+        order, s, applied = apply_controls(cands.rows, s, req.controls, page=req.page, now=req.now)
+        if accessories:
+            shown = [self.catalog.ids.row(a.sku) for a in accessories]
+            order = order[not_shown(cands.rows[order], self._categories, shown)]
+        k = max(int(req.k), 0)
         cats = self._categories[cands.rows]
         cap = self.config.max_per_category if knobs.max_per_category is None else knobs.max_per_category
         picked = cap_per_category(order, cats, k, cap)
         slots = self.config.style_slots if knobs.style_slots is None else knobs.style_slots
         if slots and prepared.reading.top is not None:
             picked = reserve_slots(picked, order, self._completes_look(prepared, cands.rows), cats, slots)
-        return picked, s
-
-    def accessories(
-        self, prepared: PreparedBasket, rules: AccessoryRules | None, shown: np.ndarray
-    ) -> tuple[AccessorySlot, ...]:
-        """Step 6: forgotten-accessory slots (cart and checkout pages) for the fired rules,
-        never repeating an item of the list (``shown`` rows)."""
-        if rules is None or prepared.request.page not in ("cart", "checkout") or not len(prepared.rows):
-            return ()
-        return self._accessories(prepared, rules, set(int(r) for r in shown))
+        return picked, s, applied
 
     def explain(
         self, prepared: PreparedBasket, cands: MergedCandidates, picked: np.ndarray, scores: np.ndarray
@@ -521,13 +524,16 @@ class Recommender:
         for qi, p in enumerate(prepared):
             cands = merged[qi]
             lo, hi = int(merged.query_ptr[qi]), int(merged.query_ptr[qi + 1])
-            picked, s = self.select(p, cands, scores[lo:hi] if scores is not None else None, knobs)
+            accessories = self.accessories(p, rules)
+            picked, s, applied = self.select(
+                p, cands, scores[lo:hi] if scores is not None else None, knobs, accessories
+            )
             items = self.explain(p, cands, picked, s)
-            accessories = self.accessories(p, rules, cands.rows[picked])
             out.append(
                 Recommendation(
                     items=items, style=p.reading, accessories=accessories, unknown_skus=p.unknown,
                     degraded=degraded_reason is not None, degraded_reason=degraded_reason,
+                    controls_applied=tuple((str(self.catalog.skus[a.row]), a.control_id, a.action) for a in applied),
                 )
             )
         t5 = time.perf_counter()
@@ -604,37 +610,17 @@ class Recommender:
         except Exception:  # rules must never break a recommendation
             log.exception("rules engine failed; answering without accessories")
             return ()
-        slots: list[AccessorySlot] = []
-        taken = set(used) | set(p.exclude.tolist())
-        mask = self._filter_mask(p.request.filters)
         pop = self._popular_scores
         pop_n = np.log1p(pop) / max(float(np.log1p(pop.max())), 1e-9)
-        for rule in sorted(fired, key=lambda r: -r.priority):
-            cand = np.asarray(rule.candidate_rows, np.int64)
-            cand = cand[(cand >= 0) & (cand < len(self.catalog))]
-            if mask is not None:
-                cand = cand[mask[cand]]
-            cand = np.array([c for c in cand if int(c) not in taken], np.int64)
-            if not len(cand):
-                continue
-            score = pop_n[cand].astype(np.float64)
-            if self.item_styles is not None and p.reading.top is not None:
-                score += 2.0 * (self.item_styles[cand] @ p.style_vec)
-            score += 0.2 * self._in_stock[cand]
-            for c in self._spread_over_categories(cand, score)[: max(rule.max_items, 0)]:
-                slots.append(AccessorySlot(str(self.catalog.skus[c]), rule.rule_id, rule.reason))
-                taken.add(int(c))
-        return tuple(slots)
 
-    def _spread_over_categories(self, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """``rows`` best first, but the best of every suggested category before any second
-        one: a paint rule's three slots show tape, gloves and a roller, not three tapes."""
-        order = np.argsort(-score, kind="stable")
-        rows = rows[order]
-        cats = self.catalog.category_codes[rows]
-        nth_in_category = np.zeros(len(rows), np.int64)
-        seen: dict[int, int] = {}
-        for i, c in enumerate(cats.tolist()):
-            nth_in_category[i] = seen.get(c, 0)
-            seen[c] = nth_in_category[i] + 1
-        return rows[np.argsort(nth_in_category, kind="stable")]
+        def score(cand: np.ndarray) -> np.ndarray:
+            s = pop_n[cand].astype(np.float64) + 0.2 * self._in_stock[cand]
+            if self.item_styles is not None and p.reading.top is not None:
+                s += 2.0 * (self.item_styles[cand] @ p.style_vec)
+            return s
+
+        slots = fill_accessory_slots(
+            fired, self.catalog.category_codes, cap=p.request.accessory_slots, item_rows=used,
+            taken_rows=p.exclude.tolist(), allowed=self._filter_mask(p.request.filters), score=score,
+        )
+        return tuple(AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason) for s in slots)

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.recommendation import DEFAULT_ACCESSORY_SLOTS
+
 
 class Settings(BaseSettings):
     """Everything a deployment may change. Defaults work on a laptop with nothing installed."""
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
     max_event_batch: int = Field(1000, ge=1)
     serving_sync_handlers: bool = Field(
         False, description="Run recommend in the thread pool (def) instead of async def."
+    )
+    accessory_slots: int = Field(
+        DEFAULT_ACCESSORY_SLOTS, ge=0, le=20,
+        description="Accessory slots in one answer (one per category across all fired rules).",
     )
     serving_max_in_flight: int = Field(
         64, ge=1, description="Requests in flight per worker beyond which new ones get 503."

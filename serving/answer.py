@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterable
 
 from feature_store.online_state import OnlineState
+from recsys.controls import CompiledControls
 from recsys.recommendation import (
+    DEFAULT_ACCESSORY_SLOTS,
     NO_STYLE,
     BasketLine,
     Filters,
@@ -36,8 +38,12 @@ from serving.schemas import (
 log = logging.getLogger(__name__)
 
 
-def to_request(body: RecommendationRequestIn, online: OnlineState | None) -> RecommendationRequest:
-    """The pipeline's request record, with what online state knows about the shopper."""
+def to_request(
+    body: RecommendationRequestIn, online: OnlineState | None, accessory_slots: int = DEFAULT_ACCESSORY_SLOTS,
+    controls: CompiledControls | None = None,
+) -> RecommendationRequest:
+    """The pipeline's request record, with what online state knows about the shopper, the
+    deployment's accessory slot count and the merchandisers' answer controls."""
     context = None
     if online is not None and (body.user_id or body.session_id):
         try:
@@ -58,6 +64,8 @@ def to_request(body: RecommendationRequestIn, online: OnlineState | None) -> Rec
             categories=tuple(f.categories) if f.categories is not None else None,
         ),
         user_context=context,
+        accessory_slots=accessory_slots,
+        controls=controls,
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -27,6 +27,14 @@ from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
 from serving.model_source import ModelSource
 from serving.routes import admin, events, health, products, recommendations, styles
 from serving.schemas import PROBLEM_RESPONSES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recsys.data.catalog import Catalog
+    from recsys.recommender import Recommender
+    from recsys.rules.mining import Suggestion
+    from serving.rules.runtime import CatalogProvider, RecommenderProvider, SuggestionsProvider
 
 log = logging.getLogger(__name__)
 
@@ -133,24 +141,26 @@ def create_app(
     return app
 
 
-def _rules_providers(holder: ModelHolder) -> tuple[Any, Any, Any]:
+def _rules_providers(
+    holder: ModelHolder,
+) -> tuple[CatalogProvider, RecommenderProvider, SuggestionsProvider]:
     """Callables the rules runtime uses to see the current model (it may be swapped): the
     catalog with its item style matrix, the recommender, the bundle's mined suggestions."""
 
-    def catalog_provider() -> Any:
+    def catalog_provider() -> tuple[Catalog, np.ndarray | None] | None:
         m = holder.current
         if m is None:
             return None
-        return m.catalog, getattr(m.recommender, "item_styles", None)
+        return m.catalog, m.recommender.item_styles
 
-    def recommender_provider() -> Any:
+    def recommender_provider() -> Recommender | None:
         m = holder.current
         return m.recommender if m is not None else None
 
-    def suggestions_provider() -> list:
+    def suggestions_provider() -> list[Suggestion]:
         # the bundle's mined_rules.json, already read when the model was loaded
         m = holder.current
-        return list(getattr(m.recommender, "mined_suggestions", None) or []) if m is not None else []
+        return list(m.recommender.mined_suggestions or []) if m is not None else []
 
     return catalog_provider, recommender_provider, suggestions_provider
 

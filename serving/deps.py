@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from feature_store.event_log import EventLog
 from feature_store.online_state import OnlineState
+from recsys.controls import CompiledControls
 from recsys.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel, ModelHolder
+from serving.rules.runtime import CatalogView, RulesRuntime
 
 
 def get_settings(request: Request) -> Settings:
@@ -53,6 +55,36 @@ def get_rules(request: Request) -> Any:
         return None
 
 
+def get_controls(request: Request) -> CompiledControls | None:
+    """The compiled answer controls, or None when rules (and so controls) are off."""
+    runtime = getattr(request.app.state, "rules_runtime", None)
+    return runtime.controls() if runtime is not None else None
+
+
+def get_rules_runtime(request: Request) -> RulesRuntime:
+    """The rules runtime ``install_rules`` put on the app (rules routes exist only then)."""
+    return request.app.state.rules_runtime
+
+
+def get_catalog_view(runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)]) -> CatalogView:
+    """The served catalog for the rules routes; 503 until a model is loaded."""
+    view = runtime.catalog_view()
+    if view is None:
+        raise HTTPException(503, "no model loaded yet: the catalog is unavailable", headers={"Retry-After": "5"})
+    return view
+
+
+def get_author(
+    x_author: Annotated[
+        str | None,
+        Header(max_length=200, description="Who makes the change (recorded in the history).", examples=["alice"]),
+    ] = None,
+) -> str:
+    """The name a merchandiser's change is recorded under."""
+    name = (x_author or "").strip()[:100]
+    return name or "merchandiser"
+
+
 def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
@@ -71,5 +103,9 @@ EventLogDep = Annotated[EventLog, Depends(get_event_log)]
 OnlineStateDep = Annotated[OnlineState, Depends(get_online_state)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 RulesDep = Annotated[Any, Depends(get_rules)]
+ControlsDep = Annotated[CompiledControls | None, Depends(get_controls)]
+RulesRuntimeDep = Annotated[RulesRuntime, Depends(get_rules_runtime)]
+CatalogViewDep = Annotated[CatalogView, Depends(get_catalog_view)]
+AuthorDep = Annotated[str, Depends(get_author)]
 RequestId = Annotated[str, Depends(get_request_id)]
 Deadline = Annotated[float, Depends(get_deadline)]

@@ -31,6 +31,7 @@ from recsys.ids import IdIndex
 from recsys.ranking.ranker import LightGBMRanker
 from recsys.recommendation import AccessoryRules
 from recsys.recommender import Recommender
+from recsys.rules.mining import mine_suggestions, suggestion_rules
 from training.evaluation import CandidateSet, EvaluationResult, build_candidate_set, evaluate
 from training.splits import OrderTable, build_orders, hide_items, window_cuts, window_masks
 
@@ -304,7 +305,6 @@ def fit_recommender(
     if catalog.has_categories:
         st.start("mined_rules", 0.98)
         try:
-            from recsys.rules.mining import mine_suggestions
 
             suggestions = mine_suggestions(catalog, interactions)
         except Exception:  # proposals are optional; a failure must not lose the model
@@ -314,7 +314,9 @@ def fit_recommender(
     created = now_iso()
     manifest["version"] = f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}"
     manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
-    rec = rec.replace(mined_suggestions=suggestions, manifest=manifest)
+    # mined suggestions are the model's default checkout rules, as when the bundle is loaded
+    default_rules = suggestion_rules(suggestions, catalog, rec.item_styles)
+    rec = rec.replace(mined_suggestions=suggestions, manifest=manifest, default_rules=default_rules)
     return FitResult(rec, st.seconds, evaluation, importance, windows, n_examples)
 
 

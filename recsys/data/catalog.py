@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.errors import DataContractError
+from recsys.data.product_search import ProductSearch
 from recsys.data.tables import first_bad_row, read_table, require_columns, to_numeric
 from recsys.data.taxonomy import SLUG_RE, StyleTaxonomy, load_taxonomy
 from recsys.ids import IdIndex
@@ -67,18 +68,21 @@ class Catalog:
         return len(self.categories) > 0
 
     @cached_property
-    def _search_text(self) -> np.ndarray:
-        """(n,) lower-case "sku title category" per item, built on the first search."""
+    def _search(self) -> ProductSearch:
+        """The relevance index, built on the first search."""
         f = self.frame
-        text = f["sku"].astype(str) + " " + f["title"].astype(str) + " " + f["category"].fillna("").astype(str)
-        return np.asarray(text.str.lower().to_numpy(), dtype=str)
+        return ProductSearch(f["sku"].astype(str).tolist(), f["title"].astype(str).tolist(), f["category"].tolist())
+
+    def search(self, query: str) -> np.ndarray:
+        """Rows matching every word of ``query`` (word prefixes, misspellings corrected to the
+        catalog's own words), most relevant first: the product look-up of the API and the
+        merchandiser page (see ``recsys.data.product_search``)."""
+        return self._search.search(query)
 
     def text_matches(self, query: str) -> np.ndarray:
-        """(n,) bool: items whose SKU, title or category contain every word of ``query``
-        (case-insensitive): the product look-up of the API and the merchandiser page."""
-        mask = np.ones(len(self), dtype=bool)
-        for word in query.lower().split():
-            mask &= np.char.find(self._search_text, word) >= 0
+        """(n,) bool: the items ``search(query)`` finds."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[self.search(query)] = True
         return mask
 
     def category_tag_share(self) -> np.ndarray:

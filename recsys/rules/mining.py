@@ -264,3 +264,17 @@ def load_suggestions(path: str | Path) -> list[Suggestion]:
             f"expected {SCHEMA_VERSION})"
         )
     return [Suggestion(**s) for s in data["suggestions"]]
+
+
+def suggestion_rules(
+    suggestions: list[Suggestion] | tuple[Suggestion, ...] | None, catalog: Catalog,
+    item_styles: np.ndarray | None,
+) -> Any:
+    """The compiled ``RuleEngine`` of mined suggestions: a model's default checkout rules when
+    no merchandiser rules are given (the same for a freshly fitted and a loaded model); None
+    when there are none."""
+    if not suggestions:
+        return None
+    from recsys.rules.engine import RuleEngine
+
+    return RuleEngine.compile([s.to_rule() for s in suggestions], catalog, item_styles)

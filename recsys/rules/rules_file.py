@@ -19,40 +19,44 @@ FILE_VERSION = 1
 RuleCheck = Callable[[Rule], list[FieldError]]
 
 
-def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule]:
+def parse_rules_document(
+    data: Any, check: Callable[[Any], list[FieldError]] | None = None, *,
+    parse: Callable[[Any], Any] = parse_rule, key: str = "rules",
+) -> list[Any]:
     """Validate a parsed rules document (a mapping with ``rules``, or a bare list of rules).
     ``check`` (e.g. names against a catalog) runs on each structurally valid rule; its errors
-    are reported with the others."""
+    are reported with the others. ``parse``/``key`` read other versioned documents the same
+    way (answer controls: ``parse_control``, ``controls``)."""
     if isinstance(data, dict):
         version = data.get("version", FILE_VERSION)
         if version != FILE_VERSION:
             raise RuleValidationError(
                 [FieldError("version", f"unsupported version {version!r}; expected {FILE_VERSION}")]
             )
-        unknown = set(data) - {"version", "rules"}
+        unknown = set(data) - {"version", key}
         if unknown:
             raise RuleValidationError(
-                [FieldError(k, "unknown top-level key (expected 'version' and 'rules')") for k in sorted(unknown)]
+                [FieldError(k, f"unknown top-level key (expected 'version' and '{key}')") for k in sorted(unknown)]
             )
-        items = data.get("rules")
+        items = data.get(key)
     else:
         items = data
     if not isinstance(items, list):
-        raise RuleValidationError([FieldError("rules", "expected a list of rules")])
-    rules: list[Rule] = []
+        raise RuleValidationError([FieldError(key, f"expected a list of {key}")])
+    rules: list[Any] = []
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        label = f"rules[{i}]"
+        label = f"{key}[{i}]"
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             label += f" ({item['id']})"
         try:
-            rule = parse_rule(item)
+            rule = parse(item)
         except RuleValidationError as exc:
             errors.extend(FieldError(f"{label}.{e.path}" if e.path else label, e.message) for e in exc.errors)
             continue
         if rule.id in seen:
-            errors.append(FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also rules[{seen[rule.id]}])"))
+            errors.append(FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also {key}[{seen[rule.id]}])"))
             continue
         seen[rule.id] = i
         if check is not None:
@@ -63,19 +67,23 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
     return rules
 
 
-def parse_rules_yaml(text: str, check: RuleCheck | None = None) -> list[Rule]:
-    """Validate YAML text holding rules; ``RuleValidationError`` lists every problem."""
+def parse_rules_yaml(
+    text: str, check: Callable[[Any], list[FieldError]] | None = None, *,
+    parse: Callable[[Any], Any] = parse_rule, key: str = "rules",
+) -> list[Any]:
+    """Validate YAML text holding rules (or, with ``parse``/``key``, other documents);
+    ``RuleValidationError`` lists every problem."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RuleValidationError([FieldError("", f"not valid YAML: {exc}")]) from None
-    return parse_rules_document(data, check)
+    return parse_rules_document(data, check, parse=parse, key=key)
 
 
-def dump_rules_yaml(rules: Sequence[Rule]) -> str:
+def dump_rules_yaml(rules: Sequence[Any], key: str = "rules") -> str:
     """The file form of ``rules`` (round-trips through ``parse_rules_yaml``)."""
     docs = [r.to_document() for r in rules]
-    return yaml.safe_dump({"version": FILE_VERSION, "rules": docs}, sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump({"version": FILE_VERSION, key: docs}, sort_keys=False, allow_unicode=True)
 
 
 def load_rules_file(path: str | Path) -> list[Rule]:

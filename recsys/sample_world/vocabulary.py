@@ -216,6 +216,13 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         extras={"thickness_mm": (7, 8, 10, 12), "wear_class": ("AC3", "AC4", "AC5")},
         title="Laminate flooring {thickness_mm} mm, {color}, {pattern}, {wear_class}",
         quantity=(5, 40)),
+    CategorySpec(
+        "skirting-boards", "finishing", 2.5, 9,
+        ("white", "natural", "light grey", "grey", "dark brown", "brown", "beige", "anthracite", "black"),
+        ("oak", "pine", "lacquered mdf", "painted wood", "plastic"),
+        ("matte", "gloss", "raw", "natural oil", "lacquered"), (),
+        extras={"height_mm": (40, 60, 80, 100), "length_m": (2.4, 2.5, 2.8)},
+        title="Skirting board {height_mm} mm x {length_m} m, {color} {material}", quantity=(4, 20)),
     # --- furniture: mostly tagged ----------------------------------------------------------
     CategorySpec(
         "coffee-table", "furniture", 4, 220, _FURN_COLORS, _FURN_MATERIALS, _FURN_FINISH, (),
@@ -363,7 +370,7 @@ ACCESSORIES: dict[str, tuple[str, ...]] = {
     "ceramic-tile": ("tile-adhesive", "grout", "tile-spacers", "protective-gloves",
                      "construction-waste-bags"),
     "brick-tile": ("tile-adhesive", "grout", "protective-gloves", "construction-waste-bags"),
-    "laminate-flooring": ("underlay", "construction-waste-bags"),
+    "laminate-flooring": ("underlay", "skirting-boards", "construction-waste-bags"),
     "chandelier": ("light-bulb",), "pendant-lamp": ("light-bulb",),
     "floor-lamp": ("light-bulb",), "sconce": ("light-bulb",), "table-lamp": ("light-bulb",),
     "wall-art": ("picture-hooks",), "mirror": ("picture-hooks",),
@@ -373,7 +380,7 @@ FORGET_PROBABILITY: dict[str, float] = {
     "protective-gloves": 0.45, "masking-tape": 0.40, "construction-waste-bags": 0.40,
     "paint-roller": 0.30, "paint-brush": 0.25, "drop-cloth": 0.35, "primer": 0.30,
     "tile-adhesive": 0.20, "grout": 0.25, "tile-spacers": 0.35, "wallpaper-paste": 0.20,
-    "underlay": 0.25, "light-bulb": 0.35, "picture-hooks": 0.30,
+    "underlay": 0.25, "skirting-boards": 0.30, "light-bulb": 0.35, "picture-hooks": 0.30,
 }
 """P(a needed accessory is not in the project's order); all within [0.20, 0.45]."""
 

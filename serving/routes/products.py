@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from recsys.recommendation import RecommendationRequest
@@ -67,7 +68,9 @@ def list_products(
     model: CurrentModel,
     category: Annotated[str | None, Query(max_length=128, examples=[EXAMPLE_CATEGORY])] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Words in the title or SKU.", examples=["grey"])
+        str | None,
+        Query(max_length=200, description="Words in the title, category or SKU (prefixes and typos "
+              "tolerated), most relevant first.", examples=["wall paint"]),
     ] = None,
     style: Annotated[str | None, Query(max_length=64, examples=["loft"])] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -76,25 +79,23 @@ def list_products(
         raise HTTPException(
             503, "no model loaded yet: the catalog is unavailable", headers={"Retry-After": "5"}
         )
-    frame = model.catalog.frame
-    mask = None
+    catalog = model.catalog
+    frame = catalog.frame
+    mask = np.ones(len(catalog), bool)
     if category:
-        mask = frame["category"] == category
+        mask &= (frame["category"] == category).to_numpy()
     if style:
-        if style not in model.catalog.taxonomy:
-            known = ", ".join(model.catalog.taxonomy.slugs)
+        if style not in catalog.taxonomy:
+            known = ", ".join(catalog.taxonomy.slugs)
             raise HTTPException(422, f"style: unknown style {style!r}; known: {known}")
-        m = frame["styles"].map(lambda tags: style in tags)
-        mask = m if mask is None else mask & m
-    if q:
-        m = model.catalog.text_matches(q)
-        mask = m if mask is None else mask & m
-    hits = frame if mask is None else frame[mask]
+        mask &= frame["styles"].map(lambda tags: style in tags).to_numpy(bool)
+    rows = catalog.search(q) if q else np.arange(len(catalog))  # most relevant first
+    rows = rows[mask[rows]]
     items = [
         ProductOut(
             sku=r.sku, title=r.title, category=r.category, price=float(r.price),
             in_stock=bool(r.in_stock), styles=list(r.styles),
         )
-        for r in hits.head(limit).itertuples(index=False)
+        for r in frame.iloc[rows[:limit]].itertuples(index=False)
     ]
-    return ProductList(items=items, total=int(len(hits)), model_version=model.version)
+    return ProductList(items=items, total=int(len(rows)), model_version=model.version)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from recsys.settings import Settings
 from serving import answer
 from serving.deps import (
+    ControlsDep,
     CurrentModel,
     Deadline,
     MetricsDep,
@@ -45,9 +46,9 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls=None):  # noqa: ANN001, ANN202
     check_limits(body, settings)
-    request = answer.to_request(body, online)
+    request = answer.to_request(body, online, settings.accessory_slots, controls)
     rec = answer.recommend(
         model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
     )
@@ -77,8 +78,9 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            controls: ControlsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
+            return _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls)
 
     else:
 
@@ -92,7 +94,8 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            controls: ControlsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
+            return _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls)
 
     return router

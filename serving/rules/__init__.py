@@ -23,7 +23,8 @@ def install_rules(app: FastAPI, settings: Settings, *, table_prefix: str = "recs
     The store lives at ``settings.resolved_database_url`` (SQLite file by default).
     ``app.state.rules_runtime`` is set too, so routes elsewhere can read ``engine()``.
     """
-    from serving.rules.api import RuleInputError, build_api_router, rule_input_error_handler
+    from serving.rules import api, controls_api
+    from serving.rules.errors import install_rule_error_handlers
     from serving.rules.page import build_page_router
     from serving.rules.runtime import RulesRuntime
     from serving.rules.store import RuleStore
@@ -31,8 +32,9 @@ def install_rules(app: FastAPI, settings: Settings, *, table_prefix: str = "recs
     if not hasattr(app.state, "settings"):
         app.state.settings = settings
     runtime = RulesRuntime(settings, RuleStore(settings.resolved_database_url, table_prefix))
-    app.add_exception_handler(RuleInputError, rule_input_error_handler)
-    app.include_router(build_api_router(runtime))
+    install_rule_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(controls_api.router)
     app.include_router(build_page_router())
     app.state.rules_runtime = runtime
     return runtime

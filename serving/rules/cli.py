@@ -42,6 +42,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--dry-run", action="store_true")
     imp.set_defaults(handler=_import)
 
+    controls = subparsers.add_parser("controls", help="answer controls (pin, boost, bury, hide): list, validate, export, import")
+    csub = controls.add_subparsers(dest="controls_command", metavar="ACTION", required=True)
+    clist = csub.add_parser("list", help="the stored controls, one line each")
+    clist.set_defaults(handler=_controls_list)
+    cval = csub.add_parser("validate", help="check a controls YAML file (every error, by control and field)")
+    cval.add_argument("file", type=Path)
+    cval.set_defaults(handler=_controls_validate)
+    cexp = csub.add_parser("export", help="write the stored controls as YAML")
+    cexp.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    cexp.set_defaults(handler=_controls_export)
+    cimp = csub.add_parser("import", help="load a controls YAML file into the store (all or nothing)")
+    cimp.add_argument("file", type=Path)
+    cimp.add_argument("--mode", choices=("merge", "replace"), default="merge",
+                      help="replace also deletes stored controls that are not in the file")
+    cimp.add_argument("--author", default="cli")
+    cimp.add_argument("--dry-run", action="store_true")
+    cimp.set_defaults(handler=_controls_import)
+
 
 def _mine(args: argparse.Namespace) -> int:
     from recsys.data.catalog import load_catalog
@@ -119,6 +137,73 @@ def _import(args: argparse.Namespace) -> int:
         print(f"{len(rules)} rules valid; dry run, nothing written")
         return 0
     res = _store().import_rules(rules, args.author, mode=args.mode)
+    print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
+          f"deleted {len(res.deleted)}")
+    return 0
+
+
+def _control_store():  # type: ignore[no-untyped-def]
+    from recsys.settings import Settings
+    from serving.rules.store import ControlStore
+
+    store = ControlStore(Settings().resolved_database_url)
+    store.create_tables()
+    return store
+
+
+def _read_controls(path: Path):  # type: ignore[no-untyped-def]
+    from recsys.controls import parse_controls_yaml
+    from recsys.rules.model import RuleValidationError
+
+    try:
+        return parse_controls_yaml(path.read_text())
+    except RuleValidationError as exc:
+        for e in exc.errors:
+            print(f"{path}: {e}", file=sys.stderr)
+        return None
+
+
+def _controls_list(args: argparse.Namespace) -> int:
+    from recsys.controls import control_summary
+
+    stored = _control_store().list()
+    for s in stored:
+        c = s.rule
+        window = f" {c.valid_from or '…'} – {c.valid_to or '…'}" if c.valid_from or c.valid_to else ""
+        state = "" if c.enabled else " (disabled)"
+        print(f"{c.id} v{s.version}: {control_summary(c)} on {', '.join(c.placements)}{window}{state}")
+    print(f"{len(stored)} controls")
+    return 0
+
+
+def _controls_validate(args: argparse.Namespace) -> int:
+    controls = _read_controls(args.file)
+    if controls is None:
+        return 2
+    print(f"{args.file}: {len(controls)} controls, all valid")
+    return 0
+
+
+def _controls_export(args: argparse.Namespace) -> int:
+    from recsys.controls import dump_controls_yaml
+
+    text = dump_controls_yaml([s.rule for s in _control_store().list()])
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _controls_import(args: argparse.Namespace) -> int:
+    controls = _read_controls(args.file)
+    if controls is None:
+        print("nothing was imported", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(f"{len(controls)} controls valid; dry run, nothing written")
+        return 0
+    res = _control_store().import_rules(controls, args.author, mode=args.mode)
     print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
           f"deleted {len(res.deleted)}")
     return 0

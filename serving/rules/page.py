@@ -27,7 +27,8 @@ def build_page_router() -> APIRouter:
     @router.get("/admin/rules", response_class=HTMLResponse)
     def rules_page() -> HTMLResponse:
         html = _env().get_template("rules.html").render(
-            placements=["checkout", "cart", "product"], api="/v1/rules", static="/admin/rules/static"
+            placements=["checkout", "cart", "product"], api="/v1/rules", controls_api="/v1/controls",
+            static="/admin/rules/static"
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

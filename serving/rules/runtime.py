@@ -17,18 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from recsys.controls import CompiledControls
 from recsys.data.catalog import Catalog
+from recsys.recommender import Recommender
 from recsys.rules.engine import RuleEngine
 from recsys.rules.mining import Suggestion
 from recsys.rules.model import Rule
 from recsys.rules.rules_file import default_rules
 from recsys.settings import Settings
-from serving.rules.store import RuleStore
+from serving.rules.store import ControlStore, RuleStore
 
 log = logging.getLogger(__name__)
 
 CatalogProvider = Callable[[], "Catalog | tuple[Catalog, np.ndarray | None] | None"]
-RecommenderProvider = Callable[[], Any]
+RecommenderProvider = Callable[[], "Recommender | None"]
 SuggestionsProvider = Callable[[], Sequence[Suggestion]]
 
 
@@ -53,15 +55,20 @@ def _resolve(value: Any) -> CatalogView | None:
 class RulesRuntime:
     """The rule store of this deployment plus the engine compiled from it."""
 
-    def __init__(self, settings: Settings, store: RuleStore, seed_defaults: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, store: RuleStore[Rule], seed_defaults: bool = True,
+        controls_store: ControlStore | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.controls_store = controls_store or ControlStore(store.url, store.table_prefix)
+        self._controls: CompiledControls | None = None
         self.seed_defaults = seed_defaults
         self._catalog_provider: CatalogProvider | None = None
         self._recommender_provider: RecommenderProvider | None = None
         self._suggestions_provider: SuggestionsProvider | None = None
         self._engine: RuleEngine | None = None
-        self._compiled_key: tuple[int, int] | None = None
+        self._compiled_key: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,6 +109,7 @@ class RulesRuntime:
             return True
         try:
             self.store.create_tables()
+            self.controls_store.create_tables()
             if self.seed_defaults and self.store.seed(default_rules()):
                 log.info("rule store was empty: loaded the default rules")
         except Exception as exc:  # noqa: BLE001
@@ -117,11 +125,16 @@ class RulesRuntime:
             self._thread.join(timeout=5)
             self._thread = None
         self.store.dispose()
+        self.controls_store.dispose()
 
     # -- what routes read --------------------------------------------------------------------
     def engine(self) -> RuleEngine | None:
         """The current compiled engine (None until a catalog is available)."""
         return self._engine
+
+    def controls(self) -> CompiledControls | None:
+        """The current compiled answer controls (None until a catalog is available)."""
+        return self._controls
 
     def catalog_view(self) -> CatalogView | None:
         if self._catalog_provider is not None:
@@ -129,9 +142,9 @@ class RulesRuntime:
         rec = self.recommender()
         if rec is None:
             return None
-        return CatalogView(rec.catalog, getattr(rec, "item_styles", None))
+        return CatalogView(rec.catalog, rec.item_styles)
 
-    def recommender(self) -> Any:
+    def recommender(self) -> Recommender | None:
         return self._recommender_provider() if self._recommender_provider else None
 
     def suggestions(self) -> list[Suggestion]:
@@ -141,7 +154,7 @@ class RulesRuntime:
             if self._suggestions_provider is not None:
                 return list(self._suggestions_provider())
             rec = self.recommender()
-            return list(getattr(rec, "mined_suggestions", None) or [])
+            return list(rec.mined_suggestions or []) if rec is not None else []
         except Exception as exc:  # noqa: BLE001 - a broken file must not break the rules page
             log.warning("mined suggestions unavailable: %s", exc)
             return []
@@ -161,26 +174,31 @@ class RulesRuntime:
         with self._lock:
             try:
                 counter = self.store.change_counter()
+                control_counter = self.controls_store.change_counter()
                 view = self.catalog_view()
             except Exception as exc:  # noqa: BLE001 - keep serving the last good engine
                 self.last_error = f"rules refresh failed: {exc}"
                 log.warning(self.last_error)
                 return False
             if view is None:
-                self._engine, self._compiled_key = None, None
+                self._engine, self._controls, self._compiled_key = None, None, None
                 return False
-            key = (counter, id(view.catalog))
+            key = (counter, control_counter, id(view.catalog))
             if not force and key == self._compiled_key:
                 return False
             try:
                 rules = [s.rule for s in self.store.list()]
                 engine = RuleEngine.compile(rules, view.catalog, view.item_styles)
+                controls = CompiledControls(
+                    [s.rule for s in self.controls_store.list()], view.catalog, view.item_styles
+                )
             except Exception as exc:  # noqa: BLE001
                 self.last_error = f"rules compile failed: {exc}"
                 log.exception("rules compile failed; keeping the previous engine")
                 return False
-            self._engine, self._compiled_key, self.last_error = engine, key, None
-            log.info("rules compiled: %d active rules (store change %d)", len(engine), counter)
+            self._engine, self._controls, self._compiled_key, self.last_error = engine, controls, key, None
+            log.info("rules compiled: %d active rules, %d controls (store changes %d, %d)",
+                     len(engine), len(controls), counter, control_counter)
             return True
 
     def _poll(self) -> None:

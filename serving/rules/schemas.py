@@ -68,6 +68,9 @@ class RuleOut(BaseModel):
     problems: list[str] = Field(
         default_factory=list, description="Why the rule may not fire against the served catalog."
     )
+    warnings: list[str] = Field(
+        default_factory=list, description="On save: other enabled rules suggesting the same thing for the same trigger."
+    )
 
 
 class RuleList(BaseModel):
@@ -86,12 +89,21 @@ class DeletedOut(BaseModel):
     deleted: bool = True
 
 
+class FieldChangeOut(BaseModel):
+    field: str = Field(examples=["priority"])
+    old: Any = Field(examples=[100])
+    new: Any = Field(examples=[120])
+
+
 class VersionOut(BaseModel):
     version: int
     action: str
     author: str
     at: datetime
     changes: list[str]
+    diff: list[FieldChangeOut] = Field(
+        default_factory=list, description="Each changed field with its old and new value (from the version before)."
+    )
     rule: dict[str, Any] | None
 
 
@@ -132,6 +144,9 @@ class PreviewIn(BaseModel):
         None, description="A rule under edit: previewed in place of the stored rule with its id."
     )
     only_draft: bool = Field(False, description="Preview the draft alone, without the stored rules.")
+    draft_control: dict[str, Any] | None = Field(
+        None, description="An answer control under edit: previewed in place of the stored control with its id."
+    )
 
 
 class ProductOut(BaseModel):
@@ -165,7 +180,8 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     score: float
-    reason: str
+    reason: str = Field(description="The shopper's reason, then (preview only) the controls that acted on it.")
+    controls: list[str] = Field(default_factory=list, description="Ids of the answer controls that acted on it.")
 
 
 class PreviewOut(BaseModel):
@@ -198,12 +214,18 @@ class SuggestionOut(BaseModel):
     covered_by: list[str] = Field(
         default_factory=list, description="Enabled rules that already suggest this accessory for this anchor."
     )
+    extends: list[str] = Field(
+        default_factory=list,
+        description="Enabled rules triggered by this anchor without this accessory: accept into one of them "
+                    "(`POST .../accept?into=<rule id>`) instead of creating a new rule.",
+    )
     rule: dict[str, Any]
 
 
 class SuggestionList(BaseModel):
     suggestions: list[SuggestionOut]
-    total: int
+    total: int = Field(description="Suggestions matching the filters (all pages).")
+    offset: int = 0
 
 
 class ImportOut(BaseModel):
@@ -221,3 +243,100 @@ class ProductList(BaseModel):
 
 class CategoryList(BaseModel):
     categories: list[str]
+
+
+EXAMPLE_CONTROL: dict[str, Any] = {
+    "id": "pin-summer-cushion",
+    "name": "Summer cushion first on the cart page",
+    "action": "pin",
+    "target": {"skus": ["SKU-000123"]},
+    "position": 1,
+    "placements": ["cart"],
+    "valid_from": "2026-06-01T00:00:00Z",
+    "valid_to": "2026-06-15T00:00:00Z",
+}
+EXAMPLE_BURY: dict[str, Any] = {
+    "id": "bury-old-laminate",
+    "name": "Discontinued laminate range",
+    "action": "bury",
+    "target": {"categories": ["laminate-flooring"], "attributes": [{"key": "wear_class", "value": "AC3"}]},
+    "multiplier": 0.2,
+    "shift": 5,
+}
+CONTROL_EXAMPLES = {
+    "pin": {"summary": "Pin a seasonal SKU for two weeks", "value": EXAMPLE_CONTROL},
+    "bury": {"summary": "Bury a discontinued range", "value": EXAMPLE_BURY},
+    "hide": {"summary": "Never show a category", "value": {
+        "id": "hide-grout", "name": "Grout out of stock", "action": "hide", "target": {"categories": ["grout"]}}},
+}
+
+
+class ControlOut(BaseModel):
+    id: str
+    version: int = Field(description="Send it back (If-Match or `version`) when you change the control.")
+    updated_at: datetime
+    updated_by: str
+    summary: str = Field(examples=["pin SKU-000123 at 1"])
+    control: dict[str, Any]
+    problems: list[str] = Field(default_factory=list, description="Names the served catalog does not know.")
+
+
+class ControlList(BaseModel):
+    controls: list[ControlOut]
+    total: int
+
+
+class ReplayIn(BaseModel):
+    """A draft rule and/or control replayed over the purchases of the last ``days`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(7, ge=1, le=365, description="How far back to read baskets from the event store.")
+    page: Literal["checkout", "cart", "product"] = "checkout"
+    draft: dict[str, Any] | None = Field(None, description="A rule (in place of the stored one with its id).")
+    draft_control: dict[str, Any] | None = Field(None, description="An answer control, replayed alone.")
+    max_baskets: int = Field(500, ge=1, le=5000, description="The most recent baskets, at most this many.")
+
+
+class ProductCountOut(BaseModel):
+    sku: str
+    title: str
+    category: str | None
+    count: int
+
+
+class OverlapOut(BaseModel):
+    rule_id: str
+    baskets: int = Field(description="Baskets where both suggest the same category.")
+    categories: list[str]
+
+
+class EvidenceOut(BaseModel):
+    anchor: str
+    accessory: str
+    completion_rate: float
+    sentence: str
+
+
+class RuleReplayOut(BaseModel):
+    rule_id: str
+    fired: int
+    fired_share: float = Field(description="Share of the replayed baskets on which the rule fires.")
+    most_shown: list[ProductCountOut]
+    overlaps: list[OverlapOut]
+    evidence: list[EvidenceOut] = Field(description="Mined co-purchase statistics for its trigger => suggestion pairs.")
+
+
+class ControlReplayOut(BaseModel):
+    control_id: str
+    answers: int
+    acted: int
+    acted_share: float = Field(description="Share of the replayed answers the control changed.")
+    most_affected: list[ProductCountOut]
+
+
+class ReplayOut(BaseModel):
+    days: int
+    baskets: int
+    rule: RuleReplayOut | None = None
+    control: ControlReplayOut | None = None
+    note: str = ""

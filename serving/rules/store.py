@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -39,32 +39,51 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from recsys.rules.model import Rule, parse_rule
+from recsys.controls import Control, parse_control
+from recsys.rules.model import parse_rule
 
 log = logging.getLogger(__name__)
 Action = Literal["create", "update", "delete", "enable", "disable", "rollback", "import", "seed"]
 
 
 class RuleNotFound(KeyError):
-    def __init__(self, rule_id: str) -> None:
+    def __init__(self, rule_id: str, noun: str = "rule") -> None:
         super().__init__(rule_id)
         self.rule_id = rule_id
+        self.noun = noun
 
     def __str__(self) -> str:
-        return f"no rule {self.rule_id!r}"
+        return f"no {self.noun} {self.rule_id!r}"
 
 
 class RuleConflict(Exception):
     """The write was based on a stale version (or the id is taken); ``current`` is what is stored."""
 
-    def __init__(self, message: str, current: StoredRule | None) -> None:
+    def __init__(self, message: str, current: StoredRule[Any] | None) -> None:
         super().__init__(message)
         self.current = current
 
 
+class Versioned(Protocol):
+    """What the store keeps: a validated document with an id and an on/off switch (a ``Rule``,
+    an answer ``Control``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def enabled(self) -> bool: ...
+    def to_document(self) -> dict[str, Any]: ...
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+D = TypeVar("D", bound=Versioned)
+
+
 @dataclass(frozen=True)
-class StoredRule:
-    rule: Rule
+class StoredRule(Generic[D]):
+    """The current version of a stored document (``rule`` is a ``Rule`` or a ``Control``)."""
+
+    rule: D
     version: int
     updated_at: datetime
     updated_by: str
@@ -116,20 +135,33 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
-class RuleStore:
-    """Rules with immutable history and optimistic concurrency.
+def field_diff(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(dotted path, old value, new value) for every field that differs (history's old -> new)."""
+    a, b = _flatten(old or {}), _flatten(new or {})
+    return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+class RuleStore(Generic[D]):
+    """Rules (or any ``Versioned`` documents) with immutable history and optimistic concurrency.
 
     ``url`` is any SQLAlchemy URL; ``table_prefix`` lets several stores (or test runs) share a
-    database. Tables are created on ``create_tables`` (idempotent).
+    database. Tables are created on ``create_tables`` (idempotent). ``noun`` names the kind
+    (tables ``<prefix><noun>s`` and ``<prefix><noun>_versions``; messages), ``parse``
+    validates a stored document; ``ControlStore`` is the same machinery for answer controls.
     """
 
-    def __init__(self, url: str, table_prefix: str = "recsys_") -> None:
+    def __init__(
+        self, url: str, table_prefix: str = "recsys_", *, noun: str = "rule",
+        parse: Callable[[dict[str, Any]], D] = parse_rule,  # type: ignore[assignment]
+    ) -> None:
         self.url = url
+        self.noun = noun
+        self.parse = parse
         self.table_prefix = table_prefix
         self.engine: Engine = _make_engine(url)
         self.metadata = MetaData()
         self.rules = Table(
-            f"{table_prefix}rules",
+            f"{table_prefix}{noun}s",
             self.metadata,
             Column("id", String(80), primary_key=True),
             Column("version", Integer, nullable=False),
@@ -140,17 +172,17 @@ class RuleStore:
             Column("updated_by", String(200), nullable=False),
         )
         self.versions = Table(
-            f"{table_prefix}rule_versions",
+            f"{table_prefix}{noun}_versions",
             self.metadata,
             Column("seq", Integer, primary_key=True, autoincrement=True),
-            Column("rule_id", String(80), nullable=False, index=True),
+            Column("rule_id", String(80), nullable=False, index=True),  # the document's id, whatever the kind
             Column("version", Integer, nullable=False),
             Column("action", String(20), nullable=False),
             Column("author", String(200), nullable=False),
             Column("at", DateTime(timezone=True), nullable=False),
             Column("document", Text, nullable=True),
             Column("changes", Text, nullable=False),
-            UniqueConstraint("rule_id", "version", name=f"{table_prefix}rule_version_uq"),
+            UniqueConstraint("rule_id", "version", name=f"{table_prefix}{noun}_version_uq"),
         )
 
     # -- schema ------------------------------------------------------------------------------
@@ -173,7 +205,7 @@ class RuleStore:
         """True when nothing was ever written (not even a rule later deleted)."""
         return self.change_counter() == 0
 
-    def list(self) -> list[StoredRule]:
+    def list(self) -> list[StoredRule[D]]:
         """All live rules, by id."""
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -181,11 +213,11 @@ class RuleStore:
             ).all()
         return [self._stored(r) for r in rows]
 
-    def get(self, rule_id: str) -> StoredRule:
+    def get(self, rule_id: str) -> StoredRule[D]:
         with self.engine.connect() as conn:
             row = self._row(conn, rule_id)
         if row is None or row.deleted:
-            raise RuleNotFound(rule_id)
+            raise RuleNotFound(rule_id, self.noun)
         return self._stored(row)
 
     def history(self, rule_id: str) -> list[RuleVersion]:
@@ -197,7 +229,7 @@ class RuleStore:
                 .order_by(self.versions.c.version.desc())
             ).all()
         if not rows:
-            raise RuleNotFound(rule_id)
+            raise RuleNotFound(rule_id, self.noun)
         return [
             RuleVersion(
                 rule_id=r.rule_id, version=r.version, action=r.action, author=r.author,
@@ -208,19 +240,19 @@ class RuleStore:
         ]
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, rule: Rule, author: str, action: Action = "create") -> StoredRule:
+    def create(self, rule: D, author: str, action: Action = "create") -> StoredRule[D]:
         """Add a new rule (or revive a deleted id). ``RuleConflict`` if the id is live."""
         try:
             with self._write_tx() as conn:
                 row = self._row(conn, rule.id, for_update=True)
                 if row is not None and not row.deleted:
-                    raise RuleConflict(f"rule {rule.id!r} already exists (version {row.version})", self._stored(row))
+                    raise RuleConflict(f"{self.noun} {rule.id!r} already exists (version {row.version})", self._stored(row))
                 return self._write(conn, rule, row, author, action)
         except IntegrityError:
             current = self._maybe_get(rule.id)
-            raise RuleConflict(f"rule {rule.id!r} was created concurrently", current) from None
+            raise RuleConflict(f"{self.noun} {rule.id!r} was created concurrently", current) from None
 
-    def update(self, rule: Rule, base_version: int, author: str, action: Action = "update") -> StoredRule:
+    def update(self, rule: D, base_version: int, author: str, action: Action = "update") -> StoredRule[D]:
         """Replace a rule's document; ``RuleConflict`` unless ``base_version`` is current."""
         try:
             with self._write_tx() as conn:
@@ -231,7 +263,7 @@ class RuleStore:
 
     def set_enabled(
         self, rule_id: str, enabled: bool, author: str, base_version: int | None = None
-    ) -> StoredRule:
+    ) -> StoredRule[D]:
         """Enable or disable (without a base version the current one is used: flipping a switch
         twice is harmless)."""
         stored = self.get(rule_id)
@@ -266,14 +298,14 @@ class RuleStore:
         except IntegrityError:
             raise self._conflict(rule_id, base_version) from None
 
-    def rollback(self, rule_id: str, to_version: int, base_version: int, author: str) -> StoredRule:
+    def rollback(self, rule_id: str, to_version: int, base_version: int, author: str) -> StoredRule[D]:
         """Make an old version current again, as a new version (history is never rewritten)."""
         old = next((v for v in self.history(rule_id) if v.version == to_version), None)
         if old is None:
-            raise RuleNotFound(f"{rule_id} version {to_version}")
+            raise RuleNotFound(f"{rule_id} version {to_version}", self.noun)
         if old.document is None:
-            raise ValueError(f"version {to_version} of {rule_id!r} is a deletion; pick a version with a rule")
-        rule = parse_rule(old.document)
+            raise ValueError(f"version {to_version} of {rule_id!r} is a deletion; pick a version with a {self.noun}")
+        rule = self.parse(old.document)
         try:
             with self._write_tx() as conn:
                 row = self._row(conn, rule_id, for_update=True)
@@ -285,7 +317,7 @@ class RuleStore:
 
     def import_rules(
         self,
-        rules: Sequence[Rule],
+        rules: Sequence[D],
         author: str,
         mode: Literal["merge", "replace"] = "merge",
         action: Action = "import",
@@ -331,7 +363,7 @@ class RuleStore:
                     deleted.append(rid)
         return ImportResult(created, updated, unchanged, deleted)
 
-    def seed(self, rules: Sequence[Rule], author: str = "system") -> bool:
+    def seed(self, rules: Sequence[D], author: str = "system") -> bool:
         """Load ``rules`` into a store that was never written to; False if it was (or another
         process seeded it first)."""
         if not self.is_empty():
@@ -359,10 +391,10 @@ class RuleStore:
     def _live_at(self, conn: Connection, rule_id: str, base_version: int) -> Any:
         row = self._row(conn, rule_id, for_update=True)
         if row is None or row.deleted:
-            raise RuleNotFound(rule_id)
+            raise RuleNotFound(rule_id, self.noun)
         if row.version != base_version:
             raise RuleConflict(
-                f"rule {rule_id!r} was changed by {row.updated_by} at {_aware(row.updated_at):%Y-%m-%d %H:%M:%S} UTC "
+                f"{self.noun} {rule_id!r} was changed by {row.updated_by} at {_aware(row.updated_at):%Y-%m-%d %H:%M:%S} UTC "
                 f"(now version {row.version}); your edit was based on version {base_version}. "
                 "Reload it and apply your change again.",
                 self._stored(row),
@@ -370,8 +402,8 @@ class RuleStore:
         return row
 
     def _write(
-        self, conn: Connection, rule: Rule, row: Any, author: str, action: str, allow_deleted: bool = False
-    ) -> StoredRule:
+        self, conn: Connection, rule: D, row: Any, author: str, action: str, allow_deleted: bool = False
+    ) -> StoredRule[D]:
         doc = rule.to_document()
         text = json.dumps(doc, sort_keys=True)
         now = _now()
@@ -408,10 +440,10 @@ class RuleStore:
         )
         return StoredRule(rule, version, now, author)
 
-    def _stored(self, row: Any) -> StoredRule:
-        return StoredRule(parse_rule(json.loads(row.document)), row.version, _aware(row.updated_at), row.updated_by)
+    def _stored(self, row: Any) -> StoredRule[D]:
+        return StoredRule(self.parse(json.loads(row.document)), row.version, _aware(row.updated_at), row.updated_by)
 
-    def _maybe_get(self, rule_id: str) -> StoredRule | None:
+    def _maybe_get(self, rule_id: str) -> StoredRule[D] | None:
         try:
             return self.get(rule_id)
         except RuleNotFound:
@@ -421,10 +453,18 @@ class RuleStore:
         current = self._maybe_get(rule_id)
         now = current.version if current else "deleted"
         return RuleConflict(
-            f"rule {rule_id!r} changed meanwhile (now version {now}); your edit was based on "
+            f"{self.noun} {rule_id!r} changed meanwhile (now version {now}); your edit was based on "
             f"version {base_version}. Reload it and apply your change again.",
             current,
         )
+
+
+class ControlStore(RuleStore[Control]):
+    """Answer controls, versioned and audited exactly like rules (tables ``<prefix>controls``
+    and ``<prefix>control_versions``)."""
+
+    def __init__(self, url: str, table_prefix: str = "recsys_") -> None:
+        super().__init__(url, table_prefix, noun="control", parse=parse_control)
 
 
 def _make_engine(url: str) -> Engine:

@@ -22,6 +22,7 @@ def rules_app(
     suggestions: Sequence[Suggestion] = (),
     table_prefix: str = "recsys_",
     recommender: Any = None,
+    event_log: Any = None,
 ) -> FastAPI:
     """``install_rules`` on a bare app; the lifespan starts the runtime like ``create_app`` does."""
 
@@ -36,5 +37,6 @@ def rules_app(
 
     app = FastAPI(lifespan=lifespan)
     app.state.settings = settings
+    app.state.event_log = event_log
     install_rules(app, settings, table_prefix=table_prefix)
     return app

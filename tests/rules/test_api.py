@@ -171,12 +171,65 @@ def test_suggestions_and_accept(client) -> None:
     target = next(s for s in items if s["anchor"] == "wall-paint" and s["accessory"] == "protective-gloves")
     assert not target["accepted"] and "came back for it" in target["sentence"]
     assert set(target["covered_by"]) == {"paint-essentials", "paint-bulk-gloves"}  # the default rules
-    r = client.post(f"/v1/rules/suggestions/{target['id']}/accept", headers=AUTH)
+    # a covered suggestion is not silently duplicated: 409 says which rules cover it
+    dup = client.post(f"/v1/rules/suggestions/{target['id']}/accept", headers=AUTH)
+    assert dup.status_code == 409 and "paint-essentials" in dup.json()["detail"]
+    assert client.get(f"/v1/rules/{target['id']}", headers=AUTH).status_code == 404
+    r = client.post(f"/v1/rules/suggestions/{target['id']}/accept", params={"duplicate": True}, headers=AUTH)
     assert r.status_code == 201 and r.json()["rule"]["trigger"]["categories"] == ["wall-paint"]
     again = client.get("/v1/rules/suggestions", headers=AUTH).json()["suggestions"]
     assert next(s for s in again if s["id"] == target["id"])["accepted"]
-    assert client.post(f"/v1/rules/suggestions/{target['id']}/accept", headers=AUTH).status_code == 409
+    assert client.post(f"/v1/rules/suggestions/{target['id']}/accept", params={"duplicate": True},
+                       headers=AUTH).status_code == 409
     assert client.post("/v1/rules/suggestions/nope/accept", headers=AUTH).status_code == 404
+
+
+def test_suggestions_paging_filters_and_sorting(client) -> None:
+    def get(**params):
+        r = client.get("/v1/rules/suggestions", params=params, headers=AUTH)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    everything = get()
+    ids = [s["id"] for s in everything["suggestions"]]
+    assert everything["total"] == len(ids) == len(MINED) >= 4
+    assert [s["id"] for s in get(limit=2)["suggestions"] + get(limit=2, offset=2)["suggestions"]] == ids[:4]
+    assert get(limit=2, offset=2)["total"] == len(ids)  # the total counts every page
+    uncovered = get(uncovered=True)
+    expected = [s["id"] for s in everything["suggestions"] if not s["covered_by"]]
+    assert [s["id"] for s in uncovered["suggestions"]] == expected and uncovered["total"] == len(expected)
+    assert "mined-tile-grout" in expected and "mined-wall-paint-protective-gloves" not in expected
+    grout = get(category="grout")["suggestions"]
+    assert grout and all("grout" in (s["anchor"], s["accessory"]) for s in grout)
+    lifts = [s["lift"] for s in get(sort="lift")["suggestions"]]
+    assert lifts == sorted(lifts, reverse=True) and lifts[0] > lifts[-1]
+    assert all(s["lift"] >= 3 for s in get(min_lift=3)["suggestions"]) and get(min_lift=3)["total"] == 2
+    assert all(s["forgotten_rate"] >= 0.4 for s in get(min_forgotten=0.4)["suggestions"])
+    assert all(s["anchor_orders"] >= 100 for s in get(min_support=100)["suggestions"])
+    bad = client.get("/v1/rules/suggestions", params={"sort": "random"}, headers=AUTH)
+    assert bad.status_code == 422 and "sort" in str(bad.json()["detail"])
+
+
+def test_accepting_into_an_existing_rule_instead_of_a_duplicate(client) -> None:
+    client.post("/v1/rules", json=rule("tile-adhesive", trigger={"categories": ["tile"]},
+                                       suggest={"categories": ["tile-adhesive"]}), headers=AUTH)
+    sg = next(s for s in client.get("/v1/rules/suggestions", headers=AUTH).json()["suggestions"]
+              if s["id"] == "mined-tile-grout")
+    assert sg["extends"] == ["tile-adhesive"] and sg["covered_by"] == []
+    r = client.post("/v1/rules/suggestions/mined-tile-grout/accept", params={"into": "tile-adhesive", "version": 1},
+                    headers=AUTH)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert r.json()["rule"]["suggest"]["categories"] == ["tile-adhesive", "grout"]
+    assert client.get("/v1/rules/mined-tile-grout", headers=AUTH).status_code == 404  # no duplicate rule
+    stale = client.post("/v1/rules/suggestions/mined-tile-grout/accept", params={"into": "tile-adhesive", "version": 1},
+                        headers=AUTH)
+    assert stale.status_code == 409
+    sg = next(s for s in client.get("/v1/rules/suggestions", headers=AUTH).json()["suggestions"]
+              if s["id"] == "mined-tile-grout")
+    assert sg["covered_by"] == ["tile-adhesive"] and sg["extends"] == []
+    wrong = client.post("/v1/rules/suggestions/mined-tile-grout/accept", params={"into": "paint-essentials"},
+                        headers=AUTH)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["path"] == "into"
 
 
 def test_products_and_categories_for_the_page(client) -> None:

@@ -55,3 +55,28 @@ def test_import_export_against_the_settings_store(tmp_path, monkeypatch, capsys)
 def test_unknown_action_is_an_argparse_error() -> None:
     with pytest.raises(SystemExit):
         run(["rules", "explode"])
+
+
+def test_controls_import_list_export_against_the_settings_store(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path))
+    src = tmp_path / "controls.yaml"
+    src.write_text("version: 1\ncontrols:\n"
+                   "- {id: pin-g1, name: Gloves first, action: pin, target: {skus: [G1]}, position: 1,"
+                   " placements: [cart], valid_to: '2026-07-01T00:00:00Z'}\n"
+                   "- {id: bury-tile, name: Old tiles, action: bury, target: {categories: [tile]}, shift: 3}\n")
+    assert run(["controls", "validate", str(src)]) == 0
+    assert run(["controls", "import", str(src), "--author", "ops"]) == 0
+    assert "created 2" in capsys.readouterr().out
+    assert run(["controls", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "pin-g1 v1: pin G1 at 1 on cart" in listed and "bury-tile v1: bury tile -3" in listed
+    out = tmp_path / "export.yaml"
+    assert run(["controls", "export", "--out", str(out)]) == 0
+    from recsys.controls import parse_controls_yaml
+
+    assert [c.id for c in parse_controls_yaml(out.read_text())] == ["bury-tile", "pin-g1"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("controls:\n- {id: x, name: x, action: pin, target: {skus: [G1]}}\n")
+    assert run(["controls", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "controls[0] (x): a pin needs a position" in err and "nothing was imported" in err

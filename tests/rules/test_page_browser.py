@@ -55,7 +55,7 @@ def server(fitted_bundle, tmp_path_factory):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield {"url": f"http://127.0.0.1:{port}", "world": world, "mined": mined}
+    yield {"url": f"http://127.0.0.1:{port}", "world": world, "mined": mined, "app": app}
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -144,19 +144,20 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_label("Name", exact=True).fill("Laminate needs underlay and skirting boards")
     fill_rule(page, "laminate", "underlay, skirting-boards")
     page.get_by_label("Slots (max items)").fill("2")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     trig_err = page.locator("#err-trigger-categories")
     trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()
-    assert "unknown category 'skirting-boards'" in page.locator("#err-suggest-categories").inner_text()
+    assert page.locator("#err-suggest-categories").inner_text().strip() == ""  # the sample world has both
     assert page.locator("#f-trigger-categories").get_attribute("aria-invalid") == "true"
     assert page.locator("#editor-errors").is_visible()
     shot(page, "03-inline-errors", "#editor-sec")
-    fill_rule(page, "laminate-flooring", "underlay")
-    page.get_by_role("button", name="Save").click()
+    fill_rule(page, "laminate-flooring", "underlay, skirting-boards")
+    page.get_by_role("button", name="Save", exact=True).click()
     page.locator("#status").get_by_text("Saved laminate-underlay-skirting (version 1).").wait_for()
     table.locator("tr[data-rule='laminate-underlay-skirting']").wait_for()
     stored = api.get("/v1/rules/laminate-underlay-skirting").json()
-    assert stored["updated_by"] == "Alice" and stored["rule"]["suggest"]["categories"] == ["underlay"]
+    assert stored["updated_by"] == "Alice"
+    assert stored["rule"]["suggest"]["categories"] == ["underlay", "skirting-boards"]
 
     # 5. preview a basket built by searching products
     page.get_by_label("Find products").fill("laminate")
@@ -167,7 +168,7 @@ def test_merchandiser_journey(server, page) -> None:
     page.locator("#product-results button").first.wait_for()
     page.locator("#product-results button").first.click()
     assert page.locator("#basket li").count() == 2
-    page.get_by_label("Page").select_option("checkout")
+    page.get_by_label("Page", exact=True).select_option("checkout")
     page.get_by_role("button", name="Preview", exact=True).click()
     page.locator("#preview-fired li").first.wait_for()
     fired = page.locator("#preview-fired").inner_text()
@@ -176,20 +177,45 @@ def test_merchandiser_journey(server, page) -> None:
     assert "often forgotten with wall paint" in accessories and "underlay" in accessories.lower()
     shot(page, "04-preview", "#preview-sec")
 
-    # 6. accept a mined suggestion
-    first = next(s for s in server["mined"][:25] if api.get(f"/v1/rules/{s.id}").status_code == 404)
-    row = page.locator(f"#suggestions-table tr[data-suggestion='{first.id}']")
-    assert first.sentence in row.inner_text()
+    # 6. mined suggestions: uncovered ones by default, filtered, paged; accept the journey's own
+    mined = server["mined"]
+    sg = next(s for s in mined if s.id == "mined-tile-adhesive-grout")
+    assert sg.sentence.startswith("82% of shoppers who bought tile adhesive bought grout")
+    listed = page.locator("#suggestions-table tbody tr")
+    listed.first.wait_for()
+    assert page.locator("#sg-uncovered").is_checked()
+    shown = listed.evaluate_all("rows => rows.map(r => r.dataset.suggestion)")
+    assert "mined-laminate-flooring-skirting-boards" not in shown  # Alice's new rule covers it
+    page.locator("#sg-uncovered").uncheck()
+    page.get_by_role("button", name="Filter").click()
+    page.locator("#suggestions-count").get_by_text(f"Showing 1–25 of {len(mined)}.").wait_for()
+    page.get_by_role("button", name="Next page").click()
+    page.locator("#suggestions-count").get_by_text(f"Showing 26–50 of {len(mined)}.").wait_for()
+    covered = page.locator("#suggestions-table tr[data-suggestion='mined-laminate-flooring-skirting-boards']")
+    page.get_by_label("Category", exact=True).fill("skirting-boards")
+    page.get_by_role("button", name="Filter").click()
+    covered.get_by_text("covered by laminate-underlay-skirting").wait_for()
+    assert covered.get_by_role("button").count() == 0, "no Accept on a covered suggestion (no duplicates)"
+    page.locator("#sg-uncovered").check()
+    page.get_by_label("Category", exact=True).fill("tile-adhesive")
+    page.get_by_label("Sort by").select_option("lift")
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator(f"#suggestions-table tr[data-suggestion='{sg.id}']")
+    row.wait_for()
+    assert sg.sentence in row.inner_text()
+    lifts = [s.lift for s in mined if "tile-adhesive" in (s.anchor, s.accessory)]
+    assert listed.count() <= len(lifts)
     shot(page, "05-suggestions", "#suggestions-sec")
-    row.get_by_role("button").click()
-    row.get_by_text("accepted").wait_for()
-    assert api.get(f"/v1/rules/{first.id}").json()["rule"]["trigger"]["categories"] == [first.anchor]
+    row.get_by_role("button", name="Accept tile-adhesive => grout").click()
+    page.locator("#status").get_by_text(f"Accepted: rule {sg.id} created").wait_for()
+    assert api.get(f"/v1/rules/{sg.id}").json()["rule"]["trigger"]["categories"] == ["tile-adhesive"]
+    row.wait_for(state="detached")  # accepted: no longer an open suggestion
 
     # 7. edit, then undo from the history
     rule_row = table.locator("tr[data-rule='laminate-underlay-skirting']")
     rule_row.get_by_role("button", name="Edit laminate-underlay-skirting").click()
     page.get_by_label("Priority (higher fires first)").fill("55")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     page.locator("#status").get_by_text("(version 2)").wait_for()
     rule_row.get_by_role("button", name="History of laminate-underlay-skirting").click()
     page.locator("#history-table tbody tr").nth(1).wait_for()
@@ -206,7 +232,7 @@ def test_merchandiser_journey(server, page) -> None:
     assert api.put("/v1/rules/laminate-underlay-skirting", json=bob,
                    headers={"If-Match": f'"{current["version"]}"'}).status_code == 200
     page.get_by_label("Name", exact=True).fill("Alice's name for it")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     conflict = page.locator("#conflict")
     conflict.wait_for()
     assert "someone else changed this rule" in conflict.inner_text()
@@ -221,3 +247,103 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_role("button", name="Enable laminate-underlay-skirting").wait_for()
     assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["enabled"] is False
 
+
+
+def test_answer_controls_journey(server, page) -> None:
+    """Journey step 7: pin a seasonal item at position 1 on the cart page for two weeks, bury a
+    discontinued range, preview both (named in the reasons), see the history, disable."""
+    from datetime import UTC, datetime, timedelta
+
+    url = server["url"]
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}", "X-Author": "bob"})
+    frame = server["world"].catalog.frame
+    paint = str(frame.loc[(frame["category"] == "wall-paint") & frame["in_stock"], "sku"].iloc[0])
+    basket = {"basket": [{"sku": paint, "quantity": 1}], "page": "cart", "k": 10}
+    before = api.post("/v1/rules/preview", json=basket).json()["items"]
+    seasonal, buried_cat = before[4], before[0]
+    buried_cat = str(frame.loc[frame["sku"] == buried_cat["sku"], "category"].iloc[0])
+    assert str(frame.loc[frame["sku"] == seasonal["sku"], "category"].iloc[0]) != buried_cat
+
+    sign_in(page, url)
+    page.locator("#controls-empty").wait_for()
+    # a pin without a position: the error names the field, nothing is stored
+    page.get_by_label("Control id").fill("pin-seasonal")
+    page.get_by_label("Control name").fill("Seasonal item first on the cart page")
+    page.get_by_label("Action").select_option("pin")
+    page.get_by_label("Target SKUs (comma-separated)").fill(seasonal["sku"])
+    page.get_by_label("Placements (comma-separated)").fill("cart")
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#control-errors").get_by_text("a pin needs a position").wait_for()
+    assert api.get("/v1/controls/pin-seasonal").status_code == 404
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    page.get_by_label("Pin position (1 = first)").fill("1")
+    page.get_by_label("Control valid from (UTC)").fill(now.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Control valid to (UTC)").fill((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+    # replay it on last week's baskets before publishing (the event store holds 20 paint orders)
+    from feature_store.event_log import Event
+
+    buys = server["world"].interactions.purchases()
+    orders = list(dict.fromkeys(buys["order_id"]))[-20:]
+    lines = buys[buys["order_id"].isin(orders)]
+    day = datetime.now(UTC) - timedelta(days=3)
+    events = [Event(event_id=f"br-{i}", type="purchase", sku=r.sku, ts=day, order_id=f"br-{r.order_id}")
+              for i, r in enumerate(lines.itertuples(index=False))]
+    events += [Event(event_id=f"br-paint-{o}", type="purchase", sku=paint, ts=day, order_id=f"br-{o}") for o in orders]
+    server["app"].state.event_log.append(events)
+    page.get_by_label("Replay on page").select_option("cart")
+    page.get_by_role("button", name="Replay this control").click()
+    page.locator("#replay-control-share").get_by_text("of 20 answers").wait_for()
+    assert page.locator("#replay-summary").inner_text().startswith("20 baskets from the last 7 days")
+    assert api.get("/v1/controls/pin-seasonal").status_code == 404, "a replay publishes nothing"
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#status").get_by_text("Saved control pin-seasonal (version 1).").wait_for()
+    stored = api.get("/v1/controls/pin-seasonal").json()
+    assert stored["updated_by"] == "Alice" and stored["control"]["placements"] == ["cart"]
+    assert stored["control"]["valid_to"].startswith((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+
+    # bury a discontinued range: its category, five places down and its score cut
+    for label, value in [("Control id", "bury-range"), ("Control name", "Discontinued range"),
+                         ("Target SKUs (comma-separated)", ""), ("Target categories (comma-separated)", buried_cat),
+                         ("Pin position (1 = first)", ""), ("Score multiplier", "0.2"), ("Rank shift (places)", "5"),
+                         ("Placements (comma-separated)", "cart, checkout"), ("Control valid from (UTC)", ""),
+                         ("Control valid to (UTC)", "")]:
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Action").select_option("bury")
+    page.get_by_role("button", name="Replay this control").click()
+    page.wait_for_function("() => /Changes [1-9]\\d* of 20 answers/.test(document.querySelector('#replay-control-share')?.textContent || '')")
+    shot(page, "11-replay", "#replay-sec")
+    page.get_by_role("button", name="Save control").click()
+    page.locator("#status").get_by_text("Saved control bury-range (version 1).").wait_for()
+    page.locator("#controls-table tr[data-control='bury-range']").wait_for()
+    shot(page, "08-controls", "#controls-sec")
+
+    # preview on the cart page: the pinned item first, the controls named in the reasons
+    page.get_by_label("Find products").fill("interior wall paint")
+    page.get_by_label("Find products").press("Enter")
+    page.locator("#product-results button").first.click()
+    page.get_by_label("Page", exact=True).select_option("cart")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    first = page.locator("#preview-items li").first
+    first.wait_for()
+    assert seasonal["title"] in first.inner_text() and "[pinned by pin-seasonal]" in first.inner_text()
+    after = api.post("/v1/rules/preview", json=basket).json()["items"]
+    cat_of = dict(zip(frame["sku"], frame["category"], strict=True))
+    assert after[0]["sku"] == seasonal["sku"] and after[1]["sku"] != before[0]["sku"], "the range went down"
+    assert all("bury-range" in i["controls"] for i in after if cat_of[i["sku"]] == buried_cat)
+    if any(cat_of[i["sku"]] == buried_cat for i in after):
+        assert "buried by bury-range" in page.locator("#preview-items").inner_text()
+    shot(page, "09-controls-preview", "#preview-sec")
+    served = api.post("/v1/recommendations", json=basket).json()["items"]
+    assert served[0]["sku"] == seasonal["sku"] and "pin-seasonal" not in served[0]["reason"]
+
+    # edit through the API (another merchandiser), then the history shows old -> new
+    cur = api.get("/v1/controls/bury-range").json()
+    assert api.put("/v1/controls/bury-range", json={**cur["control"], "shift": 8},
+                   headers={"If-Match": f'"{cur["version"]}"'}).status_code == 200
+    page.get_by_role("button", name="History of control bury-range").click()
+    page.locator("#control-history-list").get_by_text("shift: 5 → 8").wait_for()
+    shot(page, "10-controls-history", "#controls-sec")
+    page.get_by_role("button", name="Disable control pin-seasonal").click()
+    page.get_by_role("button", name="Enable control pin-seasonal").wait_for()
+    off = api.post("/v1/rules/preview", json=basket).json()["items"]
+    assert not any("pin-seasonal" in i["controls"] for i in off), "a disabled control does nothing"

@@ -107,6 +107,8 @@ def test_catalog_lookup(client) -> None:  # noqa: ANN001
     body = client.get("/v1/products", params={"q": "grey porcelain", "limit": 3}).json()
     assert 0 < len(body["items"]) <= 3 <= body["total"]
     assert all("grey porcelain" in i["title"].lower() for i in body["items"])
+    body = client.get("/v1/products", params={"q": "wall paint", "limit": 5}).json()  # the OpenAPI example
+    assert [i["category"] for i in body["items"]] == ["wall-paint"] * 5
     body = client.get("/v1/products", params={"category": "grout", "limit": 200}).json()
     assert body["total"] == len(body["items"]) > 0
     assert {i["category"] for i in body["items"]} == {"grout"}

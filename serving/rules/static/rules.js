@@ -32,7 +32,7 @@
       if (extra && extra.raw) { init.body = body; headers["Content-Type"] = extra.contentType || "text/plain"; }
       else { init.body = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
     }
-    const res = await fetch(API + path, init);
+    const res = await fetch(((extra && extra.base) || API) + path, init);
     let data = null;
     const type = res.headers.get("content-type") || "";
     if (type.includes("json")) data = await res.json(); else data = await res.text();
@@ -66,6 +66,7 @@
     renderRules();
     loadCategories();
     loadSuggestions();
+    loadControls();
     status("Signed in. " + r.data.total + " rules.");
     return true;
   }
@@ -230,7 +231,9 @@
     $("#editor-sec").hidden = true;
     state.editing = null;
     await loadRules();
-    status("Saved " + r.data.id + " (version " + r.data.version + ").");
+    await loadSuggestions();  // what the rules cover changed
+    const warn = (r.data.warnings || []).length ? " Overlaps: " + r.data.warnings.join("; ") + "." : "";
+    status("Saved " + r.data.id + " (version " + r.data.version + ")." + warn);
   }
   $("#rule-form").addEventListener("submit", save);
 
@@ -267,6 +270,10 @@
   });
 
   // ---- history --------------------------------------------------------------------------------
+  function changesText(v) {
+    if (!v.diff || !v.diff.length) return v.changes.join(", ");
+    return v.diff.map((d) => d.field + ": " + JSON.stringify(d.old) + " → " + JSON.stringify(d.new)).join("; ");
+  }
   async function showHistory(id) {
     const r = await api("GET", "/" + encodeURIComponent(id) + "/history");
     if (!r.ok) { status(detail(r), false); return; }
@@ -280,7 +287,7 @@
         action.append(el("button", { type: "button", class: "secondary", onclick: () => rollback(id, v.version, h.versions[0].version), "aria-label": "Roll back " + id + " to version " + v.version }, "Roll back to this version"));
       } else if (v.version === h.current_version) action.textContent = "current";
       body.append(el("tr", {}, el("td", { text: v.version }), el("td", { text: v.action }), el("td", { text: v.author }),
-        el("td", { text: v.at.replace("T", " ").slice(0, 19) }), el("td", { text: v.changes.join(", ") }), action));
+        el("td", { text: v.at.replace("T", " ").slice(0, 19) }), el("td", { text: changesText(v) }), action));
     }
     $("#history-sec").hidden = false;
     $("#history-h").scrollIntoView();
@@ -335,6 +342,7 @@
     if (!state.basket.length) { out.append(el("p", { text: "Add at least one product to the basket." })); return; }
     const body = { basket: state.basket.map((l) => ({ sku: l.sku, quantity: l.quantity })), page: $("#preview-page").value };
     if (state.draft) body.draft = state.draft;
+    if (state.draftControl) body.draft_control = state.draftControl;
     const r = await api("POST", "/preview", body);
     if (r.status === 422 && r.data.errors) { out.append(el("p", { class: "error", text: r.data.detail })); return; }
     if (!r.ok) { out.append(el("p", { class: "error", text: detail(r) })); return; }
@@ -354,7 +362,7 @@
     out.append(fired);
     if (d.items.length) {
       out.append(el("h3", { text: "Recommended items" }));
-      const items = el("ol");
+      const items = el("ol", { id: "preview-items" });
       for (const it of d.items) items.append(el("li", { text: it.title + " — " + it.reason }));
       out.append(items);
     }
@@ -363,30 +371,56 @@
   });
 
   // ---- suggestions, categories, export ---------------------------------------------------------
+  const SG_PAGE = 25;
+  let sgOffset = 0;
+  function suggestionQuery() {
+    const q = new URLSearchParams({ limit: SG_PAGE, offset: sgOffset, sort: $("#sg-sort").value });
+    if ($("#sg-uncovered").checked) q.set("uncovered", "true");
+    const cat = $("#sg-category").value.trim();
+    if (cat) q.set("category", cat);
+    if (Number($("#sg-min-lift").value) > 0) q.set("min_lift", $("#sg-min-lift").value);
+    if (Number($("#sg-min-forgotten").value) > 0) q.set("min_forgotten", $("#sg-min-forgotten").value);
+    return q.toString();
+  }
   async function loadSuggestions() {
-    const r = await api("GET", "/suggestions?limit=25");
+    const r = await api("GET", "/suggestions?" + suggestionQuery());
     const body = $("#suggestions-table tbody");
     body.replaceChildren();
     if (!r.ok) { status(detail(r), false); return; }
     for (const sg of r.data.suggestions) {
+      const name = sg.anchor + " => " + sg.accessory;
       const action = el("td");
       if (sg.accepted) action.textContent = "accepted";
+      else if (sg.covered_by.length) action.append(el("span", { class: "muted", text: "covered by " + sg.covered_by.join(", ") }));
       else {
-        if (sg.covered_by.length) action.append(el("span", { class: "muted", text: "covered by " + sg.covered_by.join(", ") }), el("br"));
-        action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + sg.anchor + " => " + sg.accessory }, "Accept as rule"));
+        for (const rid of sg.extends) {
+          action.append(el("button", { type: "button", onclick: () => accept(sg.id, rid), "aria-label": "Add " + name + " to rule " + rid }, "Add to " + rid), " ");
+        }
+        action.append(el("button", { type: "button", onclick: () => accept(sg.id), "aria-label": "Accept " + name }, sg.extends.length ? "New rule" : "Accept as rule"));
       }
-      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: sg.anchor + " => " + sg.accessory }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
+      body.append(el("tr", { "data-suggestion": sg.id }, el("td", { text: name }), el("td", { text: sg.signal }), el("td", { text: sg.sentence }), action));
     }
-    $("#suggestions-empty").hidden = r.data.suggestions.length > 0;
-    $("#suggestions-count").textContent = r.data.total > r.data.suggestions.length
-      ? "Showing the " + r.data.suggestions.length + " strongest of " + r.data.total + "." : "";
+    const n = r.data.suggestions.length;
+    $("#suggestions-empty").hidden = n > 0;
+    $("#suggestions-count").textContent = n ? "Showing " + (sgOffset + 1) + "–" + (sgOffset + n) + " of " + r.data.total + "." : "";
+    $("#sg-prev").disabled = sgOffset === 0;
+    $("#sg-next").disabled = sgOffset + n >= r.data.total;
   }
-  async function accept(id) {
-    const r = await api("POST", "/suggestions/" + encodeURIComponent(id) + "/accept");
+  $("#suggestion-filters").addEventListener("submit", (ev) => { ev.preventDefault(); sgOffset = 0; loadSuggestions(); });
+  $("#sg-prev").addEventListener("click", () => { sgOffset = Math.max(0, sgOffset - SG_PAGE); loadSuggestions(); });
+  $("#sg-next").addEventListener("click", () => { sgOffset += SG_PAGE; loadSuggestions(); });
+  async function accept(id, into) {
+    let path = "/suggestions/" + encodeURIComponent(id) + "/accept";
+    if (into) {
+      const rule = state.rules.find((x) => x.id === into);
+      path += "?into=" + encodeURIComponent(into) + (rule ? "&version=" + rule.version : "");
+    }
+    const r = await api("POST", path);
     if (!r.ok) { status(detail(r), false); return; }
     await loadSuggestions();
     await loadRules();
-    status("Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
+    status(into ? "Added to rule " + r.data.id + " (version " + r.data.version + ")."
+      : "Accepted: rule " + r.data.id + " created (version " + r.data.version + ").");
   }
   async function loadCategories() {
     const r = await api("GET", "/categories");
@@ -402,6 +436,114 @@
     document.body.append(a); a.click(); a.remove();
     status("Exported " + state.rules.length + " rules.");
   });
+
+
+  // ---- answer controls -------------------------------------------------------------------------
+  const CONTROLS = document.body.dataset.controls;
+  const capi = (method, path, body, extra) => api(method, path, body, Object.assign({}, extra, { base: CONTROLS }));
+  const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
+  async function loadControls() {
+    const r = await capi("GET", "");
+    const body = $("#controls-table tbody");
+    body.replaceChildren();
+    if (!r.ok) { status(detail(r), false); return; }
+    for (const c of r.data.controls) {
+      const d = c.control;
+      const when = (d.valid_from || d.valid_to) ? (d.valid_from || "…").slice(0, 16) + " – " + (d.valid_to || "…").slice(0, 16) : "always";
+      const toggle = d.enabled ? "Disable" : "Enable";
+      body.append(el("tr", { "data-control": c.id }, el("td", { text: c.id }), el("td", { text: c.summary + (d.enabled ? "" : " (disabled)") }),
+        el("td", { text: d.placements.join(", ") }), el("td", { text: when }), el("td", { text: d.priority }),
+        el("td", {},
+          el("button", { type: "button", class: "secondary", "aria-label": toggle + " control " + c.id, onclick: () => toggleControl(c, !d.enabled) }, toggle), " ",
+          el("button", { type: "button", class: "secondary", "aria-label": "History of control " + c.id, onclick: () => controlHistory(c.id) }, "History"), " ",
+          el("button", { type: "button", class: "secondary", "aria-label": "Delete control " + c.id, onclick: () => deleteControl(c) }, "Delete"))));
+    }
+    $("#controls-empty").hidden = r.data.controls.length > 0;
+  }
+  function controlDocument() {
+    const num = (id) => ($(id).value === "" ? null : Number($(id).value));
+    const target = { skus: list($("#c-skus").value), categories: list($("#c-categories").value), styles: list($("#c-styles").value), attributes: [] };
+    const attr = $("#c-attribute").value.trim();
+    if (attr) { const [key, ...rest] = attr.split("="); target.attributes.push({ key: key.trim(), value: rest.join("=").trim() }); }
+    const utc = (id) => ($(id).value ? $(id).value + ":00Z" : null);
+    return {
+      id: $("#c-id").value.trim(), name: $("#c-name").value.trim(), action: $("#c-action").value, target,
+      position: num("#c-position"), multiplier: num("#c-multiplier"), shift: num("#c-shift"),
+      placements: list($("#c-placements").value), priority: num("#c-priority") || 0,
+      valid_from: utc("#c-valid_from"), valid_to: utc("#c-valid_to"),
+    };
+  }
+  function showControlErrors(r) {
+    const ul = $("#control-errors");
+    ul.replaceChildren();
+    for (const e of (r.data && r.data.errors) || [{ path: "", message: detail(r) }]) ul.append(el("li", { text: (e.path ? e.path + ": " : "") + e.message }));
+  }
+  $("#control-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await capi("POST", "", controlDocument());
+    if (!r.ok) { showControlErrors(r); status("Control not saved: " + detail(r), false); return; }
+    $("#control-errors").replaceChildren();
+    await loadControls();
+    status("Saved control " + r.data.id + " (version " + r.data.version + ").");
+  });
+  $("#control-preview").addEventListener("click", () => {
+    state.draftControl = controlDocument();
+    $("#preview-go").click();
+    $("#preview-sec").scrollIntoView();
+  });
+  async function toggleControl(c, enable) {
+    const r = await capi("POST", "/" + encodeURIComponent(c.id) + (enable ? "/enable" : "/disable") + "?version=" + c.version);
+    if (!r.ok) { status(detail(r), false); await loadControls(); return; }
+    await loadControls();
+    status((enable ? "Enabled" : "Disabled") + " control " + c.id + " (version " + r.data.version + ").");
+  }
+  async function deleteControl(c) {
+    const r = await capi("DELETE", "/" + encodeURIComponent(c.id) + "?version=" + c.version);
+    if (!r.ok) { status(detail(r), false); await loadControls(); return; }
+    await loadControls();
+    status("Deleted control " + c.id + " (kept in its history).");
+  }
+  async function controlHistory(id) {
+    await loadControls();  // someone else may have changed it
+    const r = await capi("GET", "/" + encodeURIComponent(id) + "/history");
+    const out = $("#control-history");
+    out.replaceChildren();
+    if (!r.ok) { status(detail(r), false); return; }
+    out.append(el("h3", { text: "History of control " + id }));
+    const ol = el("ul", { id: "control-history-list" });
+    for (const v of r.data.versions) ol.append(el("li", { text: "v" + v.version + " " + v.action + " by " + v.author + " at " + v.at.replace("T", " ").slice(0, 19) + ": " + changesText(v) }));
+    out.append(ol);
+  }
+
+  // ---- replay --------------------------------------------------------------------------------
+  async function replay(body) {
+    const out = $("#replay-result");
+    out.replaceChildren(el("p", { class: "muted", text: "Replaying…" }));
+    body.days = Number($("#replay-days").value) || 7;
+    body.page = $("#replay-page").value;
+    const r = await api("POST", "/replay", body);
+    out.replaceChildren();
+    $("#replay-sec").scrollIntoView();
+    if (!r.ok) { out.append(el("p", { class: "error", text: detail(r) })); return; }
+    const d = r.data;
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    const products = (items) => { const ul = el("ul"); for (const p of items) ul.append(el("li", { text: p.title + " (" + (p.category || "?") + "): " + p.count })); return ul; };
+    out.append(el("p", { id: "replay-summary", text: d.baskets + " baskets from the last " + d.days + " days." + (d.note ? " " + d.note : "") }));
+    if (d.rule) {
+      out.append(el("h3", { text: "Rule " + d.rule.rule_id }),
+        el("p", { id: "replay-rule-share", text: "Fires on " + d.rule.fired + " baskets (" + pct(d.rule.fired_share) + ")." }));
+      if (d.rule.most_shown.length) out.append(el("p", { text: "Would show most often:" }), products(d.rule.most_shown));
+      for (const o of d.rule.overlaps) out.append(el("p", { class: "warn", text: "Overlaps " + o.rule_id + " on " + o.baskets + " baskets (" + o.categories.join(", ") + ")." }));
+      for (const e of d.rule.evidence) out.append(el("p", { class: "muted", text: e.sentence }));
+    }
+    if (d.control) {
+      out.append(el("h3", { text: "Control " + d.control.control_id }),
+        el("p", { id: "replay-control-share", text: "Changes " + d.control.acted + " of " + d.control.answers + " answers (" + pct(d.control.acted_share) + ")." }));
+      if (d.control.most_affected.length) out.append(el("p", { text: "Items it acts on most:" }), products(d.control.most_affected));
+    }
+  }
+  $("#replay-rule").addEventListener("click", () => replay({ draft: formToDoc() }));
+  $("#replay-control").addEventListener("click", () => replay({ draft_control: controlDocument() }));
 
   renderBasket();
   const savedKey = sessionStorage.getItem("rules.key");

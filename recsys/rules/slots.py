@@ -1,0 +1,112 @@
+"""One accessory section per answer: fired rules' candidates turned into at most ``cap`` slots.
+
+Several rules often fire on one basket and suggest the same things (three laminate rules all
+suggest underlay; every renovation rule suggests waste bags). Shoppers should see each
+accessory category once, from the highest-priority rule that suggests it, with the reasons of
+every rule that suggested it; and never an item, or an item's category, that the ranked
+``items`` list already shows. This module is pure (rows and arrays in, rows out) so the
+property test can throw any basket and rule set at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recsys.recommendation import FiredRule
+
+
+@dataclass
+class Slot:
+    """One accessory entry: the item row, the rule that placed it (highest priority) and the
+    distinct reasons of every fired rule that suggested its category."""
+
+    row: int
+    rule_id: str
+    reasons: list[str] = field(default_factory=list)
+    rule_ids: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def _key(row: int, code: int) -> int:
+    """The de-duplication key: the category code, or the item itself when it has none."""
+    return code if code >= 0 else -(row + 2)
+
+
+def fill_accessory_slots(
+    fired: Sequence[FiredRule],
+    category_codes: np.ndarray,
+    *,
+    cap: int,
+    item_rows: Collection[int] = (),
+    taken_rows: Collection[int] = (),
+    allowed: np.ndarray | None = None,
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> list[Slot]:
+    """At most ``cap`` slots, one per category across all ``fired`` rules.
+
+    ``fired`` rules are visited by priority (highest first, stable). Each rule contributes up
+    to ``max_items`` categories not claimed yet, the best-scoring candidate of each (``score``
+    maps candidate rows to higher-is-better values; default: the rule's own order); a category
+    an earlier rule already claimed only gains the later rule's reason. Candidates that are in
+    ``item_rows`` or ``taken_rows`` (basket, exclusions), share a category with ``item_rows``,
+    fall outside ``category_codes`` or are not ``allowed`` are skipped.
+    """
+    if cap <= 0 or not fired:
+        return []
+    codes = np.asarray(category_codes)
+    n = len(codes)
+    items = {int(r) for r in item_rows if 0 <= int(r) < n}
+    blocked_rows = items | {int(r) for r in taken_rows}
+    blocked_keys = {_key(r, int(codes[r])) for r in items}
+    slots: list[Slot] = []
+    by_key: dict[int, Slot] = {}
+    for rule in sorted(fired, key=lambda f: -f.priority):
+        cand = np.asarray(rule.candidate_rows, np.int64)
+        cand = cand[(cand >= 0) & (cand < n)]
+        if allowed is not None:
+            cand = cand[np.asarray(allowed, bool)[cand]]
+        cand = np.asarray([c for c in cand.tolist() if c not in blocked_rows], np.int64)
+        if not len(cand):
+            continue
+        if score is not None:
+            cand = cand[np.argsort(-np.asarray(score(cand), np.float64), kind="stable")]
+        added = 0
+        for c in cand.tolist():
+            key = _key(c, int(codes[c]))
+            if key in blocked_keys:
+                continue
+            if key in by_key:  # claimed by a higher-priority rule (or this rule's better item)
+                slot = by_key[key]
+                if rule.rule_id not in slot.rule_ids:
+                    slot.rule_ids.append(rule.rule_id)
+                    if rule.reason and rule.reason not in slot.reasons:
+                        slot.reasons.append(rule.reason)
+                continue
+            if added >= max(rule.max_items, 0) or len(slots) >= cap:
+                continue  # no new entry, but later candidates may still merge a reason
+            slot = Slot(c, rule.rule_id, [rule.reason] if rule.reason else [], [rule.rule_id])
+            by_key[key] = slot
+            slots.append(slot)
+            added += 1
+    return slots
+
+
+def not_shown(rows: np.ndarray, category_codes: np.ndarray, slot_rows: Collection[int]) -> np.ndarray:
+    """(len(rows),) bool: False where a ranked item repeats an accessory slot's item or its
+    category, so the answer shows each accessory category in one place (the accessory
+    section, which the merchandiser controls)."""
+    rows = np.asarray(rows, np.int64)
+    shown = np.asarray(list(slot_rows), np.int64)
+    if not len(shown) or not len(rows):
+        return np.ones(len(rows), bool)
+    codes = np.asarray(category_codes)
+    shown_codes = codes[shown]
+    cats = codes[rows]
+    same_category = np.isin(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
+    return ~(np.isin(rows, shown) | same_category)

@@ -290,9 +290,14 @@ def fit_recommender(
     if catalog.has_categories:
         st.start("mined_rules", 0.98)
         try:
+            from recsys.rules.engine import RuleEngine
             from recsys.rules.mining import mine_suggestions
 
             rec.mined_suggestions = mine_suggestions(catalog, interactions)
+            if rec.default_rules is None and rec.mined_suggestions:  # as Recommender.load does
+                rec.default_rules = RuleEngine.compile(
+                    [s.to_rule() for s in rec.mined_suggestions], catalog, rec.item_styles
+                )
         except Exception:  # proposals are optional; a failure must not lose the model
             log.exception("mining rule suggestions failed; the bundle will have none")
     st.stop()

@@ -305,7 +305,6 @@ def fit_recommender(
     if catalog.has_categories:
         st.start("mined_rules", 0.98)
         try:
-
             suggestions = mine_suggestions(catalog, interactions)
         except Exception:  # proposals are optional; a failure must not lose the model
             log.exception("mining rule suggestions failed; the bundle will have none")

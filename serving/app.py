@@ -18,9 +18,11 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from feature_store.event_log import EventLog
+from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
 from serving.errors import install_error_handlers
+from serving.impressions import ImpressionRecorder, Impressions, rules_version_of
 from serving.metrics import ServingMetrics
 from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
@@ -90,6 +92,7 @@ def create_app(
         if holder.current is None:
             log.warning("starting without a model: %s", result.message)
         holder.start_polling()
+        app.state.impressions = _impressions(settings, app.state.rules_runtime)
         runtime = app.state.rules_runtime
         if runtime is not None:
             try:
@@ -103,6 +106,7 @@ def create_app(
             holder.stop()
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
+            app.state.impressions.close()  # drains queued impressions: a clean stop loses none
             app.state.online_state.close()
             app.state.event_log.dispose()
 
@@ -115,6 +119,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = holder
+    app.state.impressions = Impressions(None)  # replaced by the recording one in lifespan
     install_error_handlers(app)
     documented = {"responses": PROBLEM_RESPONSES}
     app.include_router(recommendations.build_router(sync_handlers=sync_handlers), **documented)
@@ -131,6 +136,18 @@ def create_app(
         max_in_flight=max_in_flight,
     )
     return app
+
+
+def _impressions(settings: Settings, rules_runtime: Any) -> Impressions:
+    recorder = None
+    if settings.impression_log_enabled:
+        recorder = ImpressionRecorder(
+            ImpressionLog(settings.resolved_database_url),
+            flush_seconds=settings.impression_flush_seconds,
+            batch_size=settings.impression_batch_size,
+            max_queue=settings.impression_queue_max,
+        ).start()
+    return Impressions(recorder, rules_version_of(rules_runtime))
 
 
 def _rules_providers(holder: ModelHolder) -> tuple[Any, Any, Any]:

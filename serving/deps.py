@@ -53,6 +53,11 @@ def get_rules(request: Request) -> Any:
         return None
 
 
+def get_impressions(request: Request) -> Any:
+    """The answer identifier and impression recorder (``serving.impressions.Impressions``)."""
+    return request.app.state.impressions
+
+
 def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
@@ -73,3 +78,4 @@ MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 RulesDep = Annotated[Any, Depends(get_rules)]
 RequestId = Annotated[str, Depends(get_request_id)]
 Deadline = Annotated[float, Depends(get_deadline)]
+ImpressionsDep = Annotated[Any, Depends(get_impressions)]

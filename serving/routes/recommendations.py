@@ -9,6 +9,7 @@ from serving import answer
 from serving.deps import (
     CurrentModel,
     Deadline,
+    ImpressionsDep,
     MetricsDep,
     OnlineStateDep,
     RequestId,
@@ -45,13 +46,15 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder):  # noqa: ANN001, ANN202
     check_limits(body, settings)
     request = answer.to_request(body, online)
     rec = answer.recommend(
         model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
     )
-    return answer.response_from(model, rec, request_id)
+    response = answer.response_from(model, rec, request_id)
+    recorder.identify(response, body)
+    return response
 
 
 def build_router(*, sync_handlers: bool = False) -> APIRouter:
@@ -77,8 +80,11 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            recorder: ImpressionsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
+            return _answer(
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder
+            )
 
     else:
 
@@ -92,7 +98,10 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            recorder: ImpressionsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
+            return _answer(
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder
+            )
 
     return router

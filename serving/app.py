@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from feature_store.attribution import EventContextLog
 from feature_store.event_log import EventLog
 from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
@@ -87,6 +88,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _limit_threads()
         app.state.event_log = EventLog(settings.resolved_database_url)
+        app.state.event_context = EventContextLog(app.state.event_log.engine)
         app.state.online_state = make_online_state(settings.redis_url)
         result = await run_in_threadpool(holder.reload)
         if holder.current is None:

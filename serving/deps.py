@@ -53,6 +53,11 @@ def get_rules(request: Request) -> Any:
         return None
 
 
+def get_event_context(request: Request) -> Any:
+    """Where events' attribution fields go (``feature_store.attribution.EventContextLog``)."""
+    return request.app.state.event_context
+
+
 def get_impressions(request: Request) -> Any:
     """The answer identifier and impression recorder (``serving.impressions.Impressions``)."""
     return request.app.state.impressions
@@ -79,3 +84,4 @@ RulesDep = Annotated[Any, Depends(get_rules)]
 RequestId = Annotated[str, Depends(get_request_id)]
 Deadline = Annotated[float, Depends(get_deadline)]
 ImpressionsDep = Annotated[Any, Depends(get_impressions)]
+EventContextDep = Annotated[Any, Depends(get_event_context)]

@@ -19,10 +19,13 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from feature_store.attribution import EventContext
 from feature_store.impression_log import Impression, ImpressionLog, ShownItem
-from serving.schemas import RecommendationRequestIn, RecommendationResponse
+from serving.model_holder import LoadedModel
+from serving.schemas import EventIn, RecommendationRequestIn, RecommendationResponse
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +183,17 @@ def rules_version_of(runtime: object | None):  # noqa: ANN201
         return str(key[0]) if key else None
 
     return read
+
+
+def event_context(events: Iterable[EventIn], model: LoadedModel | None) -> list[EventContext]:
+    """The attribution fields of incoming events: the named answer and position, and the unit
+    price of purchases (the event's, else the served catalog's)."""
+    out = []
+    for e in events:
+        price = e.price
+        if price is None and e.type == "purchase" and model is not None:
+            row = model.row(e.sku)
+            price = model.prices[row] if row >= 0 else None
+        if e.recommendation_id is not None or e.position is not None or price is not None:
+            out.append(EventContext(e.event_id, e.recommendation_id, e.position, price))
+    return out

@@ -107,3 +107,36 @@ def test_kill_9_loses_at_most_the_last_flush_window(server_factory, bundle_dir, 
     assert old <= stored, f"{len(old - stored)} impressions older than the flush window lost"
     lost = {rid for _, rid in answered} - stored
     assert lost <= recent  # only the last window can be missing
+
+
+def test_events_name_their_answer_and_unknown_ids_are_accepted(settings_for, bundle_dir) -> None:  # noqa: ANN001
+    from feature_store.attribution import EventContextLog, attribute
+    from feature_store.event_log import EventLog
+
+    settings = settings_for(model_uri=str(bundle_dir))
+    ts = "2030-01-01T12:00:00Z"
+    with TestClient(create_app(settings)) as c:
+        ans = c.post("/v1/recommendations", json=CHECKOUT).json()
+        rid, first = ans["recommendation_id"], ans["items"][0]
+        batch = {"events": [
+            {"event_id": "e-click", "type": "view", "sku": first["sku"], "session_id": "sess-1",
+             "ts": ts, "recommendation_id": rid, "position": 1},
+            {"event_id": "e-buy", "type": "purchase", "sku": first["sku"], "session_id": "sess-1",
+             "ts": ts, "quantity": 2, "recommendation_id": rid, "position": 1, "price": 12.5},
+            {"event_id": "e-ghost", "type": "add_to_cart", "sku": first["sku"],
+             "session_id": "sess-1", "ts": ts, "recommendation_id": "never-issued"},
+        ]}
+        r = c.post("/v1/events", json=batch)
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == 3
+        bad = dict(batch["events"][0], event_id="e-bad", position=0)
+        r = c.post("/v1/events", json={"events": [bad]})
+        assert r.status_code == 422 and "position" in r.text
+    log = EventLog(settings.resolved_database_url)
+    out = attribute(
+        log.read_frame(), EventContextLog(log.engine).read_frame(),
+        ImpressionLog(settings.resolved_database_url).read_frame(), window_hours=24,
+    ).set_index("event_id")
+    assert out.loc["e-click", "rule"] == "named" and out.loc["e-click", "recommendation_id"] == rid
+    assert out.loc["e-buy", "revenue"] == 25.0 and out.loc["e-buy", "variant"] == "default"
+    assert out.loc["e-ghost", "reason"] == "unknown_id"

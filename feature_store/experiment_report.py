@@ -11,7 +11,8 @@ Metrics (each a ratio of unit sums, see ``recsys.experiment_stats``):
 * ``revenue_per_session``: attributed revenue / units (every unit that saw an answer);
 * ``aov``: revenue of all purchases / orders (distinct order ids, a unit without one = 1 order).
 
-Only events of units that saw the experiment, from their first impression on, count.
+Only events of units that saw the experiment count: from their first impression on, and events
+naming one of its answers whatever their timestamp.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def unit_table(
     units = first.assign(impressions=imp.groupby("unit").size())
     att = attribute(events, context, impressions, window_hours=window_hours, prices=prices)
     att = att[att["shopper"].isin(units.index)]
-    att = att[att["ts"] >= att["shopper"].map(units["since"])]
+    # events from the unit's first impression on; a named event always counts (the client's
+    # clock may lag the server's)
+    att = att[(att["rule"] == "named") | (att["ts"] >= att["shopper"].map(units["since"]))]
     mine = att["experiment"] == experiment.name
     g = att.groupby("shopper")
     units["clicks"] = att[mine & (att["type"] == "view")].groupby("shopper").size()

@@ -88,14 +88,25 @@ class ExperimentStore:
             sa.Column("document", sa.Text, nullable=False),
             sa.UniqueConstraint("name", "version", name=f"{table_prefix}experiment_version_uq"),
         )
-        self.metadata.create_all(self.engine)
+        self._created = False
+        try:
+            self._ensure_tables()
+        except sa.exc.OperationalError:  # database down: retried on first use
+            pass
+
+    def _ensure_tables(self) -> None:
+        if not self._created:
+            self.metadata.create_all(self.engine)
+            self._created = True
 
     # -- reads -------------------------------------------------------------------------------
     def change_counter(self) -> int:
+        self._ensure_tables()
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.versions.c.seq), 0))).scalar_one())
 
     def list(self) -> list[StoredExperiment]:
+        self._ensure_tables()
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(self.current).order_by(self.current.c.name)).all()
         return [self._stored(r) for r in rows]
@@ -104,6 +115,7 @@ class ExperimentStore:
         return [s.experiment for s in self.list() if s.experiment.status == "running"]
 
     def get(self, name: str) -> StoredExperiment:
+        self._ensure_tables()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(self.current).where(self.current.c.name == name)).first()
         if row is None:
@@ -126,6 +138,7 @@ class ExperimentStore:
     def create(self, experiment: Experiment, author: str) -> StoredExperiment:
         if experiment.status != "draft":
             raise ExperimentConflict("a new experiment starts as a draft; start it afterwards")
+        self._ensure_tables()
         try:
             with self.engine.begin() as conn:
                 return self._write(conn, experiment, None, author, "create")
@@ -248,7 +261,7 @@ def check_memory_budget(
     if need > budget_mb:
         raise ExperimentRefused(
             f"refused: the champion and the running variants' models need {need:.1f} MB, over the "
-            f"memory budget of {budget_mb:.0f} MB (RECSYS_EXPERIMENT_MEMORY_BUDGET_MB). Stop another "
+            f"memory budget of {budget_mb:g} MB (RECSYS_EXPERIMENT_MEMORY_BUDGET_MB). Stop another "
             "experiment, use fewer distinct models, or raise the budget."
         )
     return need

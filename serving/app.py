@@ -19,16 +19,18 @@ from fastapi.concurrency import run_in_threadpool
 
 from feature_store.attribution import EventContextLog
 from feature_store.event_log import EventLog
+from feature_store.experiment_store import ExperimentStore
 from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
 from serving.errors import install_error_handlers
+from serving.experiment_runtime import ExperimentRuntime
 from serving.impressions import ImpressionRecorder, Impressions, rules_version_of
 from serving.metrics import ServingMetrics
 from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
 from serving.model_source import ModelSource
-from serving.routes import admin, events, health, products, recommendations, styles
+from serving.routes import admin, events, experiments, health, products, recommendations, styles
 from serving.schemas import PROBLEM_RESPONSES
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,9 @@ def create_app(
             log.warning("starting without a model: %s", result.message)
         holder.start_polling()
         app.state.impressions = _impressions(settings, app.state.rules_runtime)
+        exp_runtime = app.state.experiments = ExperimentRuntime(
+            settings, ExperimentStore(settings.resolved_database_url), holder
+        )
         runtime = app.state.rules_runtime
         if runtime is not None:
             try:
@@ -103,8 +108,13 @@ def create_app(
                 log.exception("rules runtime failed to start: serving without merchandiser rules")
                 runtime = None
         try:
+            await run_in_threadpool(exp_runtime.start, runtime)
+        except Exception:  # noqa: BLE001 - serve the champion to everyone rather than not at all
+            log.exception("experiments unavailable at start: the champion serves every request")
+        try:
             yield
         finally:
+            exp_runtime.stop()
             holder.stop()
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
@@ -129,6 +139,7 @@ def create_app(
     app.include_router(styles.router, **documented)
     app.include_router(events.router, **documented)
     app.include_router(admin.router, **documented)
+    app.include_router(experiments.build_router(), **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
     app.add_middleware(

@@ -58,6 +58,11 @@ def get_event_context(request: Request) -> Any:
     return request.app.state.event_context
 
 
+def get_experiments(request: Request) -> Any:
+    """Routes requests to experiment variants (``serving.experiment_runtime.ExperimentRuntime``)."""
+    return request.app.state.experiments
+
+
 def get_impressions(request: Request) -> Any:
     """The answer identifier and impression recorder (``serving.impressions.Impressions``)."""
     return request.app.state.impressions
@@ -85,3 +90,4 @@ RequestId = Annotated[str, Depends(get_request_id)]
 Deadline = Annotated[float, Depends(get_deadline)]
 ImpressionsDep = Annotated[Any, Depends(get_impressions)]
 EventContextDep = Annotated[Any, Depends(get_event_context)]
+ExperimentsDep = Annotated[Any, Depends(get_experiments)]

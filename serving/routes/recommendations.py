@@ -9,6 +9,7 @@ from serving import answer
 from serving.deps import (
     CurrentModel,
     Deadline,
+    ExperimentsDep,
     ImpressionsDep,
     MetricsDep,
     OnlineStateDep,
@@ -46,14 +47,15 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder, experiments):  # noqa: ANN001, ANN202
     check_limits(body, settings)
     request = answer.to_request(body, online)
+    routed = experiments.route(body.page, body.user_id or body.session_id, model, rules)
     rec = answer.recommend(
-        model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
+        routed.model, request, rules=routed.rules, deadline=deadline, online=online, metrics=metrics
     )
-    response = answer.response_from(model, rec, request_id)
-    recorder.identify(response, body)
+    response = answer.response_from(routed.model, rec, request_id)
+    recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant)
     return response
 
 
@@ -81,9 +83,11 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             settings: SettingsDep,
             request_id: RequestId,
             recorder: ImpressionsDep,
+            experiments: ExperimentsDep,
         ) -> RecommendationResponse:
             return _answer(
-                body, model, rules, deadline, online, metrics, settings, request_id, recorder
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
+                experiments,
             )
 
     else:
@@ -99,9 +103,11 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             settings: SettingsDep,
             request_id: RequestId,
             recorder: ImpressionsDep,
+            experiments: ExperimentsDep,
         ) -> RecommendationResponse:
             return _answer(
-                body, model, rules, deadline, online, metrics, settings, request_id, recorder
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
+                experiments,
             )
 
     return router

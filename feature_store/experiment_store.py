@@ -11,6 +11,7 @@ PostgreSQL by URL) through ``feature_store.event_log.make_engine``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,10 +90,8 @@ class ExperimentStore:
             sa.UniqueConstraint("name", "version", name=f"{table_prefix}experiment_version_uq"),
         )
         self._created = False
-        try:
+        with contextlib.suppress(sa.exc.OperationalError):  # database down: retried on first use
             self._ensure_tables()
-        except sa.exc.OperationalError:  # database down: retried on first use
-            pass
 
     def _ensure_tables(self) -> None:
         if not self._created:

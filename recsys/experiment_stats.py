@@ -60,7 +60,8 @@ class Difference:
 def difference(control: RatioEstimate, treatment: RatioEstimate) -> Difference:
     """Treatment minus control, 95% CI and two-sided p-value (normal approximation)."""
     diff = treatment.value - control.value
-    se = float(np.sqrt(control.variance + treatment.variance))
+    var = control.variance + treatment.variance
+    se = float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else float("nan")
     if not np.isfinite(se) or se == 0:
         p = 1.0 if diff == 0 or not np.isfinite(diff) else 0.0
         return Difference(control.value, treatment.value, diff, diff, diff, p,

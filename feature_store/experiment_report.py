@@ -3,8 +3,8 @@ to one row per randomisation unit, then compared variant by variant to the contr
 
 Metrics (each a ratio of unit sums, see ``recsys.experiment_stats``):
 
-* ``ctr``: named clicks / impressions;
-* ``cart_rate``: attributed add-to-carts / impressions;
+* ``ctr``: named clicks / items shown (items and accessories of every answer);
+* ``cart_rate``: attributed add-to-carts / items shown;
 * ``attach_rate``: units that ordered and bought at least one attributed recommended item
   (an item or accessory shown on the cart or checkout page) / units that ordered
   ("accessory attach rate at checkout");
@@ -37,8 +37,8 @@ from recsys.experiment_stats import (
 
 METRICS: dict[str, tuple[str, str, str]] = {
     # name: (numerator column, denominator column, label)
-    "ctr": ("clicks", "impressions", "click-through (clicks / impressions)"),
-    "cart_rate": ("carts", "impressions", "add-to-cart from recommendations / impressions"),
+    "ctr": ("clicks", "shown", "click-through (clicks / items shown)"),
+    "cart_rate": ("carts", "shown", "add-to-cart from recommendations / items shown"),
     "attach_rate": ("attached", "ordered", "accessory attach rate at checkout"),
     "revenue_per_session": ("attributed_revenue", "one", "attributed revenue per session"),
     "aov": ("revenue", "orders", "average order value"),
@@ -81,7 +81,8 @@ def unit_table(
     # a unit is in the variant of its first impression (assignment is stable; this only
     # guards against a unit seen by a stopped and a restarted run of the same name)
     first = imp.sort_values("ts").groupby("unit").agg(variant=("variant", "first"), since=("ts", "min"))
-    units = first.assign(impressions=imp.groupby("unit").size())
+    imp["shown"] = imp["items"].map(len)
+    units = first.assign(impressions=imp.groupby("unit").size(), shown=imp.groupby("unit")["shown"].sum())
     att = attribute(events, context, impressions, window_hours=window_hours, prices=prices)
     att = att[att["shopper"].isin(units.index)]
     # events from the unit's first impression on; a named event always counts (the client's

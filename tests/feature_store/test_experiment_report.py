@@ -54,11 +54,11 @@ def test_report_by_hand(tmp_path) -> None:  # noqa: ANN001
     rep = report(EXP, imps.read_frame(), log.read_frame(), ctx.read_frame(), window_hours=24)
     a, b = rep.variants
     assert (a.units, a.impressions, b.units, b.impressions) == (2, 2, 2, 2)
-    # a: s1 (1 click, orders B+Z = 15, attributed 10, attached) and s2 (nothing)
-    assert a.metrics == pytest.approx({"ctr": 0.5, "cart_rate": 0.0, "attach_rate": 1.0,
+    # a: s1 (2 items shown, 1 click, orders B+Z = 15, attributed 10, attached) and s2 (1 shown)
+    assert a.metrics == pytest.approx({"ctr": 1 / 3, "cart_rate": 0.0, "attach_rate": 1.0,
                                        "revenue_per_session": 5.0, "aov": 15.0})
-    # b: s3 (1 cart) and s4 (40 attributed, attached at checkout)
-    assert b.metrics == pytest.approx({"ctr": 0.0, "cart_rate": 0.5, "attach_rate": 1.0,
+    # b: s3 (1 shown, 1 cart) and s4 (2 shown, 40 attributed, attached at checkout)
+    assert b.metrics == pytest.approx({"ctr": 0.0, "cart_rate": 1 / 3, "attach_rate": 1.0,
                                        "revenue_per_session": 20.0, "aov": 40.0})
     assert b.vs_control["revenue_per_session"]["diff"] == pytest.approx(15.0)
     assert rep.srm["chi2"] == pytest.approx(0.0) and not rep.srm["flagged"]

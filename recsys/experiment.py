@@ -38,10 +38,10 @@ class _Frozen(BaseModel):
 class Knobs(_Frozen):
     """Per-variant pipeline overrides; ``None`` keeps the model's own setting."""
 
-    ranker: bool | None = Field(None, description="False: answer in the merged candidate order.")
-    style_slots: int | None = Field(None, ge=0, le=50, description="'Complete the look' slots; 0 = off.")
+    ranker: bool | None = Field(default=None, description="False: answer in the merged candidate order.")
+    style_slots: int | None = Field(default=None, ge=0, le=50, description="'Complete the look' slots; 0 = off.")
     generators: list[str] | None = Field(
-        None, min_length=1, max_length=20,
+        default=None, min_length=1, max_length=20,
         description="Keep only these candidate generators (by name), e.g. ['co_purchase']. "
         "Needs ranker: false (the ranker's features are per generator).",
     )

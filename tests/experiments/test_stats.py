@@ -72,3 +72,25 @@ def test_bootstrap_agrees_with_delta_method_on_a_large_sample() -> None:
 
 def test_false_positive_rate() -> None:
     assert false_positive_rate([0.01, 0.2, 0.5, 0.04]) == 0.5
+
+
+def test_a_a_false_positive_rate_is_calibrated() -> None:
+    """2,000 simulated A/A tests on independent units (135 per arm, as in one simulated A/A
+    run): a proportion, a heavy-tailed revenue and a clicks/items ratio each reject at about 5%."""
+    rng = np.random.default_rng(0)
+    n, reps = 135, 2000
+    rejections = {"proportion": 0, "revenue": 0, "ratio": 0}
+    ones = np.ones(n)
+    for _ in range(reps):
+        bought = (rng.random(2 * n) < 0.7).astype(float)
+        revenue = np.where(rng.random(2 * n) < 0.5, rng.lognormal(4, 1, 2 * n), 0.0)
+        shown = rng.integers(10, 30, 2 * n).astype(float)
+        clicks = rng.binomial(shown.astype(int), 0.15).astype(float)
+        for key, num, den in (("proportion", bought, None), ("revenue", revenue, None),
+                              ("ratio", clicks, shown)):
+            a_den = ones if den is None else den[:n]
+            b_den = ones if den is None else den[n:]
+            d = difference(ratio(num[:n], a_den), ratio(num[n:], b_den))
+            rejections[key] += d.p_value < 0.05
+    for key, count in rejections.items():
+        assert 0.035 <= count / reps <= 0.065, (key, count / reps)

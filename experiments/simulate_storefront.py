@@ -430,8 +430,8 @@ def write_report(results: dict[str, Any], out: Path, command: str) -> Path:
         + ", ".join(f"{m} {v:.2f}" for m, v in aa["per_metric"].items())
         + f"). Runs with at least one false positive: {aa['runs_with_fp']} of {aa['runs']}. "
         f"SRM flags: **{aa['srm_flags']}** of {aa['runs']}. The 5 metrics of one run are strongly "
-        "correlated (a lucky split moves clicks, carts, attach and revenue together), so the 50 "
-        "tests are not independent and the rate is noisy; the statistics themselves are calibrated "
+        "correlated (a lucky split moves clicks, carts, attach and revenue together), so the "
+        f"{aa['tests']} tests are not independent and the rate is noisy; the statistics themselves are calibrated "
         "on independent units (`tests/experiments/test_stats.py::test_a_a_false_positive_rate_is_calibrated`).",
         "", "![A/A](aa.png)", "",
     ]

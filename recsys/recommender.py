@@ -144,7 +144,9 @@ class Recommender:
         self.config = config
         self.generators: tuple[CandidateGenerator, ...] = tuple(generators)
         self.source_names = tuple(g.name for g in self.generators)
-        self.merger = CandidateMerger({s.name: s.quota for s in config.generators}, config.total_candidates)
+        self.merger = CandidateMerger(
+            {s.name: s.quota for s in config.generators if s.name in self.source_names}, config.total_candidates
+        )
         self.features = features
         self.ranker = ranker
         self.style_model = style_model

@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     serving_max_in_flight: int = Field(
         64, ge=1, description="Requests in flight per worker beyond which new ones get 503."
     )
+    impression_log_enabled: bool = Field(
+        True, description="Record every answer in the impression log (attribution, experiments)."
+    )
+    impression_flush_seconds: float = Field(
+        1.0, gt=0, description="Impressions are written in batches at least this often; a kill -9 "
+        "can lose about this much of the last answers' impressions (never events)."
+    )
+    impression_batch_size: int = Field(500, ge=1, description="Impressions per write.")
+    impression_queue_max: int = Field(
+        100_000, ge=1, description="Impressions waiting to be written beyond which new ones are dropped."
+    )
+    attribution_window_hours: float = Field(
+        24.0, gt=0, description="A cart or purchase of a shown SKU by the same shopper within this "
+        "many hours of the impression is credited to it (see docs/experiments.md)."
+    )
+    experiment_memory_budget_mb: float = Field(
+        4096.0, gt=0, description="Models of running experiment variants (bundle size on disk, "
+        "plus the champion) must fit in this; a start that would exceed it is refused."
+    )
+    experiment_poll_seconds: float = Field(
+        2.0, gt=0, description="How often serving picks up experiment starts and stops."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -17,15 +17,20 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from feature_store.attribution import EventContextLog
 from feature_store.event_log import EventLog
+from feature_store.experiment_store import ExperimentStore
+from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
 from serving.errors import install_error_handlers
+from serving.experiment_runtime import ExperimentRuntime
+from serving.impressions import ImpressionRecorder, Impressions, rules_version_of
 from serving.metrics import ServingMetrics
 from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
 from serving.model_source import ModelSource
-from serving.routes import admin, events, health, products, recommendations, styles
+from serving.routes import admin, events, experiments, health, products, recommendations, styles
 from serving.schemas import PROBLEM_RESPONSES
 
 if TYPE_CHECKING:
@@ -93,11 +98,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _limit_threads()
         app.state.event_log = EventLog(settings.resolved_database_url)
+        app.state.event_context = EventContextLog(app.state.event_log.engine)
         app.state.online_state = make_online_state(settings.redis_url)
         result = await run_in_threadpool(holder.reload)
         if holder.current is None:
             log.warning("starting without a model: %s", result.message)
         holder.start_polling()
+        app.state.impressions = _impressions(settings, app.state.rules_runtime)
+        exp_runtime = app.state.experiments = ExperimentRuntime(
+            settings, ExperimentStore(settings.resolved_database_url), holder
+        )
         runtime = app.state.rules_runtime
         if runtime is not None:
             try:
@@ -106,11 +116,17 @@ def create_app(
                 log.exception("rules runtime failed to start: serving without merchandiser rules")
                 runtime = None
         try:
+            await run_in_threadpool(exp_runtime.start, runtime)
+        except Exception:  # noqa: BLE001 - serve the champion to everyone rather than not at all
+            log.exception("experiments unavailable at start: the champion serves every request")
+        try:
             yield
         finally:
+            exp_runtime.stop()
             holder.stop()
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
+            app.state.impressions.close()  # drains queued impressions: a clean stop loses none
             app.state.online_state.close()
             app.state.event_log.dispose()
 
@@ -123,6 +139,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = holder
+    app.state.impressions = Impressions(None)  # replaced by the recording one in lifespan
     install_error_handlers(app)
     documented = {"responses": PROBLEM_RESPONSES}
     app.include_router(recommendations.build_router(sync_handlers=sync_handlers), **documented)
@@ -130,6 +147,7 @@ def create_app(
     app.include_router(styles.router, **documented)
     app.include_router(events.router, **documented)
     app.include_router(admin.router, **documented)
+    app.include_router(experiments.build_router(), **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
     app.add_middleware(
@@ -139,6 +157,18 @@ def create_app(
         max_in_flight=max_in_flight,
     )
     return app
+
+
+def _impressions(settings: Settings, rules_runtime: Any) -> Impressions:
+    recorder = None
+    if settings.impression_log_enabled:
+        recorder = ImpressionRecorder(
+            ImpressionLog(settings.resolved_database_url),
+            flush_seconds=settings.impression_flush_seconds,
+            batch_size=settings.impression_batch_size,
+            max_queue=settings.impression_queue_max,
+        ).start()
+    return Impressions(recorder, rules_version_of(rules_runtime))
 
 
 def _rules_providers(

@@ -85,6 +85,21 @@ def get_author(
     return name or "merchandiser"
 
 
+def get_event_context(request: Request) -> Any:
+    """Where events' attribution fields go (``feature_store.attribution.EventContextLog``)."""
+    return request.app.state.event_context
+
+
+def get_experiments(request: Request) -> Any:
+    """Routes requests to experiment variants (``serving.experiment_runtime.ExperimentRuntime``)."""
+    return request.app.state.experiments
+
+
+def get_impressions(request: Request) -> Any:
+    """The answer identifier and impression recorder (``serving.impressions.Impressions``)."""
+    return request.app.state.impressions
+
+
 def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
@@ -109,3 +124,6 @@ CatalogViewDep = Annotated[CatalogView, Depends(get_catalog_view)]
 AuthorDep = Annotated[str, Depends(get_author)]
 RequestId = Annotated[str, Depends(get_request_id)]
 Deadline = Annotated[float, Depends(get_deadline)]
+ImpressionsDep = Annotated[Any, Depends(get_impressions)]
+EventContextDep = Annotated[Any, Depends(get_event_context)]
+ExperimentsDep = Annotated[Any, Depends(get_experiments)]

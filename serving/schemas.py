@@ -101,6 +101,8 @@ class ItemOut(BaseModel):
     score: float
     sources: list[str]
     reason: str
+    slot: Literal["items", "accessories"] = "items"
+    position: int = Field(0, description="1-based place in its slot; send it back with events.")
 
 
 class AccessoryOut(BaseModel):
@@ -109,6 +111,8 @@ class AccessoryOut(BaseModel):
     category: str | None
     rule_id: str
     reason: str
+    slot: Literal["items", "accessories"] = "accessories"
+    position: int = Field(0, description="1-based place in its slot; send it back with events.")
 
 
 class EvidenceOut(BaseModel):
@@ -144,6 +148,11 @@ class RecommendationResponse(BaseModel):
     degraded_reason: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     request_id: str
+    recommendation_id: str = Field(
+        "", description="Names this answer: send it with the click, cart and purchase events it leads to."
+    )
+    experiment: str | None = Field(None, description="The running experiment that served it, if any.")
+    variant: str = Field("default", description="The experiment variant that served it.")
 
 
 class StyleRequestIn(Strict):
@@ -186,6 +195,13 @@ class EventIn(Strict):
     order_id: str | None = ID
     ts: datetime = Field(description="When it happened (ISO 8601; UTC if no offset).")
     quantity: int = Field(1, ge=1, le=10_000)
+    recommendation_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="The answer this event came from (a click is a `view` naming it). An unknown "
+        "id is accepted and counted as unattributed.",
+    )
+    position: int | None = Field(None, ge=1, le=10_000, description="The item's `position` in that answer.")
+    price: float | None = Field(None, ge=0, le=1e9, description="Unit price paid (purchases).")
 
 
 class EventBatchIn(Strict):

@@ -11,8 +11,16 @@ import logging
 from fastapi import APIRouter, HTTPException
 
 from feature_store.event_log import Event
-from serving.deps import CurrentModel, EventLogDep, MetricsDep, OnlineStateDep, SettingsDep
+from serving.deps import (
+    CurrentModel,
+    EventContextDep,
+    EventLogDep,
+    MetricsDep,
+    OnlineStateDep,
+    SettingsDep,
+)
 from serving.errors import limit_error
+from serving.impressions import event_context
 from serving.schemas import EventAck, EventBatchIn, Problem
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ def post_events(
     model: CurrentModel,
     metrics: MetricsDep,
     settings: SettingsDep,
+    context: EventContextDep,
 ) -> EventAck:
     if len(body.events) > settings.max_event_batch:
         raise limit_error(
@@ -51,6 +60,7 @@ def post_events(
         for e in body.events
     ]
     try:
+        context.append(event_context(body.events, model))  # before the events: see attribution
         result = log_.append(events)
     except Exception as exc:  # noqa: BLE001 - not stored => not acknowledged
         log.exception("event store failed")

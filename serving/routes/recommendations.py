@@ -10,6 +10,8 @@ from serving.deps import (
     ControlsDep,
     CurrentModel,
     Deadline,
+    ExperimentsDep,
+    ImpressionsDep,
     MetricsDep,
     OnlineStateDep,
     RequestId,
@@ -46,13 +48,16 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls=None):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder, experiments, controls=None):  # noqa: ANN001, ANN202
     check_limits(body, settings)
     request = answer.to_request(body, online, settings.accessory_slots, controls)
+    routed = experiments.route(body.page, body.user_id or body.session_id, model, rules)
     rec = answer.recommend(
-        model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
+        routed.model, request, rules=routed.rules, deadline=deadline, online=online, metrics=metrics
     )
-    return answer.response_from(model, rec, request_id)
+    response = answer.response_from(routed.model, rec, request_id)
+    recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant)
+    return response
 
 
 def build_router(*, sync_handlers: bool = False) -> APIRouter:
@@ -78,9 +83,14 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            recorder: ImpressionsDep,
+            experiments: ExperimentsDep,
             controls: ControlsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls)
+            return _answer(
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
+                experiments, controls,
+            )
 
     else:
 
@@ -94,8 +104,13 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
+            recorder: ImpressionsDep,
+            experiments: ExperimentsDep,
             controls: ControlsDep,
         ) -> RecommendationResponse:
-            return _answer(body, model, rules, deadline, online, metrics, settings, request_id, controls)
+            return _answer(
+                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
+                experiments, controls,
+            )
 
     return router

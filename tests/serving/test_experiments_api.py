@@ -43,7 +43,9 @@ def test_knobs_are_a_view_that_leaves_the_model_alone(bundle_dir) -> None:  # no
     req = RecommendationRequest(basket=(BasketLine(EXAMPLE_TILE), BasketLine(EXAMPLE_WALLPAPER)), k=8)
     before = rec.recommend(req)
     viewed = view.recommend(req)
-    assert {s for i in viewed.items for s in i.sources} <= {"co_purchase"}
+    # only the kept generator proposes (plus the documented popular fallback when it has nothing)
+    assert {s for i in viewed.items for s in i.sources} <= {"co_purchase", "popular"}
+    assert {s for i in before.items for s in i.sources} - {"co_purchase", "popular"}
     assert "ranker" not in {k for k, v in viewed.timings_ms.items() if v > 0}
     assert rec.recommend(req).items == before.items  # the original is untouched
     assert rec.config.ranker.enabled and len(rec.generators) > 1

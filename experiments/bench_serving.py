@@ -17,9 +17,10 @@ Both get the same request bodies (50% cart / 50% checkout baskets from the world
 OPEN-LOOP (request i is due at t0 + i/rate; latency counts from the due time). First a short
 calibration at a low rate measures server CPU per request (utime + stime summed over every
 process of each server, from /proc) and collects the pipeline's own stage timings
-(``timings_ms``); the service's CPU capacity is estimated as ``workers x 1000 / CPU ms per
-request``; then both apps are driven, alternately, at fractions of that capacity (each phase
-bounded by ``--duration`` seconds and ``--max-requests``). Reported per phase: CPU ms per
+(``timings_ms``); the service's capacity is estimated as ``1000 / CPU ms per request x the
+cores available to it`` (its own CPU plus the machine's idle CPU during the calibration, at most
+one per worker: on a shared machine the other jobs take the rest); then both apps are driven,
+alternately, at fractions of that capacity (each phase bounded by ``--duration`` seconds and ``--max-requests``). Reported per phase: CPU ms per
 request, client p50/p99, errors, degraded share, and the ratios service / floor.
 
 Results go to ``experiments/reports/serving/results-<label>.json``; README.md and
@@ -144,9 +145,17 @@ def start_floor(bundle: Path, model: Path, workers: int) -> App:
 
 
 # -- phases -----------------------------------------------------------------------------------
+def idle_cpu_seconds() -> float:
+    """Idle + iowait CPU seconds of the whole machine so far (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / CLK_TCK
+
+
 def phase(app: App, raws: list[bytes], rate: float, duration: float, max_requests: int,
           stages: dict[str, list[float]] | None = None) -> dict:
-    """One open-loop phase; CPU is measured over the phase and divided by requests sent."""
+    """One open-loop phase; CPU is measured over the phase and divided by requests sent.
+    ``available_cores``: the server's own CPU plus the machine's idle CPU over the phase, i.e.
+    what this server could have used while the other jobs ran."""
 
     def on_body(body: bytes) -> None:
         if stages is not None:
@@ -155,12 +164,13 @@ def phase(app: App, raws: list[bytes], rate: float, duration: float, max_request
                 if k in t:
                     stages.setdefault(k, []).append(float(t[k]))
 
-    cpu0 = app.cpu_seconds()
+    cpu0, idle0 = app.cpu_seconds(), idle_cpu_seconds()
     t0 = time.perf_counter()
     raw = asyncio.run(open_loop(app.port, raws, rate, duration, on_body=on_body, max_requests=max_requests))
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # let the last responses' CPU be accounted
     cpu = app.cpu_seconds() - cpu0
+    idle = idle_cpu_seconds() - idle0
     n_err = sum(raw["errors"].values())
     return {
         "app": app.name, "rate": round(rate, 1), "sent": raw["sent"], "errors": raw["errors"],
@@ -168,6 +178,7 @@ def phase(app: App, raws: list[bytes], rate: float, duration: float, max_request
         "degraded_share": round(raw["degraded"] / max(raw["sent"], 1), 4),
         "cpu_ms_per_request": round(1000 * cpu / max(raw["sent"], 1), 3),
         "cpu_pct": round(100 * cpu / wall, 1),
+        "available_cores": round((cpu + idle) / (wall + 0.3), 2),
         "client_p50": pct(raw["client_ms"], 50), "client_p99": pct(raw["client_ms"], 99),
         "server_p50": pct(raw["server_ms"], 50), "server_p99": pct(raw["server_ms"], 99),
         "loadavg_1m": round(os.getloadavg()[0], 2),
@@ -194,7 +205,8 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
             calib[app.name] = phase(app, raws, args.calibration_rate, args.calibration_duration,
                                     args.max_requests, stages if app is service else None)
             print(f"[{world}] calibration {json.dumps(calib[app.name])}", flush=True)
-        capacity = args.workers * 1000.0 / max(calib["service"]["cpu_ms_per_request"], 1e-3)
+        cores = min(args.workers, calib["service"]["available_cores"])
+        capacity = cores * 1000.0 / max(calib["service"]["cpu_ms_per_request"], 1e-3)
         rows = []
         for frac in args.fractions:
             rate = frac * capacity
@@ -209,7 +221,7 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         floor.stop()
     return {
         "world": world, "calibration": calib,
-        "capacity_estimate": round(capacity, 1),
+        "capacity_estimate": round(capacity, 1), "available_cores": round(cores, 2),
         "stages_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()},
         "stages_p99_ms": {k: round(float(np.percentile(v, 99)), 3) for k, v in stages.items()},
         "rows": rows,
@@ -307,8 +319,10 @@ def report(results: dict[str, dict]) -> str:
         "process, divided by the requests sent) is the figure that does not depend on the "
         "other jobs; latencies do. Stage times come from the pipeline's own `timings_ms` "
         "(perf_counter inside one request on one thread, measured at the low calibration rate "
-        "where they are close to CPU time). Capacity = workers x 1000 / service CPU ms per "
-        "request (what the CPUs allow if the service had them to itself).",
+        "where they are close to CPU time). Capacity = 1000 / service CPU ms per request x "
+        "the cores available to the service during the calibration (its own CPU plus the "
+        "machine's idle CPU, at most one per worker): what the shared machine could give it "
+        "then. The rates of the phases are fractions of that capacity, the same for both apps.",
         "",
         "## Ratios (service / floor, same run)",
         "",
@@ -326,7 +340,8 @@ def report(results: dict[str, dict]) -> str:
                   f"Command: `python -m experiments.bench_serving {res['command']}`", ""]
         for w in res["worlds"]:
             st = w["stages_ms"]
-            lines += [f"### {w['world']} (capacity estimate {w['capacity_estimate']} req/s)", "",
+            lines += [f"### {w['world']} (capacity estimate {w['capacity_estimate']} req/s on "
+                      f"{w.get('available_cores', '?')} available cores)", "",
                       "Pipeline stages, mean ms per request (p99): " + ", ".join(
                           f"{k} {st[k]} ({w['stages_p99_ms'][k]})" for k in STAGES if k in st), "",
                       "| phase | app | rate/s | sent | errors | degraded | CPU ms/req | CPU % | "
@@ -370,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="run", help="results-<label>.json (e.g. baseline, after)")
     ap.add_argument("--report-only", action="store_true", help="rebuild README.md and the plot")
     ap.add_argument("--out", type=Path, default=REPORT)
+    ap.add_argument("--commit", help="what code is measured (default: git describe of this checkout)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         from experiments.floor_app import train_floor_model
@@ -381,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
         result = {
-            "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "commit": commit + ("+dirty" if dirty else ""),
+            "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "commit": args.commit or (commit + ("+dirty" if dirty else "")),
             "workers": args.workers, "python": platform.python_version(),
             "load_before": [round(x, 2) for x in os.getloadavg()], "command": " ".join(sys.argv[1:]),
             "worlds": [],

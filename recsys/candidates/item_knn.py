@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
-from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_sparse
+from recsys.candidates.topk import check_k, empty_result, top_k_basket_sums
 
 Weighting = Literal["bm25", "tfidf", "cosine"]
 
@@ -80,8 +80,7 @@ class ItemKNNCandidates(CandidateGenerator):
         k = check_k(k)
         if not queries:
             return empty_result(0, k)
-        scored = basket_matrix(queries, self.n_items) @ self.similarity_
-        return top_k_sparse(scored, queries, k)
+        return top_k_basket_sums(self.similarity_, queries, k)
 
     def similar_items(self, rows: np.ndarray) -> sp.csr_matrix:
         """Similarity rows of ``rows`` (m,) as a (m, n_items) CSR, for features."""

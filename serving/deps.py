@@ -1,7 +1,9 @@
 """Typed FastAPI dependencies: everything a route needs, taken from the app's state.
 
 The model is read ONCE per request (``CurrentModel``): a hot swap during the request does not
-change the object the request works with.
+change the object the request works with. Every dependency is ``async def``: they only read
+app state, and FastAPI runs a plain ``def`` dependency in the thread pool (a thread hop per
+dependency per request, most of the framework's cost per recommendation; issue 11).
 """
 
 from __future__ import annotations
@@ -18,31 +20,31 @@ from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel, ModelHolder
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def get_model(request: Request) -> LoadedModel | None:
+async def get_model(request: Request) -> LoadedModel | None:
     return request.app.state.holder.current
 
 
-def get_event_log(request: Request) -> EventLog:
+async def get_event_log(request: Request) -> EventLog:
     return request.app.state.event_log
 
 
-def get_online_state(request: Request) -> OnlineState:
+async def get_online_state(request: Request) -> OnlineState:
     return request.app.state.online_state
 
 
-def get_metrics(request: Request) -> ServingMetrics:
+async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.metrics
 
 
-def get_rules(request: Request) -> Any:
+async def get_rules(request: Request) -> Any:
     """The compiled merchandiser rules (``AccessoryRules``) or None when rules are off."""
     runtime = getattr(request.app.state, "rules_runtime", None)
     if runtime is None:
@@ -53,11 +55,11 @@ def get_rules(request: Request) -> Any:
         return None
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
 
-def get_deadline(request: Request) -> float:
+async def get_deadline(request: Request) -> float:
     """Absolute ``time.perf_counter()`` by which the answer must be ready."""
     settings: Settings = request.app.state.settings
     t0 = request.scope.get("state", {}).get("t0") or time.perf_counter()

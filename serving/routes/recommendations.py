@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from recsys.settings import Settings
 from serving import answer
@@ -45,13 +45,13 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id) -> Response:  # noqa: ANN001
     check_limits(body, settings)
     request = answer.to_request(body, online)
     rec = answer.recommend(
         model, request, rules=rules, deadline=deadline, online=online, metrics=metrics
     )
-    return answer.response_from(model, rec, request_id)
+    return answer.json_response(answer.response_from(model, rec, request_id))
 
 
 def build_router(*, sync_handlers: bool = False) -> APIRouter:
@@ -77,7 +77,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
-        ) -> RecommendationResponse:
+        ) -> Response:
             return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
 
     else:
@@ -92,7 +92,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             metrics: MetricsDep,
             settings: SettingsDep,
             request_id: RequestId,
-        ) -> RecommendationResponse:
+        ) -> Response:
             return _answer(body, model, rules, deadline, online, metrics, settings, request_id)
 
     return router

@@ -152,8 +152,15 @@ def idle_cpu_seconds() -> float:
     return (int(fields[4]) + int(fields[5])) / CLK_TCK
 
 
+def idle_cpu_rate(app: App, seconds: float) -> float:
+    """CPU seconds per second the server burns with no traffic (pollers, supervisor)."""
+    c0, t0 = app.cpu_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    return (app.cpu_seconds() - c0) / (time.perf_counter() - t0)
+
+
 def phase(app: App, raws: list[bytes], rate: float, duration: float, max_requests: int,
-          stages: dict[str, list[float]] | None = None) -> dict:
+          stages: dict[str, list[float]] | None = None, idle_rate: float = 0.0) -> dict:
     """One open-loop phase; CPU is measured over the phase and divided by requests sent.
     ``available_cores``: the server's own CPU plus the machine's idle CPU over the phase, i.e.
     what this server could have used while the other jobs ran."""
@@ -178,6 +185,8 @@ def phase(app: App, raws: list[bytes], rate: float, duration: float, max_request
         "error_rate": round(n_err / max(raw["sent"], 1), 4),
         "degraded_share": round(raw["degraded"] / max(raw["sent"], 1), 4),
         "cpu_ms_per_request": round(1000 * cpu / max(raw["sent"], 1), 3),
+        # without what the server burns idle over the same time: the cost of the requests
+        "cpu_ms_per_request_net": round(1000 * max(cpu - idle_rate * (wall + 0.3), 0.0) / max(raw["sent"], 1), 3),
         "cpu_pct": round(100 * cpu / wall, 1),
         "available_cores": round((cpu + idle) / (wall + 0.3), 2),
         "client_p50": pct(raw["client_ms"], 50), "client_p99": pct(raw["client_ms"], 99),
@@ -200,11 +209,14 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
     try:
         for app in (service, floor):  # warm-up (imports, caches, first faiss calls), not recorded
             phase(app, raws, args.calibration_rate, 3.0, 200)
+        idle = {app.name: idle_cpu_rate(app, args.idle_seconds) for app in (service, floor)}
+        print(f"[{world}] idle CPU (s/s): {idle}", flush=True)
         stages: dict[str, list[float]] = {}
         calib = {}
         for app in (service, floor):
             calib[app.name] = phase(app, raws, args.calibration_rate, args.calibration_duration,
-                                    args.max_requests, stages if app is service else None)
+                                    args.max_requests, stages if app is service else None,
+                                    idle[app.name])
             print(f"[{world}] calibration {json.dumps(calib[app.name])}", flush=True)
         cores = min(args.workers, calib["service"]["available_cores"])
         capacity = cores * 1000.0 / max(calib["service"]["cpu_ms_per_request"], 1e-3)
@@ -212,7 +224,7 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         for frac in args.fractions:
             rate = frac * capacity
             for app in (service, floor):
-                row = phase(app, raws, rate, args.duration, args.max_requests)
+                row = phase(app, raws, rate, args.duration, args.max_requests, idle_rate=idle[app.name])
                 row["fraction"] = frac
                 rows.append(row)
                 print(f"[{world}] {frac:.2f} x capacity {json.dumps(row)}", flush=True)
@@ -221,7 +233,7 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         service.stop()
         floor.stop()
     return {
-        "world": world, "calibration": calib,
+        "world": world, "calibration": calib, "idle_cpu_per_s": {k: round(v, 4) for k, v in idle.items()},
         "capacity_estimate": round(capacity, 1), "available_cores": round(cores, 2),
         "stages_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()},
         "stages_p99_ms": {k: round(float(np.percentile(v, 99)), 3) for k, v in stages.items()},
@@ -241,7 +253,11 @@ def summary(result: dict) -> list[dict]:
         c = w["calibration"]
         line = {"world": w["world"], "cpu_service": c["service"]["cpu_ms_per_request"],
                 "cpu_floor": c["floor"]["cpu_ms_per_request"],
-                "cpu_ratio": _ratio(c["service"]["cpu_ms_per_request"], c["floor"]["cpu_ms_per_request"])}
+                "cpu_ratio": _ratio(c["service"]["cpu_ms_per_request"], c["floor"]["cpu_ms_per_request"]),
+                "cpu_net_service": c["service"].get("cpu_ms_per_request_net"),
+                "cpu_net_floor": c["floor"].get("cpu_ms_per_request_net"),
+                "cpu_net_ratio": _ratio(c["service"].get("cpu_ms_per_request_net"),
+                                        c["floor"].get("cpu_ms_per_request_net"))}
         for frac in sorted({r["fraction"] for r in w["rows"]}):
             s = next(r for r in w["rows"] if r["fraction"] == frac and r["app"] == "service")
             f = next(r for r in w["rows"] if r["fraction"] == frac and r["app"] == "floor")
@@ -330,13 +346,19 @@ def report(results: dict[str, dict]) -> str:
         "",
         "## Ratios (service / floor, same run)",
         "",
-        "| run | world | CPU ms/req service | floor | **CPU ratio** (target <= 1.5) | p99 ratio at 0.5 x capacity (target <= 2) | errors at 0.5 x capacity |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "`CPU` = all CPU of the server processes during the calibration phase / requests; "
+        "`net` = the same minus what the server burns with no traffic over that time (measured "
+        "for a few seconds before; the service's pollers and uvicorn's supervisor, the floor's "
+        "supervisor): the cost of the requests themselves.",
+        "",
+        "| run | world | CPU ms/req service | floor | **CPU ratio** (target <= 1.5) | net service | net floor | **net ratio** | p99 ratio at 0.5 x capacity (target <= 2) | errors at 0.5 x capacity |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, res in results.items():
         for s in summary(res):
             lines.append(f"| {label} | {s['world']} | {s['cpu_service']} | {s['cpu_floor']} | "
-                         f"**{s['cpu_ratio']}** | {s.get('p99_ratio@0.5')} | {s.get('errors@0.5')} |")
+                         f"**{s['cpu_ratio']}** | {s['cpu_net_service'] or '-'} | {s['cpu_net_floor'] or '-'} | "
+                         f"**{s['cpu_net_ratio'] or '-'}** | {s.get('p99_ratio@0.5')} | {s.get('errors@0.5')} |")
     for label, res in results.items():
         lines += ["", f"## Run `{label}`", "",
                   f"{res['started']} UTC, commit `{res['commit']}`, {res['workers']} workers each, "
@@ -347,21 +369,26 @@ def report(results: dict[str, dict]) -> str:
             st = w["stages_ms"]
             lines += [f"### {w['world']} (capacity estimate {w['capacity_estimate']} req/s on "
                       f"{w.get('available_cores', '?')} available cores)", "",
+                      f"Idle CPU (s per s, no traffic): {w.get('idle_cpu_per_s', 'not measured')}", "",
                       "Pipeline stages, mean ms per request (p99): " + ", ".join(
                           f"{k} {st[k]} ({w['stages_p99_ms'][k]})" for k in STAGES if k in st), "",
-                      "| phase | app | rate/s | sent | errors | degraded | CPU ms/req | CPU % | "
+                      "| phase | app | rate/s | sent | errors | degraded | CPU ms/req | net | CPU % | "
                       "client p50 | client p99 | server p50 | server p99 | load |",
-                      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             rows = [("calibration", w["calibration"]["service"]), ("calibration", w["calibration"]["floor"])]
             rows += [(f"{r['fraction']} x capacity", r) for r in w["rows"]]
             for ph, r in rows:
                 lines.append(
                     f"| {ph} | {r['app']} | {r['rate']} | {r['sent']} | {r['error_rate']:.2%} | "
-                    f"{r['degraded_share']:.1%} | {r['cpu_ms_per_request']} | {r['cpu_pct']}% | "
+                    f"{r['degraded_share']:.1%} | {r['cpu_ms_per_request']} | "
+                    f"{r.get('cpu_ms_per_request_net', '-')} | {r['cpu_pct']}% | "
                     f"{r['client_p50']} | {r['client_p99']} | {r['server_p50'] or '-'} | "
                     f"{r['server_p99'] or '-'} | {r['loadavg_1m']} |")
             lines.append("")
     lines += ["![serving](serving.png)", ""]
+    notes = REPORT / "notes.md"
+    if notes.is_file():  # the hand-written reading of the figures
+        lines += [notes.read_text()]
     return "\n".join(lines)
 
 
@@ -391,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the service's RECSYS_LATENCY_BUDGET_MS: high by default so that, like the "
                     "floor, every answer runs the ranker even when the shared machine is slow "
                     "(the default 50 ms budget skips it: 'degraded')")
+    ap.add_argument("--idle-seconds", type=float, default=5.0,
+                    help="seconds of no traffic to measure each server's idle CPU")
     ap.add_argument("--label", default="run", help="results-<label>.json (e.g. baseline, after)")
     ap.add_argument("--report-only", action="store_true", help="rebuild README.md and the plot")
     ap.add_argument("--out", type=Path, default=REPORT)

@@ -283,24 +283,17 @@ def plot(results: dict[str, dict], out: Path) -> None:
             w = next((x for x in results[label]["worlds"] if x["world"] == world), None)
             if w is None:
                 continue
-            stages = w["stages_ms"]
             svc = w["calibration"]["service"]["cpu_ms_per_request"]
             flo = w["calibration"]["floor"]["cpu_ms_per_request"]
             x = i + (2 * j) * width
-            bottom = 0.0
-            for k, color in zip(("prepare_style", "candidates", "features", "ranker", "assemble"),
-                                ("#8dd3c7", "#fb8072", "#80b1d3", "#fdb462", "#b3de69"), strict=True):
-                v = stages.get(k, 0.0)
-                ax.bar(x, v, width, bottom=bottom, color=color, label=k if (i, j) == (0, 0) else None)
-                bottom += v
-            ax.bar(x, max(svc - bottom, 0), width, bottom=bottom, color="#d9d9d9",
-                   label="outside the pipeline" if (i, j) == (0, 0) else None)
-            ax.bar(x + width, flo, width, color="black", label="floor app" if (i, j) == (0, 0) else None)
-            ax.text(x + width / 2, max(svc, flo) * 1.02, f"{label}\n{svc / flo:.1f}x", ha="center", fontsize=7)
+            ax.bar(x, svc, width, color=f"C{j}", label=f"{label}: service" if i == 0 else None)
+            ax.bar(x + width, flo, width, color=f"C{j}", alpha=0.35, hatch="//",
+                   label=f"{label}: floor" if i == 0 else None)
+            ax.text(x + width / 2, svc * 1.02, f"{svc / flo:.2f}x", ha="center", fontsize=7)
     ax.set_xticks([i + width * (len(labels) - 0.5) for i in range(len(worlds))], worlds)
-    ax.set_ylabel("server CPU ms per request (stages: wall ms in the pipeline)")
-    ax.set_title("CPU per request: service vs floor")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("server CPU ms per request (calibration phase)")
+    ax.set_title("CPU per request, service vs floor (ratio above)")
+    ax.legend(fontsize=6, ncol=2)
     for ax, world in zip(axes[1:], worlds, strict=True):
         for label in labels:
             w = next((x for x in results[label]["worlds"] if x["world"] == world), None)

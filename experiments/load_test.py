@@ -256,11 +256,16 @@ def server_ms(headers: dict[bytes, bytes]) -> float | None:
     return float(value.split(b"dur=")[1].split(b",")[0])
 
 
-async def open_loop(port: int, raws: list[bytes], rate: float, duration: float, path_ok=None) -> dict:  # noqa: ANN001
-    """Send ``rate`` requests/s for ``duration`` s; return latencies (ms) and counts."""
+async def open_loop(
+    port: int, raws: list[bytes], rate: float, duration: float, on_body=None, max_requests: int | None = None,  # noqa: ANN001
+) -> dict:
+    """Send ``rate`` requests/s for ``duration`` s (at most ``max_requests``); return latencies
+    (ms) and counts. ``on_body`` sees every successful response body."""
     pool = Pool(port)
     loop = asyncio.get_running_loop()
     n = int(rate * duration)
+    if max_requests is not None:
+        n = min(n, max_requests)
     client_ms: list[float] = []
     srv_ms: list[float] = []
     degraded = 0
@@ -281,6 +286,8 @@ async def open_loop(port: int, raws: list[bytes], rate: float, duration: float, 
             errors[str(status)] = errors.get(str(status), 0) + 1
         elif b'"degraded":true' in body:
             degraded += 1
+        if status < 400 and on_body is not None:
+            on_body(body)
 
     t0 = loop.time() + 0.1
     tasks = []

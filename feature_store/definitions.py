@@ -63,6 +63,8 @@ class FeatureContext:
     @cached_property
     def _lift(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per candidate: max lift, mean lift, max log1p(count) over the basket's items."""
+        if self.batch.n_queries == 1:
+            return self._lift_one()
         pos, rows, counts = self._pairs
         n = len(self.batch.cand_rows)
         mx = np.zeros(n, np.float32)
@@ -75,6 +77,24 @@ class FeatureContext:
             np.maximum.at(cnt, pos, np.log1p(count))
             mean = mean / np.maximum(counts, 1)
         return mx, mean.astype(np.float32), cnt
+
+    def _lift_one(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_lift`` for a batch of one basket (a request) on a (candidates, basket) grid: the
+        same values, summed in the same order (basket items in row order), without ufunc.at."""
+        cand = self.batch.cand_rows
+        n = len(cand)
+        basket = np.unique(np.asarray(self.batch.basket_rows[0], dtype=np.int64))
+        if not n or not len(basket):
+            return np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+        lift, count = self.stats.pair_values(np.tile(basket, n), np.repeat(cand, len(basket)))
+        lift = lift.reshape(n, len(basket))
+        total = np.zeros(n, np.float32)
+        for j in range(len(basket)):
+            total += lift[:, j]
+        mx = np.maximum(lift.max(axis=1), np.float32(0))
+        cnt = np.maximum(np.log1p(count.reshape(n, len(basket))).max(axis=1), np.float32(0))
+        mean = (total / np.maximum(np.full(n, len(basket), np.int64), 1)).astype(np.float32)
+        return mx, mean, cnt
 
     @cached_property
     def cand_category(self) -> np.ndarray:
@@ -121,6 +141,8 @@ class FeatureContext:
         return np.einsum("ij,ij->i", self.cand_styles, per_query[self.query]).astype(np.float32)
 
     def popularity(self, days: int) -> np.ndarray:
+        if len(self.batch.now) and bool(np.all(self.batch.now == self.stats.reference_ts_)):
+            return self.stats.popularity_at_reference(days)[self.batch.cand_rows]  # online
         now = self.batch.now[self.query]
         return np.log1p(self.stats.purchases_between(self.batch.cand_rows, now - days * DAY, now)).astype(np.float32)
 

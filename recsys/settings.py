@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     merchandiser_key: str | None = Field(None, description="Bearer key for rule writes.")
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = Field(1, ge=1)
+    workers: int | None = Field(
+        None, ge=1, description="API processes for `recsys serve`; unset = one per available core."
+    )
     latency_budget_ms: float = Field(50.0, gt=0)
     max_k: int = Field(100, ge=1)
     max_basket_items: int = Field(200, ge=1)

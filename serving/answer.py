@@ -12,6 +12,9 @@ import logging
 import time
 from collections.abc import Iterable
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from feature_store.online_state import OnlineState
 from recsys.controls import CompiledControls
 from recsys.recommendation import (
@@ -69,13 +72,19 @@ def to_request(
     )
 
 
+# The response models below are built with ``model_construct``: every value is already of the
+# declared type (the pipeline's own records), so validating them again per item only costs CPU;
+# ``json_response`` serialises the result once (a returned model would be validated and encoded
+# again by FastAPI). The OpenAPI schema still comes from the routes' ``response_model``.
+
+
 def style_out(reading: StyleReading) -> StyleOut:
-    return StyleOut(
+    return StyleOut.model_construct(
         top=reading.top,
         confidence=float(reading.confidence),
         distribution={k: float(v) for k, v in reading.distribution.items()},
         evidence=[
-            EvidenceOut(sku=e.sku, title=e.title, style=e.style, weight=float(e.weight))
+            EvidenceOut.model_construct(sku=e.sku, title=e.title, style=e.style, weight=float(e.weight))
             for e in reading.evidence
         ],
         second=reading.second,
@@ -89,7 +98,7 @@ def items_out(model: LoadedModel | None, items: Iterable[RecommendedItem]) -> li
         row = model.row(it.sku) if model is not None else -1
         known = row >= 0
         out.append(
-            ItemOut(
+            ItemOut.model_construct(
                 sku=it.sku,
                 title=model.titles[row] if known else None,
                 category=model.categories[row] if known else None,
@@ -109,7 +118,7 @@ def response_from(
     for a in rec.accessories:
         row = model.row(a.sku) if model is not None else -1
         accessories.append(
-            AccessoryOut(
+            AccessoryOut.model_construct(
                 sku=a.sku,
                 title=model.titles[row] if row >= 0 else None,
                 category=model.categories[row] if row >= 0 else None,
@@ -117,7 +126,7 @@ def response_from(
                 reason=a.reason,
             )
         )
-    return RecommendationResponse(
+    return RecommendationResponse.model_construct(
         items=items_out(model, rec.items),
         accessories=accessories,
         style=style_out(rec.style),
@@ -128,6 +137,11 @@ def response_from(
         timings_ms={k: round(float(v), 3) for k, v in rec.timings_ms.items()},
         request_id=request_id,
     )
+
+
+def json_response(response: BaseModel) -> Response:
+    """The response serialised once, as FastAPI would (compact JSON, aliases, no re-validation)."""
+    return Response(response.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def online_popular(

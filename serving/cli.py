@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--host", help="bind address (RECSYS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (RECSYS_PORT, default 8000)")
-    serve.add_argument("--workers", type=int, help="processes, one per core (RECSYS_WORKERS)")
+    serve.add_argument(
+        "--workers", type=int,
+        help="processes (RECSYS_WORKERS; default: one per available core, each single-threaded)",
+    )
     serve.add_argument("--model-uri", help="bundle folder, runs:/ or models:/ URI (RECSYS_MODEL_URI)")
     serve.add_argument(
         "--sync-handlers", action="store_true",
@@ -87,7 +90,14 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.sync_handlers:
         os.environ["RECSYS_SERVING_SYNC_HANDLERS"] = "1"
     settings = Settings()
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    workers = settings.workers or available_cores()
+    if workers > 1 and not settings.redis_url:
+        log.warning(
+            "%d workers with in-process online state: each worker sees only the events it "
+            "received (recent items, style affinity, event popularity); set RECSYS_REDIS_URL to "
+            "share them, or --workers 1", workers,
+        )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-prometheus-")
     import uvicorn
 
@@ -99,11 +109,21 @@ def serve_command(args: argparse.Namespace) -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=workers,
         log_level="info",
         access_log=False,
     )
     return 0
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (affinity / cpuset aware): the default worker count. Each
+    worker runs one request at a time on one thread (OMP/OpenBLAS/faiss/LightGBM at 1), so
+    one worker per core uses the machine without oversubscribing it."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
 
 
 def _get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:

@@ -1,7 +1,9 @@
 """Typed FastAPI dependencies: everything a route needs, taken from the app's state.
 
 The model is read ONCE per request (``CurrentModel``): a hot swap during the request does not
-change the object the request works with.
+change the object the request works with. Every dependency is ``async def``: they only read
+app state, and FastAPI runs a plain ``def`` dependency in the thread pool (a thread hop per
+dependency per request, most of the framework's cost per recommendation; issue 11).
 """
 
 from __future__ import annotations
@@ -20,31 +22,31 @@ from serving.model_holder import LoadedModel, ModelHolder
 from serving.rules.runtime import CatalogView, RulesRuntime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def get_model(request: Request) -> LoadedModel | None:
+async def get_model(request: Request) -> LoadedModel | None:
     return request.app.state.holder.current
 
 
-def get_event_log(request: Request) -> EventLog:
+async def get_event_log(request: Request) -> EventLog:
     return request.app.state.event_log
 
 
-def get_online_state(request: Request) -> OnlineState:
+async def get_online_state(request: Request) -> OnlineState:
     return request.app.state.online_state
 
 
-def get_metrics(request: Request) -> ServingMetrics:
+async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.metrics
 
 
-def get_rules(request: Request) -> Any:
+async def get_rules(request: Request) -> Any:
     """The compiled merchandiser rules (``AccessoryRules``) or None when rules are off."""
     runtime = getattr(request.app.state, "rules_runtime", None)
     if runtime is None:
@@ -55,18 +57,18 @@ def get_rules(request: Request) -> Any:
         return None
 
 
-def get_controls(request: Request) -> CompiledControls | None:
+async def get_controls(request: Request) -> CompiledControls | None:
     """The compiled answer controls, or None when rules (and so controls) are off."""
     runtime = getattr(request.app.state, "rules_runtime", None)
     return runtime.controls() if runtime is not None else None
 
 
-def get_rules_runtime(request: Request) -> RulesRuntime:
+async def get_rules_runtime(request: Request) -> RulesRuntime:
     """The rules runtime ``install_rules`` put on the app (rules routes exist only then)."""
     return request.app.state.rules_runtime
 
 
-def get_catalog_view(runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)]) -> CatalogView:
+async def get_catalog_view(runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)]) -> CatalogView:
     """The served catalog for the rules routes; 503 until a model is loaded."""
     view = runtime.catalog_view()
     if view is None:
@@ -74,7 +76,7 @@ def get_catalog_view(runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)
     return view
 
 
-def get_author(
+async def get_author(
     x_author: Annotated[
         str | None,
         Header(max_length=200, description="Who makes the change (recorded in the history).", examples=["alice"]),
@@ -85,26 +87,26 @@ def get_author(
     return name or "merchandiser"
 
 
-def get_event_context(request: Request) -> Any:
+async def get_event_context(request: Request) -> Any:
     """Where events' attribution fields go (``feature_store.attribution.EventContextLog``)."""
     return request.app.state.event_context
 
 
-def get_experiments(request: Request) -> Any:
+async def get_experiments(request: Request) -> Any:
     """Routes requests to experiment variants (``serving.experiment_runtime.ExperimentRuntime``)."""
     return request.app.state.experiments
 
 
-def get_impressions(request: Request) -> Any:
+async def get_impressions(request: Request) -> Any:
     """The answer identifier and impression recorder (``serving.impressions.Impressions``)."""
     return request.app.state.impressions
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
 
-def get_deadline(request: Request) -> float:
+async def get_deadline(request: Request) -> float:
     """Absolute ``time.perf_counter()`` by which the answer must be ready."""
     settings: Settings = request.app.state.settings
     t0 = request.scope.get("state", {}).get("t0") or time.perf_counter()

@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 
 from recsys.candidates.base import PAD_ROW
+from recsys.candidates.topk import not_in
 
 IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
 _KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -186,7 +187,7 @@ class AnnIndex:
             if local_rows is not None:
                 rows = local_rows[rows]
             if exclude is not None and len(exclude[i]):
-                keep = ~np.isin(rows, exclude[i])
+                keep = not_in(rows, np.asarray(exclude[i], dtype=np.int64))
                 rows, scores = rows[keep], scores[keep]
             m = min(k, rows.size)
             out_rows[i, :m] = rows[:m]

@@ -26,7 +26,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
-from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_sparse
+from recsys.candidates.topk import (
+    basket_matrix,
+    check_k,
+    empty_result,
+    top_k_basket_sums,
+    top_k_sparse,
+)
 
 Score = Literal["lift", "npmi"]
 
@@ -147,9 +153,9 @@ class CoPurchaseCandidates(CandidateGenerator):
         k = check_k(k)
         if not queries:
             return empty_result(0, k)
-        baskets = basket_matrix(queries, self.n_items)
         if self.aggregate == "sum":
-            return top_k_sparse(baskets @ self.scores_, queries, k)
+            return top_k_basket_sums(self.scores_, queries, k)
+        baskets = basket_matrix(queries, self.n_items)
         scored = []
         for i in range(len(queries)):
             sub = self.scores_[baskets.indices[baskets.indptr[i] : baskets.indptr[i + 1]]]

@@ -21,7 +21,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFID
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.pair_scores import linear_pair_scores
-from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_sparse
+from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_basket_sums
 
 Weighting = Literal["bm25", "tfidf", "cosine"]
 
@@ -81,8 +81,7 @@ class ItemKNNCandidates(CandidateGenerator):
         k = check_k(k)
         if not queries:
             return empty_result(0, k)
-        scored = basket_matrix(queries, self.n_items) @ self.similarity_
-        return top_k_sparse(scored, queries, k)
+        return top_k_basket_sums(self.similarity_, queries, k)
 
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray

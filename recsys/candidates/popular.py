@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
-from recsys.candidates.topk import check_k, empty_result, excluded_rows, top_k
+from recsys.candidates.topk import check_k, empty_result, excluded_rows, not_in, top_k
 
 DAY = 86_400
 
@@ -90,7 +90,7 @@ class PopularCandidates(CandidateGenerator):
         for i, q in enumerate(queries):
             excl = excluded_rows(q)
             head = self.ranking_[: k + excl.size]
-            head = head[~np.isin(head, excl)][:k]
+            head = head[not_in(head, excl)][:k]
             out_rows[i, : head.size] = head
             out_scores[i, : head.size] = self.decayed_[head]
         return out_rows, out_scores

@@ -23,6 +23,21 @@ def excluded_rows(query: CandidateQuery) -> np.ndarray:
     return np.concatenate([rows, exclude])
 
 
+SMALL_EXCLUDE = 32  # up to this many excluded rows, compare directly instead of np.isin
+SMALL_BATCH = 16  # up to this many queries, sum similarity rows per query instead of a CSR product
+
+
+def not_in(rows: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: ``~np.isin(rows, exclude)``, without np.isin's set-up cost for the
+    handful of rows a basket excludes (the common case on the serving path)."""
+    if exclude.size > SMALL_EXCLUDE:
+        return ~np.isin(rows, exclude)
+    keep = np.ones(rows.shape, dtype=bool)
+    for e in exclude.tolist():
+        keep &= rows != e
+    return keep
+
+
 def empty_result(n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Padded (n_queries, k) rows (int64, PAD_ROW) and scores (float32, -inf)."""
     return (
@@ -45,7 +60,7 @@ def top_k(
     scores = np.asarray(scores, dtype=np.float32)
     keep = np.isfinite(scores) & (rows >= 0)
     if exclude is not None and len(exclude):
-        keep &= ~np.isin(rows, exclude)
+        keep &= not_in(rows, np.asarray(exclude, dtype=np.int64))
     rows, scores = rows[keep], scores[keep]
     if rows.size == 0 or k <= 0:
         return out_rows, out_scores
@@ -76,6 +91,45 @@ def basket_matrix(queries: Sequence[CandidateQuery], n_items: int) -> sp.csr_mat
     return sp.csr_matrix(
         (data, idx, np.asarray(indptr, dtype=np.int64)), shape=(len(queries), n_items)
     )
+
+
+def basket_row_sums(matrix: sp.csr_matrix, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (1, n_items) row ``basket_matrix([basket]) @ matrix`` as (columns, sums), computed from
+    the basket's rows of ``matrix`` only: the same float additions in the same order as
+    scipy's CSR product (rows ascending, accumulated in the product's dtype, zero sums
+    dropped), so the values are bit-identical, without building a CSR per request."""
+    r = np.unique(np.asarray(basket, dtype=np.int64))
+    r = r[(r >= 0) & (r < matrix.shape[0])]
+    dtype = np.result_type(np.float32, matrix.dtype)
+    if r.size == 0:
+        return np.empty(0, np.int64), np.empty(0, dtype)
+    ptr = matrix.indptr
+    if r.size == 1:
+        lo, hi = ptr[r[0]], ptr[r[0] + 1]
+        cols, sums = matrix.indices[lo:hi].astype(np.int64), matrix.data[lo:hi].astype(dtype)
+    else:
+        cols_all = np.concatenate([matrix.indices[ptr[i] : ptr[i + 1]] for i in r.tolist()])
+        data_all = np.concatenate([matrix.data[ptr[i] : ptr[i + 1]] for i in r.tolist()]).astype(dtype)
+        cols, inv = np.unique(cols_all, return_inverse=True)
+        sums = np.zeros(cols.size, dtype)
+        np.add.at(sums, inv, data_all)  # sequential, in basket-row order, like scipy's sums[k] += v
+        cols = cols.astype(np.int64)
+    nz = sums != 0
+    return cols[nz], sums[nz]
+
+
+def top_k_basket_sums(
+    matrix: sp.csr_matrix, queries: Sequence[CandidateQuery], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k_sparse(basket_matrix(queries) @ matrix, queries, k)``: per query from the basket's
+    rows for small batches (serving), one sparse product for large ones (training)."""
+    if len(queries) > SMALL_BATCH:
+        return top_k_sparse(basket_matrix(queries, matrix.shape[0]) @ matrix, queries, k)
+    out_rows, out_scores = empty_result(len(queries), k)
+    for i, q in enumerate(queries):
+        cols, sums = basket_row_sums(matrix, q.rows)
+        out_rows[i], out_scores[i] = top_k(cols, sums, k, excluded_rows(q))
+    return out_rows, out_scores
 
 
 def top_k_sparse(

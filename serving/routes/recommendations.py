@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from recsys.settings import Settings
 from serving import answer
@@ -48,7 +48,7 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder, experiments, controls=None):  # noqa: ANN001, ANN202
+def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder, experiments, controls=None) -> Response:  # noqa: ANN001
     check_limits(body, settings)
     request = answer.to_request(body, online, settings.accessory_slots, controls)
     routed = experiments.route(body.page, body.user_id or body.session_id, model, rules)
@@ -57,7 +57,7 @@ def _answer(body, model, rules, deadline, online, metrics, settings, request_id,
     )
     response = answer.response_from(routed.model, rec, request_id)
     recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant)
-    return response
+    return answer.json_response(response)
 
 
 def build_router(*, sync_handlers: bool = False) -> APIRouter:
@@ -86,7 +86,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             recorder: ImpressionsDep,
             experiments: ExperimentsDep,
             controls: ControlsDep,
-        ) -> RecommendationResponse:
+        ) -> Response:
             return _answer(
                 body, model, rules, deadline, online, metrics, settings, request_id, recorder,
                 experiments, controls,
@@ -107,7 +107,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             recorder: ImpressionsDep,
             experiments: ExperimentsDep,
             controls: ControlsDep,
-        ) -> RecommendationResponse:
+        ) -> Response:
             return _answer(
                 body, model, rules, deadline, online, metrics, settings, request_id, recorder,
                 experiments, controls,

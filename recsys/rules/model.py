@@ -30,6 +30,8 @@ Placement = Literal["checkout", "cart", "product"]
 RULE_ID_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_LIST = 200
+MAX_MESSAGE = 300  # characters of one error message
+MAX_ERRORS = 50  # problems reported for one document; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,13 @@ class FieldError:
 
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        # messages quote user input: keep an error body small whatever was sent
+        if len(self.path) > MAX_MESSAGE:
+            object.__setattr__(self, "path", self.path[: MAX_MESSAGE - 3] + "...")
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 3] + "...")
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -51,7 +60,10 @@ class RuleValidationError(ValueError):
     """A rule (or a batch of rules) that does not validate; ``errors`` lists every problem."""
 
     def __init__(self, errors: Sequence[FieldError], prefix: str = "") -> None:
-        self.errors = list(errors)
+        self.errors = list(errors[:MAX_ERRORS])
+        if len(errors) > MAX_ERRORS:
+            more = len(errors) - MAX_ERRORS
+            self.errors.append(FieldError("", f"... and {more} more problem(s) not listed; fix these first"))
         text = "; ".join(str(e) for e in self.errors) or "invalid rule"
         super().__init__(f"{prefix}{text}")
 

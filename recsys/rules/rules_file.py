@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from recsys.rules.model import FieldError, Rule, RuleValidationError, parse_rule
+from recsys.safe_yaml import load_yaml, short_repr
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 FILE_VERSION = 1
@@ -27,12 +28,12 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
         version = data.get("version", FILE_VERSION)
         if version != FILE_VERSION:
             raise RuleValidationError(
-                [FieldError("version", f"unsupported version {version!r}; expected {FILE_VERSION}")]
+                [FieldError("version", f"unsupported version {short_repr(version)}; expected {FILE_VERSION}")]
             )
         unknown = set(data) - {"version", "rules"}
         if unknown:
             raise RuleValidationError(
-                [FieldError(k, "unknown top-level key (expected 'version' and 'rules')") for k in sorted(unknown)]
+                [FieldError(str(k), "unknown top-level key (expected 'version' and 'rules')") for k in sorted(unknown, key=str)]
             )
         items = data.get("rules")
     else:
@@ -64,9 +65,10 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
 
 
 def parse_rules_yaml(text: str, check: RuleCheck | None = None) -> list[Rule]:
-    """Validate YAML text holding rules; ``RuleValidationError`` lists every problem."""
+    """Validate YAML text holding rules; ``RuleValidationError`` lists every problem. Parsed
+    with ``recsys.safe_yaml`` limits (size, depth, aliases) before anything else."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RuleValidationError([FieldError("", f"not valid YAML: {exc}")]) from None
     return parse_rules_document(data, check)

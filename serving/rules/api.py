@@ -24,6 +24,7 @@ from fastapi import (
     Response,
     status,
 )
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from recsys.recommendation import NO_STYLE, BasketLine, RecommendationRequest, StyleReading
@@ -337,8 +338,8 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
             cat = view.catalog
             return check_against_catalog(rule, cat.categories, cat.ids, cat.taxonomy.slugs)
 
-        try:
-            rules = parse_rules_yaml(text, check)
+        try:  # parsing and checking are CPU work: off the event loop
+            rules = await run_in_threadpool(parse_rules_yaml, text, check)
         except RuleValidationError as exc:
             raise _invalid(exc.errors) from None
         if dry_run:
@@ -351,7 +352,9 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
                 unchanged=[r.id for r in rules if r.id in live and live[r.id] == r],
                 deleted=[i for i in live if i not in ids] if mode == "replace" else [],
             )
-        result = runtime.store.import_rules(rules, _author(x_author), mode=mode)  # type: ignore[arg-type]
+        result = await run_in_threadpool(
+            runtime.store.import_rules, rules, _author(x_author), mode=mode  # type: ignore[arg-type]
+        )
         api.after_write()
         return s.ImportOut(dry_run=False, **result.__dict__)
 

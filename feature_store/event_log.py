@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from recsys.data.interactions import EVENT_TYPES, Interactions, validate_interactions
+from recsys.timestamps import ALLOWED_RANGE, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ assert set(EVENT_WEIGHTS) == set(EVENT_TYPES)
 
 @dataclass(frozen=True)
 class Event:
-    """One storefront event. ``ts`` is timezone-aware (UTC assumed when naive)."""
+    """One storefront event. ``ts`` is converted to UTC (naive means UTC) and must lie in
+    ``recsys.timestamps``' window (``ValueError`` otherwise)."""
 
     event_id: str
     type: str
@@ -47,8 +49,7 @@ class Event:
             raise ValueError(f"unknown event type {self.type!r}; use one of {', '.join(EVENT_TYPES)}")
         if self.quantity < 1:
             raise ValueError(f"quantity must be >= 1, got {self.quantity}")
-        if self.ts.tzinfo is None:
-            object.__setattr__(self, "ts", self.ts.replace(tzinfo=UTC))
+        object.__setattr__(self, "ts", to_utc(self.ts))
 
     @property
     def shopper_key(self) -> str | None:
@@ -198,11 +199,18 @@ class EventLog:
         self._ensure_table()
         query = sa.select(self.table).order_by(self.table.c.ts, self.table.c.event_id)
         if since is not None:
-            query = query.where(self.table.c.ts >= since)
+            query = query.where(self.table.c.ts >= to_utc(since))
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=self.table.c.keys())
         for col in ("ts", "received_at"):
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+            frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")
+        bad = frame["ts"].isna()
+        if bad.any():  # stored before timestamps were checked (e.g. year 0001 or 9999)
+            log.warning(
+                "skipping %d stored event(s) whose ts is outside %s (e.g. event_id %s)",
+                int(bad.sum()), ALLOWED_RANGE, frame.loc[bad, "event_id"].iloc[0],
+            )
+            frame = frame.loc[~bad].reset_index(drop=True)
         return frame
 
     def to_interactions(self, since: datetime | None = None) -> Interactions:

@@ -53,14 +53,15 @@ def export_command(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from feature_store.event_log import EventLog
+    from recsys.timestamps import to_utc
 
     settings = Settings()
     since = None
     if args.since:
         try:
-            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError:
-            print(f"error: --since {args.since!r} is not an ISO 8601 time", file=sys.stderr)
+            since = to_utc(datetime.fromisoformat(args.since.replace("Z", "+00:00")))
+        except ValueError as exc:
+            print(f"error: --since {args.since!r}: {exc} (give an ISO 8601 time)", file=sys.stderr)
             return 2
     event_log = EventLog(settings.resolved_database_url)
     try:

@@ -9,9 +9,11 @@ The examples use SKUs of the default sample world (``recsys sample-data --seed 7
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from recsys.timestamps import ALLOWED_RANGE, to_utc
 
 # Real SKUs of the default sample world (seed 7): grey porcelain tile + paintable wallpaper,
 # and a wall paint for the checkout example.
@@ -175,6 +177,7 @@ class ProductList(BaseModel):
 
 
 EventType = Literal["view", "add_to_cart", "purchase"]
+EventTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class EventIn(Strict):
@@ -184,7 +187,10 @@ class EventIn(Strict):
     user_id: str | None = ID
     session_id: str | None = ID
     order_id: str | None = ID
-    ts: datetime = Field(description="When it happened (ISO 8601; UTC if no offset).")
+    ts: EventTime = Field(
+        description=f"When it happened (ISO 8601; UTC if no offset), within {ALLOWED_RANGE}; "
+        "stored in UTC."
+    )
     quantity: int = Field(1, ge=1, le=10_000)
 
 

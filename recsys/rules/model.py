@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from recsys.recommendation import PAGES
+from recsys.timestamps import to_utc
 
 Placement = Literal["checkout", "cart", "product"]
 RULE_ID_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -211,9 +212,7 @@ class Rule(_Frozen):
     @field_validator("valid_from", "valid_to")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        return v
+        return to_utc(v) if v is not None else None  # the one timestamp check
 
     @model_validator(mode="after")
     def _window(self) -> Rule:

@@ -11,6 +11,8 @@ with ``ON CONFLICT DO NOTHING``, so a client may retry a batch as often as it li
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +75,44 @@ class AppendResult:
         return len(self.inserted)
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot make an event durable right now (file deleted, read-only, ...); the
+    message is for the operator (it may name paths: do not show it to anonymous clients)."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for PostgreSQL and in-memory SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def unwritable_parts(path: Path) -> list[str]:
+    """Which of an SQLite database's files (db, WAL, shared memory, folder) cannot be written."""
+    parts = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.parent)
+    return [p.name or str(p) for p in parts if p.exists() and not os.access(p, os.W_OK)]
+
+
+def guard_sqlite_writable(engine: Engine, path: Path) -> None:
+    """Refuse to open ``path`` at all while it is not writable.
+
+    SQLite silently opens a write-protected file read-only, and the process-wide shared-memory
+    (WAL index) mapping it then creates is read-only too: every later connection of the process
+    to that file fails its writes, even after the fault is fixed (and a read-only mapping is
+    where SIGBUS came from). Failing the connect instead leaves no such connection behind."""
+
+    def _check(*_args: object) -> None:
+        blocked = unwritable_parts(path)
+        if blocked:
+            raise StoreUnavailable(
+                f"database {path} is not writable ({', '.join(blocked)}); "
+                "restore write access (nothing is written until then)"
+            )
+
+    sa.event.listen(engine, "do_connect", _check)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -89,6 +129,9 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        file = sqlite_file(url)
+        if file is not None:
+            guard_sqlite_writable(engine, file)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -119,11 +162,13 @@ class EventLog:
             sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         )
         self._dialect = self.engine.dialect.name
+        self._file = sqlite_file(url)
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._created = not create
         if create:
             try:
                 self._ensure_table()
-            except sa.exc.OperationalError as exc:  # database down: retried on first use
+            except (sa.exc.OperationalError, StoreUnavailable) as exc:  # retried on first use
                 log.warning("event store %s unreachable, will retry: %s", self._safe_url, exc)
 
     @property
@@ -134,6 +179,63 @@ class EventLog:
         if not self._created:
             self.metadata.create_all(self.engine)
             self._created = True
+            if self._file is not None and self._file.exists():
+                st = self._file.stat()
+                self._identity = (st.st_dev, st.st_ino)
+
+    def check_writable(self) -> None:
+        """Raise ``StoreUnavailable`` unless a commit would reach the database file.
+
+        SQLite cannot tell us: a connection keeps writing into a deleted (unlinked) file and
+        "succeeds", and a file that cannot be opened for writing is silently opened read-only
+        (those connections stay read-only after the fault is fixed). So for an SQLite file
+        we compare the path's inode with the one we opened, check write access to the file,
+        its WAL/shared-memory files and the folder, and drop the pooled connections on any
+        problem (the next healthy connection opens the file afresh). A file replaced at the
+        path (restored from a backup) is reopened. Costs a few ``stat`` calls."""
+        path = self._file
+        if path is None:
+            return
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if self._identity is None:
+                return  # never opened: SQLite creates it on first use
+            self.engine.dispose()
+            raise StoreUnavailable(
+                f"database file {path} was deleted while in use; events cannot be made durable. "
+                "Restore the file (it is reopened automatically) or restart the service to "
+                "start a new, empty store"
+            ) from None
+        identity = (st.st_dev, st.st_ino)
+        if self._identity is not None and identity != self._identity:
+            log.warning("database file %s was replaced: reopening it", path)
+            self.engine.dispose()
+            self._created = False
+        blocked = unwritable_parts(path)
+        if blocked:
+            self.engine.dispose()
+            raise StoreUnavailable(
+                f"database {path} is not writable ({', '.join(blocked)}); events cannot be stored "
+                "until write access is restored"
+            )
+        self._ensure_table()
+
+    def probe_write(self) -> None:
+        """A real write that is rolled back (readiness): raise if the store cannot take one."""
+        self.check_writable()
+        self._ensure_table()
+        with self.engine.connect() as conn:
+            tx = conn.begin()
+            try:
+                conn.execute(
+                    self.table.insert().values(
+                        event_id=f"__probe__{uuid.uuid4().hex}", type="view", sku="__probe__",
+                        quantity=1, ts=datetime.now(UTC), received_at=datetime.now(UTC),
+                    )
+                )
+            finally:
+                tx.rollback()
 
     def _insert(self):  # noqa: ANN202 - dialect-specific Insert
         if self._dialect == "sqlite":
@@ -161,6 +263,7 @@ class EventLog:
             }
             for e in unique.values()
         ]
+        self.check_writable()
         self._ensure_table()
         stmt = self._insert()
         with self.engine.begin() as conn:

@@ -235,9 +235,13 @@ class ReadyOut(BaseModel):
     ready: bool
     model_loaded: bool
     model_version: str | None
-    store_reachable: bool
+    store_reachable: bool = Field(description="The event store took a test write (rolled back).")
     online_state_reachable: bool
-    problems: list[str]
+    rules_ready: bool = Field(True, description="Merchandiser rules compiled (or no rules package).")
+    problems: list[str] = Field(description="Short names of what is wrong (no paths or error texts).")
+    details: list[str] | None = Field(
+        None, description="With the admin key only: paths and error texts behind `problems`."
+    )
 
 
 class ModelInfo(BaseModel):

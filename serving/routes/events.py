@@ -10,7 +10,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException
 
-from feature_store.event_log import Event
+from feature_store.event_log import Event, StoreUnavailable
 from serving.deps import CurrentModel, EventLogDep, MetricsDep, OnlineStateDep, SettingsDep
 from serving.errors import limit_error
 from serving.schemas import EventAck, EventBatchIn, Problem
@@ -53,7 +53,10 @@ def post_events(
     try:
         result = log_.append(events)
     except Exception as exc:  # noqa: BLE001 - not stored => not acknowledged
-        log.exception("event store failed")
+        if isinstance(exc, StoreUnavailable):  # a known fault: its message says it all
+            log.warning("events refused: %s", exc)
+        else:
+            log.exception("event store failed")
         raise HTTPException(
             503, f"event store unavailable, nothing stored; retry the batch ({type(exc).__name__})",
             headers={"Retry-After": "1"},

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from feature_store.event_log import guard_sqlite_writable
 from recsys.rules.model import Rule, parse_rule
 
 log = logging.getLogger(__name__)
@@ -433,6 +434,8 @@ def _make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
+        if path and path != ":memory:":  # never open it read-only (see the guard's doc)
+            guard_sqlite_writable(engine, Path(path))
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # WAL: readers never block the writer

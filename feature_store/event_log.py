@@ -64,11 +64,35 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RejectedEvent:
+    """One event of a batch that cannot be stored as sent (the rest of the batch is)."""
+
+    index: int
+    field: str
+    message: str
+
+
+_TEXT_FIELDS = ("event_id", "sku", "user_id", "session_id", "order_id")
+
+
+def event_problems(index: int, event: Event) -> list[RejectedEvent]:
+    """Why ``event`` cannot be stored on every backend: PostgreSQL refuses NUL in text (and
+    used to fail the whole batch, for ever, on retry); SQLite would store it silently."""
+    return [
+        RejectedEvent(index, f, "contains a NUL character (\\u0000); remove it")
+        for f in _TEXT_FIELDS
+        if "\x00" in (getattr(event, f) or "")
+    ]
+
+
+@dataclass(frozen=True)
 class AppendResult:
-    """What ``append`` did: ``inserted`` are the events stored now (first time seen)."""
+    """What ``append`` did: ``inserted`` are the events stored now (first time seen);
+    ``rejected`` the ones refused one by one (the others are stored)."""
 
     inserted: tuple[Event, ...]
     duplicates: int
+    rejected: tuple[RejectedEvent, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -250,10 +274,16 @@ class EventLog:
         """Store ``events``; return after the commit. Already-stored ``event_id``s (and repeats
         inside the batch) are skipped and counted as duplicates."""
         unique: dict[str, Event] = {}
-        for e in events:
+        rejected: list[RejectedEvent] = []
+        for i, e in enumerate(events):
+            problems = event_problems(i, e)
+            if problems:
+                rejected.extend(problems)
+                continue
             unique.setdefault(e.event_id, e)
+        n_rejected = len({r.index for r in rejected})
         if not unique:
-            return AppendResult((), len(events))
+            return AppendResult((), len(events) - n_rejected, tuple(rejected))
         now = datetime.now(UTC)
         rows = [
             {
@@ -284,7 +314,7 @@ class EventLog:
                     conn.execute(self.table.insert(), fresh)
                 inserted_ids = {r["event_id"] for r in fresh}
         inserted = tuple(e for eid, e in unique.items() if eid in inserted_ids)
-        return AppendResult(inserted, len(events) - len(inserted))
+        return AppendResult(inserted, len(events) - len(inserted) - n_rejected, tuple(rejected))
 
     def count(self) -> int:
         self._ensure_table()

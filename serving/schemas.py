@@ -221,9 +221,21 @@ class EventBatchIn(Strict):
     )
 
 
+class RejectedEventOut(BaseModel):
+    index: int = Field(description="Position of the event in the batch.")
+    field: str
+    message: str
+    type: str = "invalid_event"
+
+
 class EventAck(BaseModel):
     accepted: int = Field(description="Events stored now.")
     duplicates: int = Field(description="Events already stored earlier (same event_id).")
+    rejected: list[RejectedEventOut] = Field(
+        default_factory=list,
+        description="Events refused one by one (e.g. a NUL character); the rest of the batch is "
+        "stored. Fix them and send them again.",
+    )
     unknown_skus: list[str] = Field(description="Stored, but not in the served catalog.")
 
 

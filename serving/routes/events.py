@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException
 from feature_store.event_log import Event, StoreUnavailable
 from serving.deps import CurrentModel, EventLogDep, MetricsDep, OnlineStateDep, SettingsDep
 from serving.errors import limit_error
-from serving.schemas import EventAck, EventBatchIn, Problem
+from serving.schemas import EventAck, EventBatchIn, Problem, RejectedEventOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -65,11 +65,20 @@ def post_events(
     metrics.events_duplicate.inc(result.duplicates)
     unknown: list[str] = []
     if model is not None:
-        unknown = sorted({e.sku for e in events if model.row(e.sku) < 0})
+        refused = {r.index for r in result.rejected}
+        unknown = sorted({e.sku for i, e in enumerate(events) if i not in refused and model.row(e.sku) < 0})
     if result.inserted:
         try:
             styles = model.item_styles(sorted({e.sku for e in result.inserted})) if model else None
             online.apply(result.inserted, styles)
         except Exception:  # noqa: BLE001 - stored is what counts; state is derived
             log.exception("online state update failed (events are stored)")
-    return EventAck(accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown)
+    rejected = [
+        RejectedEventOut(index=r.index, field=f"events[{r.index}].{r.field}", message=r.message)
+        for r in result.rejected
+    ]
+    if rejected:
+        log.warning("refused %d event(s) of a batch: %s", len(rejected), rejected[0].message)
+    return EventAck(
+        accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown, rejected=rejected
+    )

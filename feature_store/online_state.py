@@ -59,14 +59,27 @@ class OnlineState(Protocol):
     def close(self) -> None: ...
 
 
+MAX_SHOPPERS = 100_000  # in-process state: ~1 KB each at most (RECENT_ITEMS SKUs + styles)
+MAX_POPULAR_SKUS = 200_000
+
+
 class InProcessOnlineState:
     """Online state in this process's memory (thread-safe; lost on restart, rebuilt from
-    events if needed)."""
+    events if needed). Bounded: ``max_shoppers`` (LRU) and ``max_popular_skus``."""
 
-    def __init__(self, recent_items: int = RECENT_ITEMS) -> None:
+    def __init__(
+        self,
+        recent_items: int = RECENT_ITEMS,
+        *,
+        max_shoppers: int = MAX_SHOPPERS,
+        max_popular_skus: int = MAX_POPULAR_SKUS,
+    ) -> None:
         self.recent_items = recent_items
+        self.max_shoppers = max_shoppers
+        self.max_popular_skus = max_popular_skus
         self._lock = threading.Lock()
-        self._recent: dict[str, OrderedDict[str, None]] = {}
+        # least recently active shopper first: the one evicted past ``max_shoppers``
+        self._recent: OrderedDict[str, OrderedDict[str, None]] = OrderedDict()
         self._style: dict[str, dict[str, float]] = defaultdict(dict)
         self._popularity: dict[str, float] = defaultdict(float)
 
@@ -79,6 +92,7 @@ class InProcessOnlineState:
                 if key is None:
                     continue
                 recent = self._recent.setdefault(key, OrderedDict())
+                self._recent.move_to_end(key)
                 recent.pop(e.sku, None)
                 recent[e.sku] = None
                 while len(recent) > self.recent_items:
@@ -86,6 +100,18 @@ class InProcessOnlineState:
                 for style, w in (item_styles or {}).get(e.sku, {}).items():
                     aff = self._style[key]
                     aff[style] = aff.get(style, 0.0) + weight * float(w)
+            self._bound()
+
+    def _bound(self) -> None:
+        """Memory stays bounded whatever clients send: the least recently active shoppers are
+        forgotten past ``max_shoppers``; past ``max_popular_skus`` the weakest tenth of the
+        popularity counters is dropped."""
+        while len(self._recent) > self.max_shoppers:
+            key, _ = self._recent.popitem(last=False)
+            self._style.pop(key, None)
+        if len(self._popularity) > self.max_popular_skus:
+            keep = sorted(self._popularity.items(), key=lambda kv: -kv[1])
+            self._popularity = defaultdict(float, keep[: int(self.max_popular_skus * 0.9)])
 
     def user_context(self, user_id: str | None, session_id: str | None) -> UserContext | None:
         key = shopper_key(user_id, session_id)

@@ -67,10 +67,13 @@ def post_events(
     if model is not None:
         refused = {r.index for r in result.rejected}
         unknown = sorted({e.sku for i, e in enumerate(events) if i not in refused and model.row(e.sku) < 0})
-    if result.inserted:
+    # online state (popularity, recent items) only from SKUs of the served catalogue: with no
+    # model there is none, and anonymous events naming made-up SKUs must not become "popular"
+    known = [e for e in result.inserted if model is not None and model.row(e.sku) >= 0]
+    if known:
         try:
-            styles = model.item_styles(sorted({e.sku for e in result.inserted})) if model else None
-            online.apply(result.inserted, styles)
+            styles = model.item_styles(sorted({e.sku for e in known})) if model else None
+            online.apply(known, styles)
         except Exception:  # noqa: BLE001 - stored is what counts; state is derived
             log.exception("online state update failed (events are stored)")
     rejected = [

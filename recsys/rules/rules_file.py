@@ -20,10 +20,14 @@ FILE_VERSION = 1
 RuleCheck = Callable[[Rule], list[FieldError]]
 
 
-def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule]:
+def parse_rules_document(
+    data: Any, check: RuleCheck | None = None, versions: dict[str, int] | None = None
+) -> list[Rule]:
     """Validate a parsed rules document (a mapping with ``rules``, or a bare list of rules).
     ``check`` (e.g. names against a catalog) runs on each structurally valid rule; its errors
-    are reported with the others."""
+    are reported with the others. A rule may carry the stored ``version`` it was exported at
+    (``dump_rules_yaml(..., versions=...)``); those are collected into ``versions`` (id ->
+    version) so an import can refuse to overwrite a rule changed since the export."""
     if isinstance(data, dict):
         version = data.get("version", FILE_VERSION)
         if version != FILE_VERSION:
@@ -47,6 +51,13 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
         label = f"rules[{i}]"
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             label += f" ({item['id']})"
+        base = None
+        if isinstance(item, dict) and "version" in item:
+            item = dict(item)
+            base = item.pop("version")
+            if isinstance(base, bool) or not isinstance(base, int) or base < 1:
+                errors.append(FieldError(f"{label}.version", f"must be a stored version number >= 1, got {short_repr(base)}"))
+                continue
         try:
             rule = parse_rule(item)
         except RuleValidationError as exc:
@@ -56,6 +67,8 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
             errors.append(FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also rules[{seen[rule.id]}])"))
             continue
         seen[rule.id] = i
+        if base is not None and versions is not None:
+            versions[rule.id] = base
         if check is not None:
             errors.extend(FieldError(f"{label}.{e.path}", e.message) for e in check(rule))
         rules.append(rule)
@@ -64,19 +77,25 @@ def parse_rules_document(data: Any, check: RuleCheck | None = None) -> list[Rule
     return rules
 
 
-def parse_rules_yaml(text: str, check: RuleCheck | None = None) -> list[Rule]:
+def parse_rules_yaml(
+    text: str, check: RuleCheck | None = None, versions: dict[str, int] | None = None
+) -> list[Rule]:
     """Validate YAML text holding rules; ``RuleValidationError`` lists every problem. Parsed
     with ``recsys.safe_yaml`` limits (size, depth, aliases) before anything else."""
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RuleValidationError([FieldError("", f"not valid YAML: {exc}")]) from None
-    return parse_rules_document(data, check)
+    return parse_rules_document(data, check, versions)
 
 
-def dump_rules_yaml(rules: Sequence[Rule]) -> str:
-    """The file form of ``rules`` (round-trips through ``parse_rules_yaml``)."""
-    docs = [r.to_document() for r in rules]
+def dump_rules_yaml(rules: Sequence[Rule], versions: dict[str, int] | None = None) -> str:
+    """The file form of ``rules`` (round-trips through ``parse_rules_yaml``); with ``versions``
+    each rule carries its stored version, which an import checks (stale -> conflict)."""
+    docs = [
+        {**r.to_document(), "version": versions[r.id]} if versions and r.id in versions else r.to_document()
+        for r in rules
+    ]
     return yaml.safe_dump({"version": FILE_VERSION, "rules": docs}, sort_keys=False, allow_unicode=True)
 
 

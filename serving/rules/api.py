@@ -41,7 +41,7 @@ from recsys.rules.rules_file import dump_rules_yaml, parse_rules_yaml
 from serving.auth import require_merchandiser
 from serving.rules import schemas as s
 from serving.rules.runtime import CatalogView, RulesRuntime
-from serving.rules.store import RuleConflict, RuleNotFound, StoredRule
+from serving.rules.store import ImportConflict, RuleConflict, RuleNotFound, StoredRule
 
 log = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -295,7 +295,8 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
         responses={200: {"content": {"application/yaml": {"example": "version: 1\nrules:\n- id: paint-gloves\n"}}}},
     )
     def export_rules() -> PlainTextResponse:
-        text = dump_rules_yaml([st.rule for st in runtime.store.list()])
+        stored = runtime.store.list()  # versions let an import detect edits made since
+        text = dump_rules_yaml([st.rule for st in stored], {st.rule.id: st.version for st in stored})
         return PlainTextResponse(
             text, media_type="application/yaml",
             headers={"Content-Disposition": 'attachment; filename="rules.yaml"'},
@@ -303,7 +304,9 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
 
     @router.post(
         "/import", response_model=s.ImportOut, summary="Load rules from YAML (all or nothing)",
-        responses=INVALID,
+        description="A rule carrying `version` (as `/export` writes it) is only overwritten if it "
+        "is still stored at that version; otherwise 409 names the rules and nothing is written.",
+        responses={**INVALID, 409: {"description": "Rules changed since the file was exported."}},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -322,7 +325,7 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
             "merge: create/update the listed rules; replace: also delete rules not in the file."))] = "merge",
         dry_run: Annotated[bool, Query(description="Validate and report, write nothing.")] = False,
         check_catalog: Annotated[bool, Query(description="Reject names the served catalog lacks.")] = True,
-    ) -> s.ImportOut:
+    ) -> Any:
         raw = await request.body()
         if len(raw) > MAX_IMPORT_BYTES:
             raise HTTPException(413, f"import larger than {MAX_IMPORT_BYTES} bytes")
@@ -339,7 +342,8 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
             return check_against_catalog(rule, cat.categories, cat.ids, cat.taxonomy.slugs)
 
         try:  # parsing and checking are CPU work: off the event loop
-            rules = await run_in_threadpool(parse_rules_yaml, text, check)
+            base_versions: dict[str, int] = {}
+            rules = await run_in_threadpool(parse_rules_yaml, text, check, base_versions)
         except RuleValidationError as exc:
             raise _invalid(exc.errors) from None
         if dry_run:
@@ -352,9 +356,18 @@ def build_api_router(runtime: RulesRuntime) -> APIRouter:
                 unchanged=[r.id for r in rules if r.id in live and live[r.id] == r],
                 deleted=[i for i in live if i not in ids] if mode == "replace" else [],
             )
-        result = await run_in_threadpool(
-            runtime.store.import_rules, rules, _author(x_author), mode=mode  # type: ignore[arg-type]
-        )
+        try:
+            result = await run_in_threadpool(
+                runtime.store.import_rules, rules, _author(x_author), mode=mode,  # type: ignore[arg-type]
+                base_versions=base_versions,
+            )
+        except ImportConflict as exc:
+            return JSONResponse(
+                {"detail": str(exc), "conflicts": [
+                    {"id": rid, "file_version": base, "stored_version": now} for rid, base, now in exc.stale
+                ]},
+                status_code=409,
+            )
         api.after_write()
         return s.ImportOut(dry_run=False, **result.__dict__)
 

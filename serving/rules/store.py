@@ -63,6 +63,16 @@ class RuleConflict(Exception):
         self.current = current
 
 
+class ImportConflict(Exception):
+    """An import based on stale versions: ``stale`` lists (rule id, version in the file,
+    version stored now or None if deleted). Nothing was written."""
+
+    def __init__(self, stale: list[tuple[str, int, int | None]]) -> None:
+        names = ", ".join(f"{rid} (file {base}, stored {now if now is not None else 'deleted'})" for rid, base, now in stale)
+        super().__init__(f"rules changed since this file was exported: {names}; export again and reapply your edits")
+        self.stale = stale
+
+
 @dataclass(frozen=True)
 class StoredRule:
     rule: Rule
@@ -290,9 +300,12 @@ class RuleStore:
         author: str,
         mode: Literal["merge", "replace"] = "merge",
         action: Action = "import",
+        base_versions: dict[str, int] | None = None,
     ) -> ImportResult:
         """Write validated rules in one transaction: all of them or none. ``replace`` also
-        deletes live rules that are not in ``rules``. Unchanged rules get no new version."""
+        deletes live rules that are not in ``rules``. Unchanged rules get no new version.
+        ``base_versions`` (id -> version the file was exported at) are checked like If-Match:
+        any rule stored at another version raises ``ImportConflict`` and nothing is written."""
         created: list[str] = []
         updated: list[str] = []
         unchanged: list[str] = []
@@ -301,6 +314,13 @@ class RuleStore:
         if len(ids) != len(rules):
             raise ValueError("duplicate rule ids in the import")
         with self._write_tx() as conn:
+            stale: list[tuple[str, int, int | None]] = []
+            for rule_id, base in (base_versions or {}).items():
+                row = self._row(conn, rule_id, for_update=True)
+                if row is None or row.version != base:
+                    stale.append((rule_id, base, None if row is None or row.deleted else row.version))
+            if stale:
+                raise ImportConflict(stale)
             for rule in rules:
                 row = self._row(conn, rule.id, for_update=True)
                 if row is not None and not row.deleted:

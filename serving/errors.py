@@ -3,7 +3,8 @@
 FastAPI's default 422 lists pydantic internals; clients need "which field, what is wrong, what
 is allowed". Every 4xx body has ``detail`` (one readable sentence) and, for validation
 problems, ``errors`` (one entry per field). Unexpected exceptions become a logged 503 with the
-request id (the model or store misbehaved; the client may retry) instead of an opaque 500.
+request id (the model or store misbehaved; the client may retry) instead of an opaque 500;
+``serving.middleware`` does that, so the keep-alive connection stays open and metrics count 503.
 """
 
 from __future__ import annotations
@@ -62,19 +63,11 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return JSONResponse(validation_payload(list(exc.errors())), status_code=422)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    rid = request.scope.get("state", {}).get("request_id", "?")
-    log.exception("unexpected error in %s (request %s)", request.url.path, rid)
-    return JSONResponse(
-        {"detail": f"temporary failure, retry later (request id {rid})"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
+    """Validation errors here; unexpected exceptions become a 503 in ``ServingMiddleware``
+    (an app-level ``Exception`` handler runs in Starlette's outermost middleware, which
+    re-raises: the connection was closed and the metrics counted a 500)."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
 
 
 def limit_error(field: str, message: str) -> RequestValidationError:

@@ -8,6 +8,7 @@ Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task p
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -22,6 +23,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _NEVER_SHED = ("/healthz", "/readyz", "/metrics")
 
@@ -100,7 +102,7 @@ class ServingMiddleware:
                 return
             self.in_flight += 1
             try:
-                await self.app(scope, receive, send_wrapper)
+                await self._guarded(scope, receive, send_wrapper, rid)
             finally:
                 self.in_flight -= 1
         finally:
@@ -155,9 +157,32 @@ class ServingMiddleware:
 
         self.in_flight += 1
         try:
-            await self.app(scope, replay, send)
+            await self._guarded(scope, replay, send, scope["state"]["request_id"])
         finally:
             self.in_flight -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        """Run the app; an unexpected exception becomes a logged 503 + Retry-After carrying
+        ``X-Request-ID`` and is *not* re-raised (re-raising made uvicorn close the keep-alive
+        connection and Starlette count a 500)."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001 - the service answers; the log has the traceback
+            log.exception("unexpected error in %s (request %s)", scope.get("path", ""), rid)
+            if started:  # too late for a clean answer: the client sees a cut response
+                return
+            await _send_json(
+                send, 503, {"detail": f"temporary failure, retry later (request id {rid})"},
+                [(b"retry-after", b"1")],
+            )
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -20,7 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from feature_store.event_log import EventLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
-from serving.errors import install_error_handlers
+from serving.docs_page import install_docs
+from serving.errors import install_error_handlers, install_rules_error_shape
 from serving.metrics import ServingMetrics
 from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
@@ -111,7 +112,12 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # no trailing-slash redirects: they echoed the request's Host header into Location
+        redirect_slashes=False,
+        docs_url=None,  # served by serving.docs_page with local assets
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = holder
@@ -124,6 +130,7 @@ def create_app(
     app.include_router(admin.router, **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
+    install_rules_error_shape(app)  # after the rules package: one 4xx shape for the service
     app.add_middleware(
         ServingMiddleware,
         max_body_bytes=settings.max_body_bytes,

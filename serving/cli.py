@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import threading
@@ -35,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--sync-handlers", action="store_true",
         help="run recommend handlers in the thread pool (def) instead of the event loop",
+    )
+    serve.add_argument(
+        "--exit-with-parent", action="store_true",
+        help="stop when the launching process dies (what `make run` uses: stopping make by its "
+        "PID then stops the server too; Linux only)",
     )
     serve.set_defaults(handler=serve_command)
 
@@ -88,23 +94,47 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.sync_handlers:
         os.environ["RECSYS_SERVING_SYNC_HANDLERS"] = "1"
     settings = Settings()
+    prometheus_dir = None  # ours to delete on the way out (not one the operator set)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-prometheus-")
+        prometheus_dir = tempfile.mkdtemp(prefix="recsys-prometheus-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus_dir
+    if getattr(args, "exit_with_parent", False):
+        _exit_with_parent()
     import uvicorn
 
     threading.Thread(
         target=announce_when_ready, args=(settings.host, settings.port), daemon=True
     ).start()
-    uvicorn.run(
-        "serving.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "serving.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if prometheus_dir is not None:
+            shutil.rmtree(prometheus_dir, ignore_errors=True)
     return 0
+
+
+def _exit_with_parent() -> None:
+    """Ask Linux to send us SIGTERM (uvicorn's graceful stop) when our parent dies."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.warning("--exit-with-parent is not supported on this platform")
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:

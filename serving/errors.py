@@ -63,6 +63,29 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return JSONResponse(validation_payload(list(exc.errors())), status_code=422)
 
 
+async def _on_rule_input_error(request: Request, exc: Exception) -> JSONResponse:
+    """Rule 422s in the service's one shape: ``errors`` of ``{field, message, type}`` (``path``
+    kept as an alias of ``field`` for clients written against the rules API's first shape)."""
+    problems = list(getattr(exc, "errors", []) or [])
+    items = [
+        {"field": p.path or "body", "message": p.message, "type": "value_error", "path": p.path}
+        for p in problems
+    ]
+    detail = "; ".join(str(p) for p in problems[:5])
+    if len(items) > 5:
+        detail += f"; and {len(items) - 5} more"
+    return JSONResponse({"detail": detail or "invalid rule", "errors": items}, status_code=422)
+
+
+def install_rules_error_shape(app: FastAPI) -> None:
+    """Replace the rules package's own 422 handler with the shared shape (if rules are on)."""
+    try:
+        from serving.rules.api import RuleInputError
+    except ImportError:
+        return
+    app.add_exception_handler(RuleInputError, _on_rule_input_error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Validation errors here; unexpected exceptions become a 503 in ``ServingMiddleware``
     (an app-level ``Exception`` handler runs in Starlette's outermost middleware, which

@@ -27,7 +27,8 @@ ID = Field(None, min_length=1, max_length=128)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no inf/NaN from outside (JSON 1e400 parses as inf): they are not JSON on the way out
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FieldProblem(BaseModel):

@@ -70,7 +70,8 @@ class RuleValidationError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # allow_inf_nan=False: 1e400 parses as inf and was stored as non-standard JSON Infinity
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 def _slug(value: str) -> str:

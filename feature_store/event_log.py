@@ -93,6 +93,9 @@ class AppendResult:
     inserted: tuple[Event, ...]
     duplicates: int
     rejected: tuple[RejectedEvent, ...] = ()
+    # duplicates whose payload differs from the stored event (a client reusing ids): kept as
+    # stored, but reported
+    conflicting: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -314,7 +317,38 @@ class EventLog:
                     conn.execute(self.table.insert(), fresh)
                 inserted_ids = {r["event_id"] for r in fresh}
         inserted = tuple(e for eid, e in unique.items() if eid in inserted_ids)
-        return AppendResult(inserted, len(events) - len(inserted) - n_rejected, tuple(rejected))
+        conflicting = self._conflicting([e for eid, e in unique.items() if eid not in inserted_ids])
+        if conflicting:
+            log.warning(
+                "%d duplicate event_id(s) sent with a different payload (kept the stored one), e.g. %r",
+                len(conflicting), conflicting[0][:64],
+            )
+        return AppendResult(
+            inserted, len(events) - len(inserted) - n_rejected, tuple(rejected), conflicting
+        )
+
+    def _conflicting(self, duplicates: list[Event]) -> tuple[str, ...]:
+        """Ids among ``duplicates`` whose stored event differs (one query, only when needed)."""
+        if not duplicates:
+            return ()
+        c = self.table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.event_id, c.type, c.sku, c.user_id, c.session_id, c.order_id, c.quantity, c.ts)
+                .where(c.event_id.in_([e.event_id for e in duplicates]))
+            ).all()
+        stored = {r.event_id: r for r in rows}
+        out = []
+        for e in duplicates:
+            r = stored.get(e.event_id)
+            if r is None:
+                continue
+            ts = r.ts if r.ts.tzinfo is not None else r.ts.replace(tzinfo=UTC)
+            if (r.type, r.sku, r.user_id, r.session_id, r.order_id, r.quantity, ts) != (
+                e.type, e.sku, e.user_id, e.session_id, e.order_id, e.quantity, e.ts
+            ):
+                out.append(e.event_id)
+        return tuple(out)
 
     def count(self) -> int:
         self._ensure_table()

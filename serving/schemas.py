@@ -237,6 +237,11 @@ class EventAck(BaseModel):
         description="Events refused one by one (e.g. a NUL character); the rest of the batch is "
         "stored. Fix them and send them again.",
     )
+    conflicting_duplicates: list[str] = Field(
+        default_factory=list,
+        description="Duplicates (already stored `event_id`) sent with a different payload: the "
+        "stored event is kept. Event ids must be unique per event.",
+    )
     unknown_skus: list[str] = Field(description="Stored, but not in the served catalog.")
 
 

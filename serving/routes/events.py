@@ -63,6 +63,7 @@ def post_events(
         ) from exc
     metrics.events_accepted.inc(result.accepted)
     metrics.events_duplicate.inc(result.duplicates)
+    metrics.events_conflicting.inc(len(result.conflicting))
     unknown: list[str] = []
     if model is not None:
         refused = {r.index for r in result.rejected}
@@ -83,5 +84,6 @@ def post_events(
     if rejected:
         log.warning("refused %d event(s) of a batch: %s", len(rejected), rejected[0].message)
     return EventAck(
-        accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown, rejected=rejected
+        accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown, rejected=rejected,
+        conflicting_duplicates=list(result.conflicting[:100]),
     )

@@ -68,7 +68,9 @@ def test_acknowledged_events_survive_kill_9(server_factory, bundle_dir, tmp_path
 
     restarted = server_factory(env).start()
     r = httpx.post(f"{restarted.base}/v1/events", json=_batch("b0", 20), timeout=5)
-    assert r.json() == {"accepted": 0, "duplicates": 20, "unknown_skus": [], "rejected": []}
+    assert r.json() == {
+        "accepted": 0, "duplicates": 20, "unknown_skus": [], "rejected": [], "conflicting_duplicates": []
+    }
 
 
 def _point(link: Path, target: Path) -> None:

@@ -86,7 +86,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _limit_threads()
         app.state.event_log = EventLog(settings.resolved_database_url)
-        app.state.online_state = make_online_state(settings.redis_url)
+        # a Redis call may take at most the latency budget (a frozen Redis used to add 2 s)
+        app.state.online_state = make_online_state(
+            settings.redis_url, timeout_seconds=settings.latency_budget_ms / 1000
+        )
         result = await run_in_threadpool(holder.reload)
         if holder.current is None:
             log.warning("starting without a model: %s", result.message)

@@ -21,7 +21,7 @@ from feature_store.event_log import EventLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
 from serving.docs_page import install_docs
-from serving.errors import install_error_handlers, install_rules_error_shape
+from serving.errors import document_error_shape, install_error_handlers, install_rules_error_shape
 from serving.metrics import ServingMetrics
 from serving.middleware import ServingMiddleware
 from serving.model_holder import LoadedModel, ModelHolder, ReloadResult
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
     install_rules_error_shape(app)  # after the rules package: one 4xx shape for the service
+    document_error_shape(app)
     app.add_middleware(
         ServingMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -86,6 +86,44 @@ def install_rules_error_shape(app: FastAPI) -> None:
     app.add_exception_handler(RuleInputError, _on_rule_input_error)
 
 
+ERROR_BODY_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "One readable sentence."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_error_shape(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own ``HTTPValidationError`` (a list of pydantic
+    errors); the service answers ``{detail, errors: [{field, message, type}]}``. Rewrite that
+    one component so the document says what every route really returns."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in components:
+            components["HTTPValidationError"] = ERROR_BODY_SCHEMA
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Validation errors here; unexpected exceptions become a 503 in ``ServingMiddleware``
     (an app-level ``Exception`` handler runs in Starlette's outermost middleware, which

@@ -51,8 +51,9 @@ def test_whole_api_with_keys_has_no_server_error_or_schema_violation(whole_schem
     paths = {op.path for op in operations}
     assert {"/admin/reload", "/v1/rules/import", "/v1/rules/{rule_id}", "/v1/events"} <= paths
     calls = 0
+    refused: list[str] = []
+    keyed_ok: list[str] = []
     for operation in operations:
-        key = _key(operation.path)
         if operation.path == "/admin/reload":
             continue  # reloads the model: slow, and exercised by the hot-reload tests
 
@@ -64,9 +65,14 @@ def test_whole_api_with_keys_has_no_server_error_or_schema_violation(whole_schem
         def fuzz(case) -> None:  # noqa: ANN001
             nonlocal calls
             calls += 1
+            key = _key(case.operation.path)
             if key is not None:
                 case.headers = {**(case.headers or {}), "Authorization": f"Bearer {key}"}
             response = case.call()
+            if key is not None and response.status_code in (401, 403):
+                refused.append(f"{case.method} {case.formatted_path}")
+            if key is not None and response.status_code < 300:
+                keyed_ok.append(case.operation.path)
             assert response.status_code < 500 or response.status_code == 503, (
                 case.method, case.formatted_path, response.status_code, response.text[:300]
             )
@@ -74,3 +80,5 @@ def test_whole_api_with_keys_has_no_server_error_or_schema_violation(whole_schem
 
         fuzz()
     assert calls >= 5 * (len(operations) - 1)
+    assert not refused, f"the keys were not accepted: {refused[:3]}"
+    assert {"/admin/model", "/v1/rules", "/v1/rules/export"} <= set(keyed_ok)  # really authenticated

@@ -26,7 +26,7 @@ ADMIN = {"Authorization": "Bearer test-admin-key"}
 
 
 def _batch(prefix: str, n: int, **extra) -> dict:  # noqa: ANN003
-    ts = datetime.now(UTC).isoformat()
+    ts = "2026-03-01T12:00:00+00:00"  # fixed: a retried batch is the same batch
     return {
         "events": [
             {"event_id": f"{prefix}-{i}", "type": "view", "sku": EXAMPLE_TILE, "ts": ts, **extra}

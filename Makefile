@@ -30,7 +30,7 @@ venv: $(BIN)/recsys  ## create .venv and install the project with its dev tools
 run: venv  ## generate the sample world, train through MLflow, serve the API on 127.0.0.1:8000
 	$(BIN)/recsys sample-data --seed $(SEED) --out $(DATA)/sample
 	$(RUN_ENV) $(BIN)/recsys train --catalog $(DATA)/sample/catalog.parquet --interactions $(DATA)/sample/interactions.parquet --seed $(SEED) --promote
-	$(RUN_ENV) $(BIN)/recsys serve --host $(HOST) --port $(PORT)
+	$(RUN_ENV) exec $(BIN)/recsys serve --host $(HOST) --port $(PORT) --exit-with-parent
 
 test: venv browser services  ## lint, type-check, and run the whole test suite (unit, API, PostgreSQL, Redis, browser)
 	$(BIN)/ruff check recsys training serving feature_store experiments tests

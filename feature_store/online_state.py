@@ -14,9 +14,10 @@ first time are applied (the event log says which), so retries never double-count
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from feature_store.event_log import EVENT_WEIGHTS, Event
 from recsys.recommendation import UserContext
@@ -59,14 +60,27 @@ class OnlineState(Protocol):
     def close(self) -> None: ...
 
 
+MAX_SHOPPERS = 100_000  # in-process state: ~1 KB each at most (RECENT_ITEMS SKUs + styles)
+MAX_POPULAR_SKUS = 200_000
+
+
 class InProcessOnlineState:
     """Online state in this process's memory (thread-safe; lost on restart, rebuilt from
-    events if needed)."""
+    events if needed). Bounded: ``max_shoppers`` (LRU) and ``max_popular_skus``."""
 
-    def __init__(self, recent_items: int = RECENT_ITEMS) -> None:
+    def __init__(
+        self,
+        recent_items: int = RECENT_ITEMS,
+        *,
+        max_shoppers: int = MAX_SHOPPERS,
+        max_popular_skus: int = MAX_POPULAR_SKUS,
+    ) -> None:
         self.recent_items = recent_items
+        self.max_shoppers = max_shoppers
+        self.max_popular_skus = max_popular_skus
         self._lock = threading.Lock()
-        self._recent: dict[str, OrderedDict[str, None]] = {}
+        # least recently active shopper first: the one evicted past ``max_shoppers``
+        self._recent: OrderedDict[str, OrderedDict[str, None]] = OrderedDict()
         self._style: dict[str, dict[str, float]] = defaultdict(dict)
         self._popularity: dict[str, float] = defaultdict(float)
 
@@ -79,6 +93,7 @@ class InProcessOnlineState:
                 if key is None:
                     continue
                 recent = self._recent.setdefault(key, OrderedDict())
+                self._recent.move_to_end(key)
                 recent.pop(e.sku, None)
                 recent[e.sku] = None
                 while len(recent) > self.recent_items:
@@ -86,6 +101,18 @@ class InProcessOnlineState:
                 for style, w in (item_styles or {}).get(e.sku, {}).items():
                     aff = self._style[key]
                     aff[style] = aff.get(style, 0.0) + weight * float(w)
+            self._bound()
+
+    def _bound(self) -> None:
+        """Memory stays bounded whatever clients send: the least recently active shoppers are
+        forgotten past ``max_shoppers``; past ``max_popular_skus`` the weakest tenth of the
+        popularity counters is dropped."""
+        while len(self._recent) > self.max_shoppers:
+            key, _ = self._recent.popitem(last=False)
+            self._style.pop(key, None)
+        if len(self._popularity) > self.max_popular_skus:
+            keep = sorted(self._popularity.items(), key=lambda kv: -kv[1])
+            self._popularity = defaultdict(float, keep[: int(self.max_popular_skus * 0.9)])
 
     def user_context(self, user_id: str | None, session_id: str | None) -> UserContext | None:
         key = shopper_key(user_id, session_id)
@@ -126,6 +153,8 @@ class RedisOnlineState:
         prefix: str = "recsys:",
         recent_items: int = RECENT_ITEMS,
         ttl_seconds: int = USER_TTL_SECONDS,
+        timeout_seconds: float = 2.0,
+        backoff_seconds: float = 5.0,
     ) -> None:
         import redis  # deferred: only deployments with Redis pay for the import
 
@@ -133,13 +162,35 @@ class RedisOnlineState:
         self.prefix = prefix
         self.recent_items = recent_items
         self.ttl_seconds = ttl_seconds
+        self.backoff_seconds = backoff_seconds
+        self._skip_until = 0.0
         self.client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+            url, decode_responses=True, socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
         )
+
+    def _guard(self) -> None:
+        """After a failure, skip Redis for ``backoff_seconds`` (a frozen Redis must not cost
+        every request its timeout); callers already treat online state as optional."""
+        if time.monotonic() < self._skip_until:
+            raise ConnectionError("online state skipped: Redis failed recently, retrying soon")
+
+    def _failed(self) -> None:
+        self._skip_until = time.monotonic() + self.backoff_seconds
+
+    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - redis-py's
+        import redis
+
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._failed()
+            raise
 
     def apply(self, events: Sequence[Event], item_styles: ItemStyles | None = None) -> None:
         if not events:
             return
+        self._guard()
         p = self.prefix
         pipe = self.client.pipeline(transaction=False)
         touched: set[str] = set()
@@ -158,16 +209,17 @@ class RedisOnlineState:
             pipe.ltrim(f"{p}recent:{key}", 0, self.recent_items - 1)
             pipe.expire(f"{p}recent:{key}", self.ttl_seconds)
             pipe.expire(f"{p}style:{key}", self.ttl_seconds)
-        pipe.execute()
+        self._run(pipe.execute)
 
     def user_context(self, user_id: str | None, session_id: str | None) -> UserContext | None:
         key = shopper_key(user_id, session_id)
         if key is None:
             return None
+        self._guard()
         pipe = self.client.pipeline(transaction=False)
         pipe.lrange(f"{self.prefix}recent:{key}", 0, self.recent_items - 1)
         pipe.hgetall(f"{self.prefix}style:{key}")
-        recent, style = pipe.execute()
+        recent, style = self._run(pipe.execute)
         affinity = _normalised({k: float(v) for k, v in style.items()})
         if not recent and affinity is None:
             return None
@@ -176,7 +228,8 @@ class RedisOnlineState:
     def popular(self, k: int) -> list[tuple[str, float]]:
         if k <= 0:
             return []
-        rows = self.client.zrevrange(f"{self.prefix}popular", 0, k - 1, withscores=True)
+        self._guard()
+        rows = self._run(self.client.zrevrange, f"{self.prefix}popular", 0, k - 1, withscores=True)
         return [(str(sku), float(score)) for sku, score in rows]
 
     def ping(self) -> None:
@@ -192,8 +245,11 @@ class RedisOnlineState:
         self.client.close()
 
 
-def make_online_state(redis_url: str | None, *, prefix: str = "recsys:") -> OnlineState:
-    """Redis when a URL is configured, else in-process."""
+def make_online_state(
+    redis_url: str | None, *, prefix: str = "recsys:", timeout_seconds: float = 2.0
+) -> OnlineState:
+    """Redis when a URL is configured (each call bounded by ``timeout_seconds``: serving passes
+    its latency budget), else in-process."""
     if redis_url:
-        return RedisOnlineState(redis_url, prefix=prefix)
+        return RedisOnlineState(redis_url, prefix=prefix, timeout_seconds=timeout_seconds)
     return InProcessOnlineState()

@@ -66,6 +66,11 @@ def now_iso() -> str:
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` last, with the SHA-256 of every other file (``files``) so a
+    loader can refuse a bundle altered after saving (``recsys.bundle_check``)."""
+    from recsys.bundle_check import FILES_KEY, checksums
+
+    manifest = {**manifest, FILES_KEY: checksums(directory, exclude=(MANIFEST,))}
     (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
 

@@ -23,7 +23,8 @@ from feature_store.experiment_store import ExperimentStore
 from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
-from serving.errors import install_error_handlers
+from serving.docs_page import install_docs
+from serving.errors import document_error_shape, install_error_handlers, install_rules_error_shape
 from serving.experiment_runtime import ExperimentRuntime
 from serving.impressions import ImpressionRecorder, Impressions, rules_version_of
 from serving.metrics import ServingMetrics
@@ -99,7 +100,10 @@ def create_app(
         _limit_threads()
         app.state.event_log = EventLog(settings.resolved_database_url)
         app.state.event_context = EventContextLog(app.state.event_log.engine)
-        app.state.online_state = make_online_state(settings.redis_url)
+        # a Redis call may take at most the latency budget (a frozen Redis used to add 2 s)
+        app.state.online_state = make_online_state(
+            settings.redis_url, timeout_seconds=settings.latency_budget_ms / 1000
+        )
         result = await run_in_threadpool(holder.reload)
         if holder.current is None:
             log.warning("starting without a model: %s", result.message)
@@ -135,7 +139,12 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # no trailing-slash redirects: they echoed the request's Host header into Location
+        redirect_slashes=False,
+        docs_url=None,  # served by serving.docs_page with local assets
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = holder
@@ -150,6 +159,8 @@ def create_app(
     app.include_router(experiments.build_router(), **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
+    install_rules_error_shape(app)  # after the rules package: one 4xx shape for the service
+    document_error_shape(app)
     app.add_middleware(
         ServingMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -7,9 +7,10 @@ set) instead of leaving them open. Comparison is constant-time.
 from __future__ import annotations
 
 import hmac
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 Role = Literal["admin", "merchandiser"]
 _ENV = {"admin": "RECSYS_ADMIN_KEY", "merchandiser": "RECSYS_MERCHANDISER_KEY"}
@@ -36,11 +37,24 @@ def check_bearer(request: Request, role: Role) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"wrong {role} key")
 
 
-def require_admin(request: Request) -> None:
+# Declared only (auto_error=False): they put the security schemes in the OpenAPI document;
+# ``check_bearer`` does the checking (and its 401/403/503 say what to send or set).
+_ADMIN_SCHEME = HTTPBearer(
+    auto_error=False, scheme_name="adminKey", description="`Bearer <RECSYS_ADMIN_KEY>`"
+)
+_MERCH_SCHEME = HTTPBearer(
+    auto_error=False, scheme_name="merchandiserKey", description="`Bearer <RECSYS_MERCHANDISER_KEY>`"
+)
+Credentials = HTTPAuthorizationCredentials | None
+
+
+def require_admin(request: Request, _key: Annotated[Credentials, Depends(_ADMIN_SCHEME)] = None) -> None:
     """FastAPI dependency for /admin routes."""
     check_bearer(request, "admin")
 
 
-def require_merchandiser(request: Request) -> None:
+def require_merchandiser(
+    request: Request, _key: Annotated[Credentials, Depends(_MERCH_SCHEME)] = None
+) -> None:
     """FastAPI dependency for rule writes."""
     check_bearer(request, "merchandiser")

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import threading
@@ -39,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sync-handlers", action="store_true",
         help="run recommend handlers in the thread pool (def) instead of the event loop",
     )
+    serve.add_argument(
+        "--exit-with-parent", action="store_true",
+        help="stop when the launching process dies (what `make run` uses: stopping make by its "
+        "PID then stops the server too; Linux only)",
+    )
     serve.set_defaults(handler=serve_command)
 
     events = subparsers.add_parser("events", help="the event log")
@@ -56,14 +62,15 @@ def export_command(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from feature_store.event_log import EventLog
+    from recsys.timestamps import to_utc
 
     settings = Settings()
     since = None
     if args.since:
         try:
-            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError:
-            print(f"error: --since {args.since!r} is not an ISO 8601 time", file=sys.stderr)
+            since = to_utc(datetime.fromisoformat(args.since.replace("Z", "+00:00")))
+        except ValueError as exc:
+            print(f"error: --since {args.since!r}: {exc} (give an ISO 8601 time)", file=sys.stderr)
             return 2
     event_log = EventLog(settings.resolved_database_url)
     try:
@@ -97,22 +104,30 @@ def serve_command(args: argparse.Namespace) -> int:
             "received (recent items, style affinity, event popularity); set RECSYS_REDIS_URL to "
             "share them, or --workers 1", workers,
         )
+    prometheus_dir = None  # ours to delete on the way out (not one the operator set)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-prometheus-")
+        prometheus_dir = tempfile.mkdtemp(prefix="recsys-prometheus-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus_dir
+    if getattr(args, "exit_with_parent", False):
+        _exit_with_parent()
     import uvicorn
 
     threading.Thread(
         target=announce_when_ready, args=(settings.host, settings.port), daemon=True
     ).start()
-    uvicorn.run(
-        "serving.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "serving.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if prometheus_dir is not None:
+            shutil.rmtree(prometheus_dir, ignore_errors=True)
     return 0
 
 
@@ -124,6 +139,22 @@ def available_cores() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not on Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def _exit_with_parent() -> None:
+    """Ask Linux to send us SIGTERM (uvicorn's graceful stop) when our parent dies."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.warning("--exit-with-parent is not supported on this platform")
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:

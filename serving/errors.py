@@ -3,7 +3,8 @@
 FastAPI's default 422 lists pydantic internals; clients need "which field, what is wrong, what
 is allowed". Every 4xx body has ``detail`` (one readable sentence) and, for validation
 problems, ``errors`` (one entry per field). Unexpected exceptions become a logged 503 with the
-request id (the model or store misbehaved; the client may retry) instead of an opaque 500.
+request id (the model or store misbehaved; the client may retry) instead of an opaque 500;
+``serving.middleware`` does that, so the keep-alive connection stays open and metrics count 503.
 """
 
 from __future__ import annotations
@@ -62,19 +63,72 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return JSONResponse(validation_payload(list(exc.errors())), status_code=422)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    rid = request.scope.get("state", {}).get("request_id", "?")
-    log.exception("unexpected error in %s (request %s)", request.url.path, rid)
-    return JSONResponse(
-        {"detail": f"temporary failure, retry later (request id {rid})"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+async def _on_rule_input_error(request: Request, exc: Exception) -> JSONResponse:
+    """Rule 422s in the service's one shape: ``errors`` of ``{field, message, type}`` (``path``
+    kept as an alias of ``field`` for clients written against the rules API's first shape)."""
+    problems = list(getattr(exc, "errors", []) or [])
+    items = [
+        {"field": p.path or "body", "message": p.message, "type": "value_error", "path": p.path}
+        for p in problems
+    ]
+    detail = "; ".join(str(p) for p in problems[:5])
+    if len(items) > 5:
+        detail += f"; and {len(items) - 5} more"
+    return JSONResponse({"detail": detail or "invalid rule", "errors": items}, status_code=422)
+
+
+def install_rules_error_shape(app: FastAPI) -> None:
+    """Replace the rules package's own 422 handler with the shared shape (if rules are on)."""
+    try:
+        from serving.rules.api import RuleInputError
+    except ImportError:
+        return
+    app.add_exception_handler(RuleInputError, _on_rule_input_error)
+
+
+ERROR_BODY_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "One readable sentence."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_error_shape(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own ``HTTPValidationError`` (a list of pydantic
+    errors); the service answers ``{detail, errors: [{field, message, type}]}``. Rewrite that
+    one component so the document says what every route really returns."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in components:
+            components["HTTPValidationError"] = ERROR_BODY_SCHEMA
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Validation errors here; unexpected exceptions become a 503 in ``ServingMiddleware``
+    (an app-level ``Exception`` handler runs in Starlette's outermost middleware, which
+    re-raises: the connection was closed and the metrics counted a 500)."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
 
 
 def limit_error(field: str, message: str) -> RequestValidationError:

@@ -66,6 +66,10 @@ class ServingMetrics:
         self.events_duplicate = Counter(
             "recsys_events_duplicate", "Events skipped as already stored.", registry=reg
         )
+        self.events_conflicting = Counter(
+            "recsys_events_conflicting_duplicate",
+            "Duplicate event_ids sent with a different payload (stored event kept).", registry=reg,
+        )
         self.reloads = Counter(
             "recsys_model_reloads", "Model reload attempts by outcome.", ["outcome"], registry=reg
         )

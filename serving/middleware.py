@@ -8,6 +8,7 @@ Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task p
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -22,8 +23,27 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _NEVER_SHED = ("/healthz", "/readyz", "/metrics")
+# on every answer: no MIME sniffing, no URL (with ids) leaked in Referer
+_ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+# pages (admin page, API docs): only this origin's scripts, never framed (clickjacking)
+_PAGE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI/ReDoc start from one inline script; their assets are served from this origin
+_DOCS_CSP = _PAGE_CSP.replace(b"script-src 'self'", b"script-src 'self' 'unsafe-inline'")
+
+
+def security_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers every answer gets, plus CSP and framing rules on pages."""
+    if path.startswith("/admin"):
+        return (*_ALWAYS, (b"content-security-policy", _PAGE_CSP), (b"x-frame-options", b"DENY"))
+    if path.startswith(("/docs", "/redoc")):
+        return (*_ALWAYS, (b"content-security-policy", _DOCS_CSP), (b"x-frame-options", b"DENY"))
+    return _ALWAYS
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: list | None = None) -> None:
@@ -72,13 +92,14 @@ class ServingMiddleware:
         rid_header = (b"x-request-id", rid.encode())
         status_box = [500]
         path = scope.get("path", "")
+        extra = security_headers(path)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
                 took = f"app;dur={(time.perf_counter() - t0) * 1000:.3f}".encode()
                 message["headers"] = [
-                    *message.get("headers", []), rid_header, (b"server-timing", took)
+                    *message.get("headers", []), rid_header, (b"server-timing", took), *extra
                 ]
             await send(message)
 
@@ -100,7 +121,7 @@ class ServingMiddleware:
                 return
             self.in_flight += 1
             try:
-                await self.app(scope, receive, send_wrapper)
+                await self._guarded(scope, receive, send_wrapper, rid)
             finally:
                 self.in_flight -= 1
         finally:
@@ -155,9 +176,32 @@ class ServingMiddleware:
 
         self.in_flight += 1
         try:
-            await self.app(scope, replay, send)
+            await self._guarded(scope, replay, send, scope["state"]["request_id"])
         finally:
             self.in_flight -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        """Run the app; an unexpected exception becomes a logged 503 + Retry-After carrying
+        ``X-Request-ID`` and is *not* re-raised (re-raising made uvicorn close the keep-alive
+        connection and Starlette count a 500)."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001 - the service answers; the log has the traceback
+            log.exception("unexpected error in %s (request %s)", scope.get("path", ""), rid)
+            if started:  # too late for a clean answer: the client sees a cut response
+                return
+            await _send_json(
+                send, 503, {"detail": f"temporary failure, retry later (request id {rid})"},
+                [(b"retry-after", b"1")],
+            )
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -3,7 +3,9 @@
 A ``LoadedModel`` is immutable; the holder swaps one reference (atomic in CPython), so a
 request that took ``holder.current`` at its start finishes on that object even if a reload
 lands meanwhile. A reload resolves the pointer (MLflow alias or bundle path), and only when it
-changed: fetches, loads, smoke-tests, then swaps. Any failure keeps the old model and is
+changed: fetches, verifies (``recsys.bundle_check``: manifest checksums, and the native loaders
+run in a child process, so a truncated ``ranker.txt`` that would abort LightGBM's parser never
+reaches this process), loads, smoke-tests, then swaps. Any failure keeps the old model and is
 recorded in ``last_error``. Polling runs in a daemon thread every ``poll_seconds``.
 """
 
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from recsys.bundle_check import verify_bundle
 from recsys.recommendation import BasketLine, RecommendationRequest
 from serving.model_source import ModelPointer, ModelSource
 
@@ -162,12 +165,14 @@ class ModelHolder:
         loader: Callable[[Path], Any] = default_loader,
         on_swap: Callable[[LoadedModel], None] | None = None,
         on_reload: Callable[[ReloadResult], None] | None = None,
+        verify: Callable[[Path], None] | None = verify_bundle,
     ) -> None:
         self.source = source
         self.poll_seconds = poll_seconds
         self.loader = loader
         self.on_swap = on_swap
         self.on_reload = on_reload
+        self.verify = verify
         self._current: LoadedModel | None = None
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,6 +212,8 @@ class ModelHolder:
             ):
                 return ReloadResult("unchanged", current.version, "already serving it", 0.0)
             bundle_dir = self.source.fetch(pointer)
+            if self.verify is not None:
+                self.verify(bundle_dir)
             recommender = self.loader(bundle_dir)
             smoke_test(recommender)
             loaded = LoadedModel.build(recommender, pointer, bundle_dir)

@@ -9,9 +9,11 @@ The examples use SKUs of the default sample world (``recsys sample-data --seed 7
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from recsys.timestamps import ALLOWED_RANGE, to_utc
 
 # Real SKUs of the default sample world (seed 7): grey porcelain tile + paintable wallpaper,
 # and a wall paint for the checkout example.
@@ -25,7 +27,8 @@ ID = Field(None, min_length=1, max_length=128)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no inf/NaN from outside (JSON 1e400 parses as inf): they are not JSON on the way out
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FieldProblem(BaseModel):
@@ -184,6 +187,7 @@ class ProductList(BaseModel):
 
 
 EventType = Literal["view", "add_to_cart", "purchase"]
+EventTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class EventIn(Strict):
@@ -193,7 +197,10 @@ class EventIn(Strict):
     user_id: str | None = ID
     session_id: str | None = ID
     order_id: str | None = ID
-    ts: datetime = Field(description="When it happened (ISO 8601; UTC if no offset).")
+    ts: EventTime = Field(
+        description=f"When it happened (ISO 8601; UTC if no offset), within {ALLOWED_RANGE}; "
+        "stored in UTC."
+    )
     quantity: int = Field(1, ge=1, le=10_000)
     recommendation_id: str | None = Field(
         None, min_length=1, max_length=64,
@@ -231,9 +238,26 @@ class EventBatchIn(Strict):
     )
 
 
+class RejectedEventOut(BaseModel):
+    index: int = Field(description="Position of the event in the batch.")
+    field: str
+    message: str
+    type: str = "invalid_event"
+
+
 class EventAck(BaseModel):
     accepted: int = Field(description="Events stored now.")
     duplicates: int = Field(description="Events already stored earlier (same event_id).")
+    rejected: list[RejectedEventOut] = Field(
+        default_factory=list,
+        description="Events refused one by one (e.g. a NUL character); the rest of the batch is "
+        "stored. Fix them and send them again.",
+    )
+    conflicting_duplicates: list[str] = Field(
+        default_factory=list,
+        description="Duplicates (already stored `event_id`) sent with a different payload: the "
+        "stored event is kept. Event ids must be unique per event.",
+    )
     unknown_skus: list[str] = Field(description="Stored, but not in the served catalog.")
 
 
@@ -245,9 +269,13 @@ class ReadyOut(BaseModel):
     ready: bool
     model_loaded: bool
     model_version: str | None
-    store_reachable: bool
+    store_reachable: bool = Field(description="The event store took a test write (rolled back).")
     online_state_reachable: bool
-    problems: list[str]
+    rules_ready: bool = Field(True, description="Merchandiser rules compiled (or no rules package).")
+    problems: list[str] = Field(description="Short names of what is wrong (no paths or error texts).")
+    details: list[str] | None = Field(
+        None, description="With the admin key only: paths and error texts behind `problems`."
+    )
 
 
 class ModelInfo(BaseModel):

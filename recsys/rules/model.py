@@ -25,11 +25,14 @@ from pydantic import (
 )
 
 from recsys.recommendation import PAGES
+from recsys.timestamps import to_utc
 
 Placement = Literal["checkout", "cart", "product"]
 RULE_ID_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_LIST = 200
+MAX_MESSAGE = 300  # characters of one error message
+MAX_ERRORS = 50  # problems reported for one document; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class FieldError:
 
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        # messages quote user input: keep an error body small whatever was sent
+        if len(self.path) > MAX_MESSAGE:
+            object.__setattr__(self, "path", self.path[: MAX_MESSAGE - 3] + "...")
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 3] + "...")
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -51,13 +61,17 @@ class RuleValidationError(ValueError):
     """A rule (or a batch of rules) that does not validate; ``errors`` lists every problem."""
 
     def __init__(self, errors: Sequence[FieldError], prefix: str = "") -> None:
-        self.errors = list(errors)
+        self.errors = list(errors[:MAX_ERRORS])
+        if len(errors) > MAX_ERRORS:
+            more = len(errors) - MAX_ERRORS
+            self.errors.append(FieldError("", f"... and {more} more problem(s) not listed; fix these first"))
         text = "; ".join(str(e) for e in self.errors) or "invalid rule"
         super().__init__(f"{prefix}{text}")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # allow_inf_nan=False: 1e400 parses as inf and was stored as non-standard JSON Infinity
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 def _slug(value: str) -> str:
@@ -199,9 +213,7 @@ class Rule(_Frozen):
     @field_validator("valid_from", "valid_to")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        return v
+        return to_utc(v) if v is not None else None  # the one timestamp check
 
     @model_validator(mode="after")
     def _window(self) -> Rule:

@@ -10,7 +10,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException
 
-from feature_store.event_log import Event
+from feature_store.event_log import Event, StoreUnavailable
 from serving.deps import (
     CurrentModel,
     EventContextDep,
@@ -21,7 +21,7 @@ from serving.deps import (
 )
 from serving.errors import limit_error
 from serving.impressions import event_context
-from serving.schemas import EventAck, EventBatchIn, Problem
+from serving.schemas import EventAck, EventBatchIn, Problem, RejectedEventOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -63,20 +63,37 @@ def post_events(
         context.append(event_context(body.events, model))  # before the events: see attribution
         result = log_.append(events)
     except Exception as exc:  # noqa: BLE001 - not stored => not acknowledged
-        log.exception("event store failed")
+        if isinstance(exc, StoreUnavailable):  # a known fault: its message says it all
+            log.warning("events refused: %s", exc)
+        else:
+            log.exception("event store failed")
         raise HTTPException(
             503, f"event store unavailable, nothing stored; retry the batch ({type(exc).__name__})",
             headers={"Retry-After": "1"},
         ) from exc
     metrics.events_accepted.inc(result.accepted)
     metrics.events_duplicate.inc(result.duplicates)
+    metrics.events_conflicting.inc(len(result.conflicting))
     unknown: list[str] = []
     if model is not None:
-        unknown = sorted({e.sku for e in events if model.row(e.sku) < 0})
-    if result.inserted:
+        refused = {r.index for r in result.rejected}
+        unknown = sorted({e.sku for i, e in enumerate(events) if i not in refused and model.row(e.sku) < 0})
+    # online state (popularity, recent items) only from SKUs of the served catalogue: with no
+    # model there is none, and anonymous events naming made-up SKUs must not become "popular"
+    known = [e for e in result.inserted if model is not None and model.row(e.sku) >= 0]
+    if known:
         try:
-            styles = model.item_styles(sorted({e.sku for e in result.inserted})) if model else None
-            online.apply(result.inserted, styles)
+            styles = model.item_styles(sorted({e.sku for e in known})) if model else None
+            online.apply(known, styles)
         except Exception:  # noqa: BLE001 - stored is what counts; state is derived
             log.exception("online state update failed (events are stored)")
-    return EventAck(accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown)
+    rejected = [
+        RejectedEventOut(index=r.index, field=f"events[{r.index}].{r.field}", message=r.message)
+        for r in result.rejected
+    ]
+    if rejected:
+        log.warning("refused %d event(s) of a batch: %s", len(rejected), rejected[0].message)
+    return EventAck(
+        accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown, rejected=rejected,
+        conflicting_duplicates=list(result.conflicting[:100]),
+    )

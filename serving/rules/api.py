@@ -26,7 +26,8 @@ from fastapi import (
     Response,
     status,
 )
-from fastapi.responses import PlainTextResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from recsys.rules.model import FieldError, Rule, RuleValidationError, rule_summary
 from recsys.rules.rules_file import dump_rules_yaml, parse_rules_yaml
@@ -35,7 +36,7 @@ from serving.deps import AuthorDep, CatalogViewDep, EventLogDep, RulesRuntimeDep
 from serving.rules import schemas as s
 from serving.rules import service
 from serving.rules.runtime import RulesRuntime
-from serving.rules.store import StoredRule
+from serving.rules.store import ImportConflict, StoredRule
 
 log = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -235,7 +236,8 @@ def accept_suggestion(
     responses={200: {"content": {"application/yaml": {"example": "version: 1\nrules:\n- id: paint-gloves\n"}}}},
 )
 def export_rules(runtime: RulesRuntimeDep) -> PlainTextResponse:
-    text = dump_rules_yaml([st.rule for st in runtime.store.list()])
+    stored = runtime.store.list()  # versions let an import detect edits made since
+    text = dump_rules_yaml([st.rule for st in stored], versions={st.rule.id: st.version for st in stored})
     return PlainTextResponse(
         text, media_type="application/yaml",
         headers={"Content-Disposition": 'attachment; filename="rules.yaml"'},
@@ -244,7 +246,9 @@ def export_rules(runtime: RulesRuntimeDep) -> PlainTextResponse:
 
 @router.post(
     "/import", response_model=s.ImportOut, summary="Load rules from YAML (all or nothing)",
-    responses=INVALID,
+    description="A rule carrying `version` (as `/export` writes it) is only overwritten if it "
+    "is still stored at that version; otherwise 409 names the rules and nothing is written.",
+    responses={**INVALID, 409: {"description": "Rules changed since the file was exported."}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -264,7 +268,7 @@ async def import_rules(
         "merge: create/update the listed rules; replace: also delete rules not in the file."))] = "merge",
     dry_run: Annotated[bool, Query(description="Validate and report, write nothing.")] = False,
     check_catalog: Annotated[bool, Query(description="Reject names the served catalog lacks.")] = True,
-) -> s.ImportOut:
+) -> Any:
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"import larger than {MAX_IMPORT_BYTES} bytes")
@@ -277,10 +281,23 @@ async def import_rules(
     def check(rule: Rule) -> list[FieldError]:
         return service.catalog_errors(view, rule)
 
-    rules = parse_rules_yaml(text, check)
+    base_versions: dict[str, int] = {}
+    # parsing and checking are CPU work: off the event loop
+    rules = await run_in_threadpool(parse_rules_yaml, text, check, versions=base_versions)
     if dry_run:
         return service.import_diff({st.rule.id: st.rule for st in runtime.store.list()}, rules, mode)
-    result = runtime.store.import_rules(rules, author, mode=mode)  # type: ignore[arg-type]
+    try:
+        result = await run_in_threadpool(
+            runtime.store.import_rules, rules, author, mode=mode,  # type: ignore[arg-type]
+            base_versions=base_versions,
+        )
+    except ImportConflict as exc:
+        return JSONResponse(
+            {"detail": str(exc), "conflicts": [
+                {"id": rid, "file_version": base, "stored_version": now} for rid, base, now in exc.stale
+            ]},
+            status_code=409,
+        )
     runtime.refresh()
     return s.ImportOut(dry_run=False, **result.__dict__)
 

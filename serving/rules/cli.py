@@ -114,7 +114,8 @@ def _store():  # type: ignore[no-untyped-def]
 def _export(args: argparse.Namespace) -> int:
     from recsys.rules.rules_file import dump_rules_yaml
 
-    text = dump_rules_yaml([s.rule for s in _store().list()])
+    stored = _store().list()
+    text = dump_rules_yaml([s.rule for s in stored], versions={s.rule.id: s.version for s in stored})
     if args.out:
         args.out.write_text(text)
     else:
@@ -125,9 +126,11 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from recsys.rules.model import RuleValidationError
     from recsys.rules.rules_file import parse_rules_yaml
+    from serving.rules.store import ImportConflict
 
+    versions: dict[str, int] = {}
     try:
-        rules = parse_rules_yaml(args.file.read_text())
+        rules = parse_rules_yaml(args.file.read_text(), versions=versions)
     except RuleValidationError as exc:
         for e in exc.errors:
             print(f"{args.file}: {e}", file=sys.stderr)
@@ -136,7 +139,11 @@ def _import(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{len(rules)} rules valid; dry run, nothing written")
         return 0
-    res = _store().import_rules(rules, args.author, mode=args.mode)
+    try:
+        res = _store().import_rules(rules, args.author, mode=args.mode, base_versions=versions)
+    except ImportConflict as exc:
+        print(f"{args.file}: {exc}; nothing was imported", file=sys.stderr)
+        return 3
     print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
           f"deleted {len(res.deleted)}")
     return 0

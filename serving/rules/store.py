@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from feature_store.event_log import guard_sqlite_writable
 from recsys.controls import Control, parse_control
 from recsys.rules.model import parse_rule
 
@@ -77,6 +78,16 @@ class Versioned(Protocol):
 
 
 D = TypeVar("D", bound=Versioned)
+
+
+class ImportConflict(Exception):
+    """An import based on stale versions: ``stale`` lists (rule id, version in the file,
+    version stored now or None if deleted). Nothing was written."""
+
+    def __init__(self, stale: list[tuple[str, int, int | None]]) -> None:
+        names = ", ".join(f"{rid} (file {base}, stored {now if now is not None else 'deleted'})" for rid, base, now in stale)
+        super().__init__(f"rules changed since this file was exported: {names}; export again and reapply your edits")
+        self.stale = stale
 
 
 @dataclass(frozen=True)
@@ -321,9 +332,12 @@ class RuleStore(Generic[D]):
         author: str,
         mode: Literal["merge", "replace"] = "merge",
         action: Action = "import",
+        base_versions: dict[str, int] | None = None,
     ) -> ImportResult:
         """Write validated rules in one transaction: all of them or none. ``replace`` also
-        deletes live rules that are not in ``rules``. Unchanged rules get no new version."""
+        deletes live rules that are not in ``rules``. Unchanged rules get no new version.
+        ``base_versions`` (id -> version the file was exported at) are checked like If-Match:
+        any rule stored at another version raises ``ImportConflict`` and nothing is written."""
         created: list[str] = []
         updated: list[str] = []
         unchanged: list[str] = []
@@ -332,6 +346,13 @@ class RuleStore(Generic[D]):
         if len(ids) != len(rules):
             raise ValueError("duplicate rule ids in the import")
         with self._write_tx() as conn:
+            stale: list[tuple[str, int, int | None]] = []
+            for rule_id, base in (base_versions or {}).items():
+                row = self._row(conn, rule_id, for_update=True)
+                if row is None or row.version != base:
+                    stale.append((rule_id, base, None if row is None or row.deleted else row.version))
+            if stale:
+                raise ImportConflict(stale)
             for rule in rules:
                 row = self._row(conn, rule.id, for_update=True)
                 if row is not None and not row.deleted:
@@ -473,6 +494,8 @@ def _make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
+        if path and path != ":memory:":  # never open it read-only (see the guard's doc)
+            guard_sqlite_writable(engine, Path(path))
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # WAL: readers never block the writer

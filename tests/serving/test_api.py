@@ -133,7 +133,10 @@ def test_events_feed_the_shoppers_online_state(client) -> None:  # noqa: ANN001
     ]
     r = client.post("/v1/events", json={"events": events})
     assert r.status_code == 200
-    assert r.json() == {"accepted": 3, "duplicates": 0, "unknown_skus": ["NOT-IN-CATALOG"]}
+    assert r.json() == {
+        "accepted": 3, "duplicates": 0, "unknown_skus": ["NOT-IN-CATALOG"], "rejected": [],
+        "conflicting_duplicates": [],
+    }
     again = client.post("/v1/events", json={"events": events}).json()
     assert again["accepted"] == 0 and again["duplicates"] == 3
     ctx = client.app.state.online_state.user_context("u-7", None)

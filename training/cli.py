@@ -107,6 +107,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--chunk-size", type=int, default=2000, help="baskets per recommend_batch call")
     p.set_defaults(handler=cmd_recommend)
 
+    from training.tune_cli import register_tune
+
+    register_tune(subparsers)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from recsys.config import ConfigError

@@ -321,6 +321,7 @@ def _history_plot(values: list[float], metric: str, base: float, path: Path) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     xs = np.arange(len(values))
     finite = np.array([v if v == v else np.nan for v in values], float)
@@ -330,6 +331,7 @@ def _history_plot(values: list[float], metric: str, base: float, path: Path) -> 
     ax.step(xs, np.where(np.isinf(best), np.nan, best), where="post", color="#dd8452", label="best so far")
     ax.axhline(base, color="grey", ls="--", lw=1, label="base config")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"validation {metric}")
     ax.set_title("recsys tune: optimisation history")
     ax.legend(loc="lower right")

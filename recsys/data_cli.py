@@ -27,7 +27,11 @@ Example: recsys sample-data --seed 7 --out data/sample"""
 
 IMPORT_HELP = """\
 Convert the UCI Online Retail invoice lines (columns InvoiceNo, StockCode, Description,
-Quantity, InvoiceDate, UnitPrice, CustomerID; Parquet or CSV) into the project's contracts.
+Quantity, InvoiceDate, UnitPrice, CustomerID) into the project's contracts. IN is the file as
+published, `Online Retail.xlsx` (UCI Machine Learning Repository, dataset 352, CC BY 4.0:
+https://archive.ics.uci.edu/dataset/352/online+retail; unzip the download), or a Parquet/CSV
+copy with the same columns. Reading the 23 MB workbook takes a minute or two; the Parquet it
+writes loads in a second.
 
 sku = StockCode, order_id = InvoiceNo, user_id = CustomerID (empty for guests; the invoice is
 their session), every line a purchase. Cancellations, non-product codes (postage, fees,
@@ -36,8 +40,7 @@ and counted. Categories and styles are left empty rather than invented.
 
 Writes DIR/catalog.parquet, DIR/interactions.parquet and DIR/import_report.json.
 
-Example: recsys import-online-retail ../shared/data/online_retail_2010-12_2011-09.parquet \\
-             --out data/online_retail"""
+Example: recsys import-online-retail "data/Online Retail.xlsx" --out data/online-retail"""
 
 
 def _positive_int(text: str) -> int:
@@ -66,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser(
         "import-online-retail", help="convert the UCI Online Retail file into catalog + interactions",
         description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("input", type=Path, metavar="IN", help="Online Retail file (.parquet or .csv)")
+    q.add_argument("input", type=Path, metavar="IN", help="Online Retail file (.xlsx as published, .parquet or .csv)")
     q.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     q.set_defaults(handler=run_import_online_retail)
 

@@ -48,6 +48,9 @@ NON_PRODUCT_CODES = frozenset({
 })
 """StockCodes (compared upper-case) that are fees, postage or adjustments, not products."""
 GIFT_VOUCHER_PREFIX = "GIFT_"
+EXCEL_SUFFIXES = (".xlsx",)
+SOURCE_URL = "https://archive.ics.uci.edu/dataset/352/online+retail"
+"""UCI Machine Learning Repository, dataset 352 (Chen 2015), CC BY 4.0: ``Online Retail.xlsx``."""
 DROP_REASONS = (
     "missing_key", "cancellation", "non_product", "non_positive_quantity",
     "missing_description", "non_positive_price",
@@ -206,6 +209,31 @@ def import_online_retail_frame(
     return catalog, interactions, report
 
 
+def read_online_retail(path: str | Path) -> pd.DataFrame:
+    """Read the invoice lines: the UCI file as published (``Online Retail.xlsx``, first sheet,
+    read with openpyxl) or a Parquet/CSV copy. Codes and ids are read as text so that
+    ``85123A`` and ``85123`` (a number in the spreadsheet) are the same kind of value."""
+    path = Path(path)
+    if not path.exists():
+        raise DataContractError(
+            str(path), f"file not found; the public file is 'Online Retail.xlsx' from {SOURCE_URL}"
+        )
+    if path.suffix.lower() not in EXCEL_SUFFIXES:
+        return read_table(path)
+    try:
+        import openpyxl  # noqa: F401 - pandas' reader for .xlsx
+    except ImportError as exc:
+        raise DataContractError(
+            str(path), "reading .xlsx needs openpyxl (pip install 'openpyxl>=3.1,<4')"
+        ) from exc
+    text = {c: str for c in ("InvoiceNo", "StockCode", "Description", "CustomerID")}
+    try:
+        return pd.read_excel(path, sheet_name=0, engine="openpyxl", dtype=text)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the file's fault here
+        raise DataContractError(str(path), f"cannot be read as an Excel workbook: {exc}") from exc
+
+
 def import_online_retail(path: str | Path) -> tuple[Catalog, Interactions, ImportReport]:
-    """Read an Online Retail file (Parquet or CSV) and convert it; see the module doc."""
-    return import_online_retail_frame(read_table(path), str(path))
+    """Read an Online Retail file (the published .xlsx, Parquet or CSV) and convert it; see
+    the module doc."""
+    return import_online_retail_frame(read_online_retail(path), str(path))

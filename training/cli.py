@@ -54,7 +54,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--experiment", default="home-xsell", help="MLflow experiment name")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--promote", action="store_true", help="move the champion alias if the gate passes")
-    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.add_argument("--name", default=None,
+                   help="registered model name (default: RECSYS_MODEL_NAME if set; otherwise "
+                        "home-xsell for the sample world, the name the demo serves, and "
+                        "home-xsell-<catalog folder> for any other data, so each dataset has "
+                        "its own versions and champion)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help="gate: largest allowed absolute drop of a key metric")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -107,6 +111,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--chunk-size", type=int, default=2000, help="baskets per recommend_batch call")
     p.set_defaults(handler=cmd_recommend)
 
+    from training.tune_cli import register_tune
+
+    register_tune(subparsers)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from recsys.config import ConfigError
@@ -136,6 +144,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     progress.close()
     print(describe_outcome(outcome))
+    serving = Settings()
+    if outcome.model_name != serving.model_name:
+        print(f"note: `recsys serve`, `promote` and `models` use {serving.model_name!r} unless told; "
+              f"use --name {outcome.model_name} or RECSYS_MODEL_NAME={outcome.model_name}",
+              file=sys.stderr)
     if args.promote and outcome.promotion is not None and not outcome.promotion.promoted:
         print(f"warning: {outcome.model_uri} registered but NOT promoted (gate refused, see above)",
               file=sys.stderr)

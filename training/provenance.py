@@ -53,3 +53,25 @@ def code_version() -> dict[str, str]:
         out["git_sha"] = sha
         out["git_dirty"] = str(dirty).lower()
     return out
+
+
+def dataset_slug(catalog_path: str | Path) -> str:
+    """A short readable name of the dataset a catalog file belongs to: its folder's name
+    (``data/online-retail/catalog.parquet`` -> ``online-retail``), or the file's stem when it
+    is not called ``catalog`` (``shops/acme.parquet`` -> ``acme``). Lower case, ``a-z0-9-``."""
+    path = Path(catalog_path).resolve()
+    raw = path.stem if path.stem.lower() != "catalog" else path.parent.name
+    slug = "".join(c if c.isalnum() else "-" for c in raw.lower())
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return slug.strip("-") or "data"
+
+
+def run_name(dataset: str, config_hash: str, prefix: str = "") -> str:
+    """A distinct, readable MLflow run name: ``[prefix-]dataset-config8-YYYYmmdd-HHMMSS``
+    (UTC): which data, which config, when."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    parts = [p for p in (prefix, dataset, config_hash[:8], stamp) if p]
+    return "-".join(parts)

@@ -2,15 +2,20 @@
 ``mlflow.pyfunc.load_model("models:/home-xsell@champion").predict(baskets)``.
 
 The logged model holds the bundle (plain files) under ``artifacts/bundle`` and is loaded
-"from code" (``training/pyfunc_entry.py``), so nothing is pickled. ``predict`` takes a
-DataFrame of baskets (``basket_id``, ``skus`` list, optional ``user_id``, ``page``, ``k``) and
-returns one row per basket: ``basket_id``, ``items`` (JSON list of {sku, score, sources,
-reason}), ``style`` (JSON object), ``unknown_skus`` (list), ``accessories`` (JSON list).
+"from code" (``training/pyfunc_entry.py``), so nothing is pickled.
+
+Input: a DataFrame, one row per basket: ``basket_id`` (str), ``skus`` (list of str), and
+optionally ``user_id`` (str or None: a guest), ``page`` ("cart" | "checkout", default cart)
+and ``k`` (int, items to return; default the ``k`` param, else 10).
+Output: one row per basket, structured (Python objects, the same records as ``recsys
+recommend`` writes): ``basket_id``; ``items`` list of {sku, score, sources, reason};
+``style`` {top, second, confidence, distribution {style: share}, explanation, evidence
+[{sku, style, weight}]}; ``unknown_skus`` list; ``accessories`` list of {sku, rule_id, reason}.
+The model signature describes exactly these types.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,12 +23,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from training.baskets import (
-    BasketFormatError,
-    items_to_list,
-    parse_basket,
-    style_to_dict,
-)
+from training.baskets import BasketFormatError, parse_basket, recommendation_to_record
 from training.model_layout import BUNDLE_ARTIFACT
 
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
@@ -71,26 +71,20 @@ def predict_frame(recommender: Any, frame: pd.DataFrame, default_k: int = DEFAUL
         ids.append(basket_id)
         requests.append(request)
     recs = recommender.recommend_batch(requests) if requests else []
+    records = [recommendation_to_record(b, r) for b, r in zip(ids, recs, strict=True)]
     return pd.DataFrame(
-        {
-            "basket_id": ids,
-            "items": [json.dumps(items_to_list(r)) for r in recs],
-            "style": [json.dumps(style_to_dict(r.style)) for r in recs],
-            "unknown_skus": [list(r.unknown_skus) for r in recs],
-            "accessories": [
-                json.dumps([{"sku": a.sku, "rule_id": a.rule_id, "reason": a.reason}
-                            for a in r.accessories])
-                for r in recs
-            ],
-        },
-        columns=["basket_id", "items", "style", "unknown_skus", "accessories"],
+        {col: [rec[col] for rec in records] for col in OUTPUT_COLUMNS}, columns=list(OUTPUT_COLUMNS)
     )
 
 
+OUTPUT_COLUMNS = ("basket_id", "items", "style", "unknown_skus", "accessories")
+
+
 def model_signature() -> Any:
-    """Input/output schema of ``predict`` (optional inputs may be left out)."""
+    """Input/output schema of ``predict`` (optional inputs may be left out); the outputs are
+    arrays of objects and an object, as ``predict`` returns them."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, Schema
+    from mlflow.types.schema import Array, ColSpec, Map, Object, Property, Schema
 
     inputs = Schema(
         [
@@ -101,13 +95,27 @@ def model_signature() -> Any:
             ColSpec("long", "k", required=False),
         ]
     )
+    item = Object([
+        Property("sku", "string"), Property("score", "double"),
+        Property("sources", Array("string")), Property("reason", "string"),
+    ])
+    evidence = Object([Property("sku", "string"), Property("style", "string"), Property("weight", "double")])
+    style = Object([
+        Property("top", "string", required=False),
+        Property("second", "string", required=False),
+        Property("confidence", "double"),
+        Property("distribution", Map("double")),
+        Property("explanation", "string"),
+        Property("evidence", Array(evidence)),
+    ])
+    accessory = Object([Property("sku", "string"), Property("rule_id", "string"), Property("reason", "string")])
     outputs = Schema(
         [
             ColSpec("string", "basket_id"),
-            ColSpec("string", "items"),
-            ColSpec("string", "style"),
+            ColSpec(Array(item), "items"),
+            ColSpec(style, "style"),
             ColSpec(Array("string"), "unknown_skus"),
-            ColSpec("string", "accessories"),
+            ColSpec(Array(accessory), "accessories"),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)

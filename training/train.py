@@ -30,7 +30,7 @@ from recsys.settings import Settings
 from training import registry
 from training.data_profile import profile_data, profile_markdown
 from training.model_layout import BUNDLE_ARTIFACT, MODEL_NAME_IN_RUN
-from training.provenance import code_version, data_fingerprint
+from training.provenance import code_version, data_fingerprint, dataset_slug, run_name
 from training.resources import peak_memory_mb
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class TrainOutcome:
     run_id: str
     experiment_id: str
     model_name: str
+    model_name_source: str
     version: str
     metrics: dict[str, float]
     stage_seconds: dict[str, float]
@@ -91,6 +92,24 @@ def load_config(path: str | Path | None) -> tuple[Any, str]:
 
         path = DEFAULT_CONFIG_PATH
     return load_pipeline_config(Path(path)), str(path)
+
+
+def registered_model_name(
+    catalog_path: str | Path, is_sample_world: bool, settings: Settings, explicit: str | None = None
+) -> tuple[str, str]:
+    """(registered model name, where it came from). ``explicit`` (--name) wins, then
+    RECSYS_MODEL_NAME; otherwise it is derived from the data so that each dataset has its own
+    versions, champion and evaluation windows: the sample world (a folder written by
+    ``recsys sample-data``, recognised by its ground truth) keeps the name the demo serves
+    (``Settings.model_name``), any other data gets ``<that name>-<dataset>`` with the dataset
+    named after the catalog's folder (``training.provenance.dataset_slug``)."""
+    if explicit:
+        return explicit, "--name"
+    if "model_name" in settings.model_fields_set:
+        return settings.model_name, "RECSYS_MODEL_NAME"
+    if is_sample_world:
+        return settings.model_name, "sample world: the name the demo serves"
+    return f"{settings.model_name}-{dataset_slug(catalog_path)}", "derived from the catalog's folder"
 
 
 def check_trainable(interactions: Interactions, source: str) -> None:
@@ -378,16 +397,18 @@ def train_and_register(
     from training.tracking import client_for, configure_mlflow, ensure_experiment
 
     settings = settings or Settings()
-    model_name = model_name or settings.model_name
+    model_name, name_source = registered_model_name(
+        inputs.catalog_path, inputs.ground_truth_path is not None, settings, model_name
+    )
     target = configure_mlflow(settings)
     experiment_id = ensure_experiment(experiment, target)
     client = client_for(target)
     fingerprint = data_fingerprint([inputs.catalog_path, inputs.interactions_path])
     code = code_version()
-    run_name = f"{inputs.catalog_path.parent.name or 'data'}-seed{seed}"
+    name_of_run = run_name(f"{dataset_slug(inputs.catalog_path)}-seed{seed}", inputs.config.hash)
 
     with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp, mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name
+        experiment_id=experiment_id, run_name=name_of_run
     ) as run:
         work = Path(tmp)
         run_id = run.info.run_id
@@ -398,6 +419,7 @@ def train_and_register(
                 "data.interactions": str(inputs.interactions_path.resolve()),
                 "seed": str(seed),
                 "config_hash": inputs.config.hash,
+                "dataset": dataset_slug(inputs.catalog_path),
                 "data.dropped_unknown_sku_events": str(inputs.dropped_unknown_sku_events),
                 "retrain_command": retrain_command(inputs, seed, experiment),
                 **{f"code.{k}": v for k, v in code.items()},
@@ -498,6 +520,7 @@ def train_and_register(
         run_id=run_id,
         experiment_id=experiment_id,
         model_name=model_name,
+        model_name_source=name_source,
         version=version_no,
         metrics=metrics,
         stage_seconds=stage_seconds,
@@ -529,6 +552,7 @@ def describe_outcome(outcome: TrainOutcome) -> str:
         extra = "  ".join(f"{b}={v:.4f}" for b, v in sorted(base.items()))
         lines.append(f"  {name:<24} {value:.4f}   {extra}")
     lines.append(f"MLflow run: {outcome.run_id} (experiment {outcome.experiment_id})")
+    lines.append(f"registered model: {outcome.model_name} ({outcome.model_name_source})")
     if outcome.promotion is not None:
         lines.append(outcome.promotion.explain())
     lines.append(

@@ -69,3 +69,26 @@ def test_help_texts_explain_the_commands() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "ground_truth.parquet" in sub.choices["sample-data"].format_help()
     assert "cancellation" in sub.choices["import-online-retail"].format_help().lower()
+
+
+def test_import_online_retail_reads_the_published_xlsx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "Online Retail.xlsx"
+    pd.DataFrame({
+        "InvoiceNo": [536365, 536365, "C536366", 536367],
+        "StockCode": ["85123A", "POST", "85123A", 71053],
+        "Description": ["WHITE HANGING HEART", "POSTAGE", "WHITE HANGING HEART", "WHITE METAL LANTERN"],
+        "Quantity": [6, 1, -6, 2],
+        "InvoiceDate": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:26", "2010-12-01 09:00",
+                                       "2010-12-01 10:00"]),
+        "UnitPrice": [2.55, 18.0, 2.55, 3.39],
+        "CustomerID": [17850.0, 17850.0, 17850.0, None],
+        "Country": ["United Kingdom"] * 4,
+    }).to_excel(src, index=False, engine="openpyxl")
+    out = tmp_path / "out"
+    assert main(["import-online-retail", str(src), "--out", str(out)]) == 0
+    report = json.loads((out / "import_report.json").read_text())
+    assert report["dropped"]["cancellation"] == 1 and report["dropped"]["non_product"] == 1
+    assert report["interactions"] == 2 and report["customers"] == 1 and report["guest_invoices"] == 1
+    assert set(load_catalog(out / "catalog.parquet").frame["sku"]) == {"85123A", "71053"}

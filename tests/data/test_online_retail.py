@@ -118,3 +118,40 @@ def test_real_file_counts() -> None:
     assert not f.duplicated(["order_id", "sku"]).any()
     assert f["ts"].min() >= pd.Timestamp("2010-12-01", tz="UTC")
     assert f["ts"].max() < pd.Timestamp("2011-10-01", tz="UTC")
+
+
+def _as_published(rows: list[tuple]) -> pd.DataFrame:
+    """The rows typed the way the UCI workbook stores them: numeric invoice numbers and stock
+    codes as numbers, dates as dates, CustomerID as a float column with blanks."""
+    def number_or_text(value):
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["InvoiceNo"] = frame["InvoiceNo"].map(number_or_text).astype(object)
+    frame["StockCode"] = frame["StockCode"].map(number_or_text).astype(object)
+    frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+    frame["CustomerID"] = pd.to_numeric(frame["CustomerID"])
+    return frame
+
+
+def test_the_published_xlsx_imports_like_the_csv(tmp_path: Path) -> None:
+    xlsx = tmp_path / "Online Retail.xlsx"
+    _as_published(ROWS).to_excel(xlsx, sheet_name="Online Retail", index=False, engine="openpyxl")
+    csv = tmp_path / "retail.csv"
+    _raw().to_csv(csv, index=False)
+    cat_x, ev_x, rep_x = import_online_retail(xlsx)
+    cat_c, ev_c, rep_c = import_online_retail(csv)
+    pd.testing.assert_frame_equal(cat_x.frame, cat_c.frame)
+    pd.testing.assert_frame_equal(ev_x.frame, ev_c.frame)
+    assert rep_x.dropped == rep_c.dropped and rep_x.interactions == 6
+    assert set(ev_x.frame["user_id"].dropna()) == {"17850", "13047"}   # 17850.0 in the sheet
+    assert "71053" in set(cat_x.frame["sku"])                          # a number in the sheet
+
+
+def test_a_missing_or_broken_file_names_the_public_source(tmp_path: Path) -> None:
+    with pytest.raises(DataContractError, match="archive.ics.uci.edu/dataset/352"):
+        import_online_retail(tmp_path / "Online Retail.xlsx")
+    broken = tmp_path / "broken.xlsx"
+    broken.write_text("not a workbook")
+    with pytest.raises(DataContractError, match="cannot be read as an Excel workbook"):
+        import_online_retail(broken)

@@ -82,14 +82,29 @@ def test_chunking_does_not_change_the_answer(bundle: Path, skus: list[str], tmp_
     assert _lines(one) == _lines(many)
 
 
-def test_pyfunc_frame_matches_batch_records(bundle: Path, skus: list[str]) -> None:
+def test_pyfunc_frame_matches_batch_records(bundle: Path, skus: list[str], tmp_path: Path) -> None:
+    """predict returns structured columns (lists of dicts, a dict), the same records as
+    `recsys recommend` writes for the same baskets."""
     from feature_store import load_recommender
 
     rec = load_recommender(bundle)
-    frame = pd.DataFrame({"basket_id": ["p"], "skus": [skus[:2]]})  # optional columns left out
-    pred = predict_frame(rec, frame, default_k=4)
+    frame = pd.DataFrame({"basket_id": ["p", "q"], "skus": [skus[:2], [skus[4], "GHOST-2"]]})
+    pred = predict_frame(rec, frame, default_k=4)  # optional columns left out
     assert list(pred.columns) == ["basket_id", "items", "style", "unknown_skus", "accessories"]
-    assert len(json.loads(pred.loc[0, "items"])) == 4
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(
+        json.dumps({"basket_id": b, "skus": s}) + "\n" for b, s in zip(frame["basket_id"], frame["skus"], strict=True)
+    ))
+    score_file(rec, src, dst, k=4, chunk_size=10)
+    records = _lines(dst)
+    for i, record in enumerate(records):
+        row = {c: pred.loc[i, c] for c in pred.columns}
+        assert json.loads(json.dumps(row)) == {c: record[c] for c in pred.columns}
+    items = pred.loc[0, "items"]
+    assert isinstance(items, list) and len(items) == 4 and isinstance(items[0], dict)
+    assert isinstance(items[0]["score"], float) and isinstance(items[0]["sources"], list)
+    assert isinstance(pred.loc[0, "style"], dict) and "distribution" in pred.loc[0, "style"]
+    assert pred.loc[1, "unknown_skus"] == ["GHOST-2"]
 
 
 def test_model_source_errors_are_clear(tmp_path: Path, bundle: Path) -> None:

@@ -107,11 +107,19 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     pred = model.predict(baskets)
     assert list(pred["basket_id"]) == ["a", "b"]
-    items_a = json.loads(pred.loc[0, "items"])
+    items_a = pred.loc[0, "items"]  # structured: a list of dicts, not a JSON string
     assert 0 < len(items_a) <= 5
     assert {i["sku"] for i in items_a} <= set(skus) - set(skus[:2])
+    assert all(isinstance(i["score"], float) and isinstance(i["sources"], list) for i in items_a)
     assert list(pred.loc[1, "unknown_skus"]) == ["NOT-A-SKU"]
-    assert "distribution" in json.loads(pred.loc[0, "style"])
+    style = pred.loc[0, "style"]
+    assert isinstance(style, dict) and isinstance(style["distribution"], dict)
+    assert isinstance(pred.loc[1, "accessories"], list)
+    # the logged signature describes those objects, field by field
+    outputs = {c.name: c.type for c in model.metadata.get_output_schema().inputs}
+    assert {p.name for p in outputs["items"].dtype.properties} == set(items_a[0])
+    assert {p.name for p in outputs["style"].properties} == set(style)
+    assert {p.name for p in outputs["accessories"].dtype.properties} == {"sku", "rule_id", "reason"}
 
     # batch scoring straight from the registry
     src = tmp_path / "baskets.jsonl"
@@ -131,25 +139,38 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     assert "champion (forced)" in capsys.readouterr().out
 
 
-def test_train_on_a_catalog_without_categories_or_styles(tiny_world_files, mlflow_env: Path, capsys, tmp_path: Path) -> None:
-    """Online Retail has neither: training does what the data allows and says so in metrics."""
+def test_train_on_a_catalog_without_categories_or_styles(
+    tiny_world_files, mlflow_env: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online Retail has neither: training does what the data allows and says so in metrics.
+    Another dataset than the demo's registers under its own name, derived from its folder."""
+    import uuid
+
     from training.tracking import client_for, configure_mlflow
 
+    monkeypatch.delenv("RECSYS_MODEL_NAME")
     cat = pd.read_parquet(tiny_world_files["catalog"])
     cat["category"] = None
     cat["styles"] = [[] for _ in range(len(cat))]
-    bare = tmp_path / "bare"
+    dataset = f"bare-{uuid.uuid4().hex[:8]}"
+    bare = tmp_path / dataset
     bare.mkdir()
     cat.to_parquet(bare / "catalog.parquet")
     pd.read_parquet(tiny_world_files["interactions"]).to_parquet(bare / "interactions.parquet")
     code = main(["train", "--catalog", str(bare / "catalog.parquet"),
                  "--interactions", str(bare / "interactions.parquet"),
                  "--config", str(tiny_world_files["config"]), "--no-progress"])
-    out = capsys.readouterr().out
+    printed = capsys.readouterr()
+    out = printed.out
     assert code == 0, out
-    name = os.environ["RECSYS_MODEL_NAME"]
+    name = f"home-xsell-{dataset}"
+    assert out.strip().splitlines()[-1] == f"models:/{name}/1"
+    assert f"registered model: {name} (derived from the catalog's folder)" in out
+    assert f"RECSYS_MODEL_NAME={name}" in printed.err
     client = client_for(configure_mlflow())
-    metrics = client.get_run(client.get_model_version(name, "1").run_id).data.metrics
+    run = client.get_run(client.get_model_version(name, "1").run_id)
+    assert run.info.run_name.startswith(f"{dataset}-seed7-")
+    metrics = run.data.metrics
     assert 0.0 <= metrics["recall_at_10"] <= 1.0
     assert "style_accuracy" not in metrics and "accessory_recall" not in metrics
     assert "cross_category_share" not in metrics

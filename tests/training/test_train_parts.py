@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from recsys.sample_world import generate_world
+from recsys.settings import Settings
 from training.data_profile import profile_data, profile_markdown
-from training.provenance import code_version, data_fingerprint
-from training.train import StageProgress, flatten_params, metric_key
+from training.provenance import code_version, data_fingerprint, dataset_slug, run_name
+from training.train import StageProgress, flatten_params, metric_key, registered_model_name
 
 
 def test_metric_keys_are_mlflow_safe() -> None:
@@ -87,3 +90,26 @@ def test_style_accuracy_on_held_out_orders_beats_chance() -> None:
     assert out["style_accuracy"] > 1.0 / len(world.catalog.taxonomy)  # better than a guess
     no_truth = world.ground_truth.assign(order_style=None)
     assert basket_style_accuracy(world.catalog, world.interactions, config, no_truth, cuts, seed=1) == {}
+
+
+def test_registered_model_name_is_per_dataset_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECSYS_MODEL_NAME", raising=False)
+    settings = Settings()
+    retail = Path("data/online-retail/catalog.parquet")
+    assert registered_model_name(retail, False, settings) == (
+        "home-xsell-online-retail", "derived from the catalog's folder")
+    # the sample world keeps the name the demo (make run, recsys serve) serves
+    assert registered_model_name(Path("data/sample/catalog.parquet"), True, settings)[0] == "home-xsell"
+    assert registered_model_name(Path("shops/Acme Shop.parquet"), False, settings)[0] == "home-xsell-acme-shop"
+    assert registered_model_name(retail, False, settings, "mine") == ("mine", "--name")
+    monkeypatch.setenv("RECSYS_MODEL_NAME", "from-env")
+    assert registered_model_name(retail, False, Settings()) == ("from-env", "RECSYS_MODEL_NAME")
+    assert registered_model_name(retail, False, Settings(), "mine")[0] == "mine"
+
+
+def test_run_names_say_which_data_which_config_and_when() -> None:
+    name = run_name(dataset_slug("data/online-retail/catalog.parquet"), "0123456789abcdef", "tune")
+    prefix, stamp = name[: -len("20261202-051800")], name[-len("20261202-051800"):]
+    assert prefix == "tune-online-retail-01234567-"
+    assert stamp[:8].isdigit() and stamp[8] == "-" and stamp[9:].isdigit()
+    assert dataset_slug("x/catalog.csv") == "x"

@@ -43,10 +43,10 @@ def _bench_config(max_train: int):  # type: ignore[no-untyped-def]
 def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
     import faiss
 
+    from recsys.data.orders import build_orders
     from recsys.recommendation import BasketLine, RecommendationRequest
     from recsys.sample_world import generate_world
     from training.fit import fit_recommender
-    from training.splits import build_orders
 
     faiss.omp_set_num_threads(1)
     w = generate_world(seed=seed, n_orders=n_orders, n_skus=n_skus)

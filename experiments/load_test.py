@@ -69,9 +69,9 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
     from dataclasses import replace
 
     from feature_store import load_pipeline_config
+    from recsys.data.orders import build_orders
     from recsys.sample_world import generate_world
     from training.fit import fit_recommender
-    from training.splits import build_orders
 
     spec = WORLDS[world]
     kwargs = {"n_orders": spec["n_orders"]}

@@ -14,14 +14,14 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from recsys.candidates.base import CandidateGenerator
+from recsys.candidates.base import CandidateGenerator, TrainingData
 from recsys.data.taxonomy import StyleTaxonomy, load_taxonomy
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("pipeline.yaml")
@@ -63,10 +63,35 @@ class GeneratorSpec:
         module, _, cls = KNOWN_GENERATORS[self.kind].partition(":")
         return getattr(importlib.import_module(module), cls)
 
-    def build(self) -> Any:
-        gen = self.generator_class()(**dict(self.params))
+    def build(self, seed: int | None = None) -> CandidateGenerator:
+        """An unfitted generator with this spec's params (plus ``seed`` when its class is
+        ``seeded`` and the params do not set one), labelled with the spec's name."""
+        cls = self.generator_class()
+        params = dict(self.params)
+        if cls.seeded and seed is not None:
+            params.setdefault("seed", seed)
+        gen = cls(**params)
         gen.name = self.name
         return gen
+
+
+def fit_generators(
+    specs: Sequence[GeneratorSpec], data: TrainingData, seed: int
+) -> list[CandidateGenerator]:
+    """Build and fit the generators in config order. A generator whose class declares
+    ``fit_inputs`` receives the fitted state of the latest generator of the class it names
+    fitted before it (the style generator reuses the co-purchase category complements)."""
+    fitted: list[CandidateGenerator] = []
+    for spec in specs:
+        gen = spec.build(seed)
+        inputs = {}
+        for keyword, (source_cls, attribute) in type(gen).fit_inputs.items():
+            source = next((g for g in reversed(fitted) if isinstance(g, source_cls)), None)
+            if source is not None:
+                inputs[keyword] = getattr(source, attribute)
+        gen.fit(data, **inputs)
+        fitted.append(gen)
+    return fitted
 
 
 @dataclass(frozen=True)

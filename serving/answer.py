@@ -26,7 +26,6 @@ from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel
 from serving.schemas import (
     AccessoryOut,
-    EvidenceOut,
     ItemOut,
     RecommendationRequestIn,
     RecommendationResponse,
@@ -62,17 +61,7 @@ def to_request(body: RecommendationRequestIn, online: OnlineState | None) -> Rec
 
 
 def style_out(reading: StyleReading) -> StyleOut:
-    return StyleOut(
-        top=reading.top,
-        confidence=float(reading.confidence),
-        distribution={k: float(v) for k, v in reading.distribution.items()},
-        evidence=[
-            EvidenceOut(sku=e.sku, title=e.title, style=e.style, weight=float(e.weight))
-            for e in reading.evidence
-        ],
-        second=reading.second,
-        explanation=reading.explanation,
-    )
+    return StyleOut.model_validate(reading.to_dict())
 
 
 def items_out(model: LoadedModel | None, items: Iterable[RecommendedItem]) -> list[ItemOut]:

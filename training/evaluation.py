@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.candidates.base import CandidateQuery
+from recsys.data.orders import OrderTable
 from recsys.ranking.diversity import cap_per_category
 from recsys.ranking.ranker import LightGBMRanker
 from recsys.recommendation import AccessoryRules, BasketLine, Filters, RecommendationRequest
 from recsys.recommender import Recommender
 from training import metrics as M
-from training.splits import Completion, OrderTable
+from training.splits import Completion
 
 K = 10
 NO_FILTERS = Filters(in_stock=False)

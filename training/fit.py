@@ -9,7 +9,6 @@ last window is only used for evaluation.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -22,16 +21,18 @@ import pandas as pd
 from feature_store.assembler import StoreFeatureAssembler
 from feature_store.loading import validate_config_features
 from feature_store.statistics import FeatureStatistics
-from recsys.candidates.base import TrainingData
-from recsys.config import CF_KINDS, PipelineConfig
+from recsys.candidates.base import CandidateGenerator, TrainingData
+from recsys.candidates.training_data import training_data_from_orders
+from recsys.config import CF_KINDS, PipelineConfig, fit_generators
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
+from recsys.data.orders import OrderTable, build_orders
 from recsys.ids import IdIndex
 from recsys.ranking.ranker import LightGBMRanker
 from recsys.recommendation import AccessoryRules
 from recsys.recommender import Recommender
 from training.evaluation import CandidateSet, EvaluationResult, build_candidate_set, evaluate
-from training.splits import OrderTable, build_orders, hide_items, window_cuts, window_masks
+from training.splits import hide_items, window_cuts, window_masks
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +70,8 @@ class _Stages:
             self._name = None
 
 
-def _training_data(
-    catalog: Catalog, orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None
-) -> TrainingData:
-    order_users = np.array([users.get(u, -1) if u is not None else -1 for u in orders.user_ids], np.int64)
-    return TrainingData(
-        orders=orders.matrix, order_users=order_users, order_ts=orders.ts, n_users=len(users),
-        item_category=catalog.category_codes.astype(np.int64), in_stock=catalog.in_stock,
-        item_styles=item_styles,
-        category_tag_share=catalog.category_tag_share(),
-    )
-
-
-def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list:
-    gens = []
-    co = None
-    for spec in config.generators:
-        params = dict(spec.params)
-        cls = spec.generator_class()
-        if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in params:
-            params["seed"] = seed
-        g = cls(**params)
-        g.name = spec.name
-        if spec.kind == "style" and co is not None and "category_complements" in inspect.signature(g.fit).parameters:
-            g.fit(data, category_complements=co.category_complements_)
-        else:
-            g.fit(data)
-        if spec.kind == "co_purchase":
-            co = g
-        gens.append(g)
-    return gens
+def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list[CandidateGenerator]:
+    return fit_generators(config.generators, data, seed)
 
 
 def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None, n_styles: int) -> np.ndarray:
@@ -142,7 +115,7 @@ def _fit_components(
     """Generators, feature statistics and user affinity learned from ``win``; the popularity
     timeline holds every purchase line (lookups only count lines before a basket's time)."""
     users = IdIndex(sorted({u for u in win.user_ids if u is not None}))
-    data = _training_data(catalog, win, users, item_styles)
+    data = training_data_from_orders(catalog, win, users, item_styles)
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
     stats = FeatureStatistics().fit(

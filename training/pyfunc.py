@@ -22,7 +22,6 @@ from training.baskets import (
     BasketFormatError,
     items_to_list,
     parse_basket,
-    style_to_dict,
 )
 from training.model_layout import BUNDLE_ARTIFACT
 
@@ -75,7 +74,7 @@ def predict_frame(recommender: Any, frame: pd.DataFrame, default_k: int = DEFAUL
         {
             "basket_id": ids,
             "items": [json.dumps(items_to_list(r)) for r in recs],
-            "style": [json.dumps(style_to_dict(r.style)) for r in recs],
+            "style": [json.dumps(r.style.to_dict(ndigits=6)) for r in recs],
             "unknown_skus": [list(r.unknown_skus) for r in recs],
             "accessories": [
                 json.dumps([{"sku": a.sku, "rule_id": a.rule_id, "reason": a.reason}

@@ -25,12 +25,14 @@ from typing import Any, TextIO
 
 import yaml
 
+from recsys import __version__
+from recsys.bundle import code_version
 from recsys.data import Catalog, DataContractError, Interactions, load_catalog, load_interactions
 from recsys.settings import Settings
 from training import registry
 from training.data_profile import profile_data, profile_markdown
 from training.model_layout import BUNDLE_ARTIFACT, MODEL_NAME_IN_RUN
-from training.provenance import code_version, data_fingerprint
+from training.provenance import data_fingerprint, git_commit
 from training.resources import peak_memory_mb
 
 log = logging.getLogger(__name__)
@@ -383,7 +385,10 @@ def train_and_register(
     experiment_id = ensure_experiment(experiment, target)
     client = client_for(target)
     fingerprint = data_fingerprint([inputs.catalog_path, inputs.interactions_path])
-    code = code_version()
+    sha, dirty = git_commit()
+    code = {"version": code_version(), "package_version": __version__}
+    if sha:
+        code |= {"git_sha": sha, "git_dirty": str(dirty).lower()}
     run_name = f"{inputs.catalog_path.parent.name or 'data'}-seed{seed}"
 
     with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp, mlflow.start_run(

@@ -505,15 +505,8 @@ def _product(view: CatalogView, row: int) -> s.ProductOut:
     rec = view.catalog.frame.iloc[row]
     return s.ProductOut(
         sku=str(rec["sku"]), title=str(rec["title"]), category=rec["category"],
-        price=float(rec["price"]), in_stock=bool(rec["in_stock"]),
+        price=float(rec["price"]), in_stock=bool(rec["in_stock"]), styles=list(rec["styles"]),
     )
-
-
-def _style_out(style: StyleReading) -> dict[str, Any] | None:
-    if style.top is None:
-        return {"top": None, "confidence": style.confidence, "explanation": style.explanation}
-    return {"top": style.top, "second": style.second, "confidence": round(style.confidence, 3),
-            "explanation": style.explanation}
 
 
 def _preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: s.PreviewIn) -> s.PreviewOut:
@@ -563,7 +556,7 @@ def _preview(runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body:
                 p = _product(view, int(r))
                 accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
                                                   rule_id=f.rule_id, reason=f.reason))
-    return s.PreviewOut(source=source, style=_style_out(style), unknown_skus=unknown, fired=fired_out,
+    return s.PreviewOut(source=source, style=style.to_dict(ndigits=3), unknown_skus=unknown, fired=fired_out,
                         accessories=accessories, items=items, note=note)
 
 

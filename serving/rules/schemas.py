@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.schemas import ProductOut
+
 EXAMPLE_RULE: dict[str, Any] = {
     "id": "laminate-underlay-skirting",
     "name": "Laminate needs underlay and skirting boards",
@@ -132,14 +134,6 @@ class PreviewIn(BaseModel):
         None, description="A rule under edit: previewed in place of the stored rule with its id."
     )
     only_draft: bool = Field(False, description="Preview the draft alone, without the stored rules.")
-
-
-class ProductOut(BaseModel):
-    sku: str
-    title: str
-    category: str | None
-    price: float
-    in_stock: bool
 
 
 class FiredOut(BaseModel):

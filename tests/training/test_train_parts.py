@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from recsys import __version__
+from recsys.bundle import code_version
 from recsys.sample_world import generate_world
 from training.data_profile import profile_data, profile_markdown
-from training.provenance import code_version, data_fingerprint
+from training.provenance import data_fingerprint, git_commit
 from training.train import StageProgress, flatten_params, metric_key
 
 
@@ -45,9 +47,11 @@ def test_fingerprint_is_content_not_name(tmp_path: Path) -> None:
 
 def test_code_version_has_package_version() -> None:
     version = code_version()
-    assert version["package_version"]
-    if "git_sha" in version:
-        assert len(version["git_sha"]) == 40 and version["git_dirty"] in ("true", "false")
+    assert version.startswith(__version__)
+    sha, dirty = git_commit()
+    if sha is not None:
+        assert len(sha) == 40 and dirty in (True, False)
+        assert version == f"{__version__}+{sha[:len(version) - len(__version__) - 1]}"
 
 
 def test_data_profile_counts() -> None:
@@ -73,7 +77,8 @@ def test_progress_bar_follows_stages() -> None:
 def test_style_accuracy_on_held_out_orders_beats_chance() -> None:
     import pandas as pd
 
-    from training.splits import build_orders, window_cuts
+    from recsys.data.orders import build_orders
+    from training.splits import window_cuts
     from training.style_accuracy import basket_style_accuracy
     from training.train import load_config
 

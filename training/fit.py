@@ -219,16 +219,11 @@ def fit_recommender(
 
     st.start("ranker", 0.65)
     rc = config.ranker
-    ranker_params = dict(
-        n_estimators=rc.n_estimators, num_leaves=rc.num_leaves, learning_rate=rc.learning_rate,
-        min_data_in_leaf=rc.min_data_in_leaf, feature_fraction=rc.feature_fraction,
-        early_stopping_rounds=rc.early_stopping_rounds, seed=seed,
-    )
     ranker = None
     importance: dict[str, float] = {}
     names = features.feature_names
     if rc.enabled and len(g) and y.any():
-        ranker = LightGBMRanker(**ranker_params).fit(X, y, g, names, Xv, yv, gv)
+        ranker = rc.build(seed).fit(X, y, g, names, Xv, yv, gv)
         importance = ranker.feature_importance()
         rec.ranker = ranker
     else:
@@ -246,7 +241,7 @@ def fit_recommender(
                 cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
                 if len(cols) == len(names):
                     continue
-                abl = LightGBMRanker(**ranker_params).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
+                abl = rc.build(seed).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
                 rankers[label] = (abl, cols)
     start_d = cuts[-1]
     evaluation = evaluate(

@@ -14,18 +14,26 @@ RUN_ENV := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/$(DAT
 	RECSYS_ADMIN_KEY=$${RECSYS_ADMIN_KEY:-local-admin-key} \
 	RECSYS_MERCHANDISER_KEY=$${RECSYS_MERCHANDISER_KEY:-local-merchandiser-key}
 
-.PHONY: run test venv sample-data train serve lint typecheck browser services mlflow-ui clean help
+.PHONY: run test lock venv sample-data train serve lint typecheck browser services mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(BIN)/recsys: pyproject.toml
+# The venv installs the exact versions of requirements.lock (resolved from pyproject.toml's
+# ranges for Python 3.11 on linux x86_64, dev tools included), then the project itself.
+$(BIN)/recsys: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
-venv: $(BIN)/recsys  ## create .venv and install the project with its dev tools
+venv: $(BIN)/recsys  ## create .venv and install the locked dependencies and the project
+
+lock: venv  ## re-resolve requirements.lock after editing pyproject.toml (keeps other pins; LOCK_ARGS=--upgrade moves all)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --annotation-style line \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
 
 run: venv  ## generate the sample world, train through MLflow, serve the API on 127.0.0.1:8000
 	$(BIN)/recsys sample-data --seed $(SEED) --out $(DATA)/sample

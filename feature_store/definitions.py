@@ -154,6 +154,14 @@ class FeatureDef:
     compute: Callable[[FeatureContext], np.ndarray]
 
 
+def _popularity(days: int) -> Callable[[FeatureContext], np.ndarray]:
+    return lambda c: c.popularity(days)
+
+
+def _source(name: str, field: str) -> Callable[[FeatureContext], np.ndarray]:
+    return lambda c: c.source(name, field)
+
+
 def _static_definitions() -> tuple[FeatureDef, ...]:
     defs = [
         FeatureDef("n_sources", 1, "item_basket", "source", "how many generators proposed it",
@@ -194,7 +202,7 @@ def _static_definitions() -> tuple[FeatureDef, ...]:
         defs.append(
             FeatureDef(f"pop_{days}d", 1, "item", "popularity",
                        f"log1p purchase lines in the {days} days before the basket's time",
-                       lambda c, d=days: c.popularity(d))
+                       _popularity(days))
         )
     return tuple(defs)
 
@@ -208,9 +216,9 @@ def source_features(source_names: tuple[str, ...], cf_sources: frozenset[str] = 
     for name in source_names:
         group = "cf" if name in cf_sources else ("style" if name == "style" else "source")
         out.append(FeatureDef(f"{name}_score", 1, "item_basket", group, f"score given by {name}",
-                              lambda c, n=name: c.source(n, "score")))
+                              _source(name, "score")))
         out.append(FeatureDef(f"{name}_rank", 1, "item_basket", group, f"rank given by {name}",
-                              lambda c, n=name: c.source(n, "rank")))
+                              _source(name, "rank")))
     return tuple(out)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from feature_store.event_log import EVENT_WEIGHTS, Event
 from recsys.recommendation import UserContext
@@ -176,7 +176,8 @@ class RedisOnlineState:
     def popular(self, k: int) -> list[tuple[str, float]]:
         if k <= 0:
             return []
-        rows = self.client.zrevrange(f"{self.prefix}popular", 0, k - 1, withscores=True)
+        # redis-py types the reply loosely; with withscores it is [(member, score), ...]
+        rows = cast("list[tuple[str, float]]", self.client.zrevrange(f"{self.prefix}popular", 0, k - 1, withscores=True))
         return [(str(sku), float(score)) for sku, score in rows]
 
     def ping(self) -> None:

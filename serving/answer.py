@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from feature_store.online_state import OnlineState
 from recsys.recommendation import (
     NO_STYLE,
+    AccessoryRules,
     BasketLine,
     Filters,
     Recommendation,
@@ -72,9 +73,9 @@ def items_out(model: LoadedModel | None, items: Iterable[RecommendedItem]) -> li
         out.append(
             ItemOut(
                 sku=it.sku,
-                title=model.titles[row] if known else None,
-                category=model.categories[row] if known else None,
-                price=model.prices[row] if known else None,
+                title=model.titles[row] if known and model is not None else None,
+                category=model.categories[row] if known and model is not None else None,
+                price=model.prices[row] if known and model is not None else None,
                 score=float(it.score),
                 sources=list(it.sources),
                 reason=it.reason,
@@ -92,8 +93,8 @@ def response_from(
         accessories.append(
             AccessoryOut(
                 sku=a.sku,
-                title=model.titles[row] if row >= 0 else None,
-                category=model.categories[row] if row >= 0 else None,
+                title=model.titles[row] if row >= 0 and model is not None else None,
+                category=model.categories[row] if row >= 0 and model is not None else None,
                 rule_id=a.rule_id,
                 reason=a.reason,
             )
@@ -134,7 +135,7 @@ def recommend(
     model: LoadedModel | None,
     request: RecommendationRequest,
     *,
-    rules: object | None,
+    rules: AccessoryRules | None,
     deadline: float,
     online: OnlineState | None,
     metrics: ServingMetrics,

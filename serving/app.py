@@ -116,7 +116,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.holder = holder
     install_error_handlers(app)
-    documented = {"responses": PROBLEM_RESPONSES}
+    documented: dict[str, Any] = {"responses": PROBLEM_RESPONSES}
     app.include_router(recommendations.build_router(sync_handlers=sync_handlers), **documented)
     app.include_router(products.router, **documented)
     app.include_router(styles.router, **documented)

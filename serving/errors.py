@@ -73,7 +73,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]  # starlette types handlers by Exception
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from training.baskets import (
     BasketFormatError,
@@ -29,7 +29,7 @@ ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 DEFAULT_K = 10
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """Thin adapter: DataFrame of baskets -> ``Recommender.recommend_batch`` -> DataFrame."""
 
     def load_context(self, context: Any) -> None:

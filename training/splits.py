@@ -20,14 +20,14 @@ def window_cuts(ts: np.ndarray, shares: Sequence[float], cutoff: int | None = No
     """Timestamps cutting sorted order times ``ts`` into ``len(shares)`` windows holding those
     shares of the orders. With ``cutoff`` the last window starts exactly there and the earlier
     windows split the orders before it in proportion to their shares."""
-    shares = np.asarray(shares, dtype=np.float64)
+    share = np.asarray(shares, dtype=np.float64)
     if cutoff is not None:
         before = ts[ts < cutoff]
-        head = shares[:-1] / shares[:-1].sum()
+        head = share[:-1] / share[:-1].sum()
         bounds = np.cumsum(head)[:-1]
         cuts = [int(before[min(int(b * len(before)), len(before) - 1)]) for b in bounds] if len(before) else []
         return [*cuts, int(cutoff)]
-    bounds = np.cumsum(shares)[:-1]
+    bounds = np.cumsum(share)[:-1]
     return [int(ts[min(int(b * len(ts)), len(ts) - 1)]) for b in bounds]
 
 

@@ -20,7 +20,7 @@ from recsys.style.item_model import ItemStyleModel
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser(
         "style-report", help="fit the item style model and write the tagging-quality report",
         description="Fit the item style model on a catalog and its purchases, print a summary and "

@@ -49,9 +49,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Wrong merchandiser key."},
     503: {"description": "Merchandiser key not configured on the server (RECSYS_MERCHANDISER_KEY)."},
 }
-INVALID = {422: {"model": s.ValidationErrorOut, "description": "Every bad field, by path."}}
-CONFLICT = {409: {"model": s.ConflictOut, "description": "Based on a stale version; `current` is stored."}}
-NOT_FOUND = {404: {"description": "No such rule."}}
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": s.ValidationErrorOut, "description": "Every bad field, by path."}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.ConflictOut, "description": "Based on a stale version; `current` is stored."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such rule."}}
 
 
 def _author(x_author: str | None) -> str:

@@ -22,7 +22,7 @@ import json
 import typing
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 from pydantic import (
@@ -118,10 +118,43 @@ class _Section(BaseModel):
         return data
 
 
-class GeneratorSpec(_Section):
+class _Component(_Section):
+    """A part configured as ``kind`` + ``params``: ``kind`` a key of the subclass's
+    ``registry``, ``params`` checked against that class's constructor (``reserved`` names are
+    filled in by the pipeline, not the config)."""
+
+    registry: ClassVar[Mapping[str, str]]
+    role: ClassVar[str]
+    reserved: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("kind", check_fields=False)
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in cls.registry:
+            raise ValueError(f"unknown {cls.role} {kind!r}; known: {', '.join(sorted(cls.registry))}")
+        return kind
+
+    @field_validator("params", check_fields=False)
+    @classmethod
+    def _known_params(cls, params: Mapping[str, Any], info: ValidationInfo) -> Mapping[str, Any]:
+        kind = info.data.get("kind")
+        if kind is None or not (info.context or {}).get("check_params", True):
+            return params
+        try:
+            component = _import(cls.registry[kind])
+        except (ImportError, AttributeError):
+            return params  # not installed yet: checked again when the pipeline is built
+        _check_params(component, params, kind, cls.reserved)
+        return params
+
+
+class GeneratorSpec(_Component):
     """One candidate source: ``name`` is its source label (unique), ``kind`` a key of
     ``KNOWN_GENERATORS`` (default: the name), ``quota`` how many candidates it may contribute
     per basket, ``params`` its constructor's arguments (the rest keep the class's defaults)."""
+
+    registry = KNOWN_GENERATORS
+    role = "generator"
 
     name: str = Field(min_length=1)
     kind: str
@@ -134,26 +167,6 @@ class GeneratorSpec(_Section):
         if isinstance(data, Mapping) and data.get("kind") is None and isinstance(data.get("name"), str):
             return {**data, "kind": data["name"]}
         return data
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in KNOWN_GENERATORS:
-            raise ValueError(f"unknown generator {kind!r}; known: {', '.join(sorted(KNOWN_GENERATORS))}")
-        return kind
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, params: Mapping[str, Any], info: ValidationInfo) -> Mapping[str, Any]:
-        kind = info.data.get("kind")
-        if kind is None or not (info.context or {}).get("check_params", True):
-            return params
-        try:
-            gen_cls = _import(KNOWN_GENERATORS[kind])
-        except (ImportError, AttributeError):
-            return params  # not installed yet: checked again when the pipeline is built
-        _check_params(gen_cls, params, kind)
-        return params
 
     def generator_class(self) -> type[CandidateGenerator]:
         """Import the generator class (ImportError names the missing module)."""
@@ -205,29 +218,18 @@ class CandidatesConfig(_Section):
         return gens
 
 
-class RankerConfig(_Section):
+class RankerConfig(_Component):
     """The learned ranker, configured like a generator: ``kind`` a key of ``KNOWN_RANKERS``,
     ``params`` its constructor's arguments (defaults: the class's)."""
+
+    registry = KNOWN_RANKERS
+    role = "ranker"
+    reserved = ("seed",)
 
     kind: str = "lightgbm"
     enabled: bool = True
     params: Mapping[str, Any] = Field(default_factory=dict)
     exclude_features: tuple[str, ...] = Field(default=(), strict=False)
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in KNOWN_RANKERS:
-            raise ValueError(f"unknown ranker {kind!r}; known: {', '.join(sorted(KNOWN_RANKERS))}")
-        return kind
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, params: Mapping[str, Any], info: ValidationInfo) -> Mapping[str, Any]:
-        kind = info.data.get("kind")
-        if kind is not None:
-            _check_params(_import(KNOWN_RANKERS[kind]), params, kind, reserved=("seed",))
-        return params
 
     def build(self, seed: int) -> LightGBMRanker:
         """An unfitted ranker with these params and the pipeline's seed."""

@@ -14,29 +14,51 @@ RUN_ENV := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/$(DAT
 	RECSYS_ADMIN_KEY=$${RECSYS_ADMIN_KEY:-local-admin-key} \
 	RECSYS_MERCHANDISER_KEY=$${RECSYS_MERCHANDISER_KEY:-local-merchandiser-key}
 
-.PHONY: run test venv sample-data train serve lint typecheck browser services mlflow-ui clean help
+.PHONY: run test check format lock venv sample-data train serve lint typecheck browser services mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(BIN)/recsys: pyproject.toml
+# The venv installs the exact versions of requirements.lock (resolved from pyproject.toml's
+# ranges for Python 3.11 on linux x86_64, dev tools included), then the project itself.
+$(BIN)/recsys: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
-venv: $(BIN)/recsys  ## create .venv and install the project with its dev tools
+venv: $(BIN)/recsys  ## create .venv and install the locked dependencies and the project
+
+lock: venv  ## re-resolve requirements.lock after editing pyproject.toml (keeps other pins; LOCK_ARGS=--upgrade moves all)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --annotation-style line \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
 
 run: venv  ## generate the sample world, train through MLflow, serve the API on 127.0.0.1:8000
 	$(BIN)/recsys sample-data --seed $(SEED) --out $(DATA)/sample
 	$(RUN_ENV) $(BIN)/recsys train --catalog $(DATA)/sample/catalog.parquet --interactions $(DATA)/sample/interactions.parquet --seed $(SEED) --promote
 	$(RUN_ENV) exec $(BIN)/recsys serve --host $(HOST) --port $(PORT) --exit-with-parent
 
+SOURCES := recsys training serving feature_store experiments tests
+FAST    := not slow and not browser and not postgres and not redis
+
 test: venv browser services  ## lint, type-check, and run the whole test suite (unit, API, PostgreSQL, Redis, browser)
-	$(BIN)/ruff check recsys training serving feature_store experiments tests
+	$(BIN)/ruff check $(SOURCES)
+	# $(BIN)/ruff format --check $(SOURCES)   (the lead enables this line with the one commit that formats the tree)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+check: venv  ## the edit loop (under a minute): lint, import layers, types, fast tests (no slow/browser/PostgreSQL/Redis)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -x -m "$(FAST)"
+
+format: venv  ## apply ruff's formatter and import order to the tree
+	$(BIN)/ruff check --select I --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
 
 browser:  ## install Debian's headless Chromium for the browser tests (no download of a browser build)
 	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium.sh

@@ -31,22 +31,23 @@ STAGES = ("prepare_style", "candidates", "features", "ranker", "assemble", "tota
 
 
 def _bench_config(max_train: int):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
     from feature_store import load_pipeline_config
 
     cfg = load_pipeline_config()
-    return replace(cfg, training=replace(cfg.training, max_train_orders=max_train, max_validation_orders=1500,
-                                         max_eval_orders=500, refit_generators=False))
+    training = cfg.training.model_copy(update={
+        "max_train_orders": max_train, "max_validation_orders": 1500, "max_eval_orders": 500,
+        "refit_generators": False,
+    })
+    return cfg.model_copy(update={"training": training})
 
 
 def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
     import faiss
 
+    from recsys.data.orders import build_orders
     from recsys.recommendation import BasketLine, RecommendationRequest
     from recsys.sample_world import generate_world
     from training.fit import fit_recommender
-    from training.splits import build_orders
 
     faiss.omp_set_num_threads(1)
     w = generate_world(seed=seed, n_orders=n_orders, n_skus=n_skus)

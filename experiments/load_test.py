@@ -66,12 +66,10 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
             import shutil
 
             shutil.rmtree(bundle)
-    from dataclasses import replace
-
     from feature_store import load_pipeline_config
+    from recsys.data.orders import build_orders
     from recsys.sample_world import generate_world
     from training.fit import fit_recommender
-    from training.splits import build_orders
 
     spec = WORLDS[world]
     kwargs = {"n_orders": spec["n_orders"]}
@@ -80,9 +78,11 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
     t = time.perf_counter()
     w = generate_world(seed=seed, **kwargs)
     cfg = load_pipeline_config()
-    cfg = replace(cfg, training=replace(cfg.training, max_train_orders=4000,
-                                        max_validation_orders=1500, max_eval_orders=500,
-                                        refit_generators=False))
+    training = cfg.training.model_copy(update={
+        "max_train_orders": 4000, "max_validation_orders": 1500, "max_eval_orders": 500,
+        "refit_generators": False,
+    })
+    cfg = cfg.model_copy(update={"training": training})
     result = fit_recommender(w.catalog, w.interactions, cfg, seed=1)
     folder.mkdir(parents=True, exist_ok=True)
     result.recommender.save(bundle)

@@ -34,10 +34,10 @@ import scipy.sparse as sp  # noqa: E402
 import yaml  # noqa: E402
 
 from recsys.data.catalog import Catalog, validate_catalog  # noqa: E402
+from recsys.data.orders import build_orders  # noqa: E402
 from recsys.data.taxonomy import StyleTaxonomy  # noqa: E402
 from recsys.style import BasketStyleInferer, ItemStyleModel  # noqa: E402
 from recsys.style.item_model import keyword_labels  # noqa: E402
-from recsys.style.orders import order_matrix  # noqa: E402
 
 log = logging.getLogger("style_eval")
 HERE = Path(__file__).resolve().parent
@@ -228,7 +228,7 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     slugs = catalog.taxonomy.slugs
     purchases = interactions.purchases()
     cutoff = purchases["ts"].quantile(0.8)
-    train_orders, _ = order_matrix(interactions, catalog, before=cutoff)
+    train_orders = build_orders(interactions, catalog, before=cutoff).matrix
     train_catalog, held = hold_out_tags(catalog, 0.2, seed)
     log.info("world: %d items, %d orders, generated in %.0fs", len(catalog), n_orders, time.time() - t0)
 

@@ -73,7 +73,7 @@ class EventContextLog:
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same API
         with self.engine.begin() as conn:
             conn.execute(insert(self.table).on_conflict_do_nothing(index_elements=["event_id"]), data)
 

@@ -176,6 +176,14 @@ class FeatureDef:
     compute: Callable[[FeatureContext], np.ndarray]
 
 
+def _popularity(days: int) -> Callable[[FeatureContext], np.ndarray]:
+    return lambda c: c.popularity(days)
+
+
+def _source(name: str, field: str) -> Callable[[FeatureContext], np.ndarray]:
+    return lambda c: c.source(name, field)
+
+
 def _static_definitions() -> tuple[FeatureDef, ...]:
     defs = [
         FeatureDef("n_sources", 2, "item_basket", "source", "how many generators proposed it",
@@ -216,7 +224,7 @@ def _static_definitions() -> tuple[FeatureDef, ...]:
         defs.append(
             FeatureDef(f"pop_{days}d", 1, "item", "popularity",
                        f"log1p purchase lines in the {days} days before the basket's time",
-                       lambda c, d=days: c.popularity(d))
+                       _popularity(days))
         )
     return tuple(defs)
 
@@ -232,9 +240,9 @@ def source_features(source_names: tuple[str, ...], cf_sources: frozenset[str] = 
         out.append(FeatureDef(f"{name}_score", 2, "item_basket", group,
                               f"score given by {name} (every candidate where {name} can score any "
                               "item, e.g. EASE; else NaN where it did not propose the item)",
-                              lambda c, n=name: c.source(n, "score")))
+                              _source(name, "score")))
         out.append(FeatureDef(f"{name}_rank", 1, "item_basket", group, f"rank given by {name}",
-                              lambda c, n=name: c.source(n, "rank")))
+                              _source(name, "rank")))
     return tuple(out)
 
 

@@ -266,12 +266,14 @@ class EventLog:
 
     def _insert(self):  # noqa: ANN202 - dialect-specific Insert
         if self._dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        elif self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            return None
-        return insert(self.table).on_conflict_do_nothing(index_elements=["event_id"])
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(self.table).on_conflict_do_nothing(index_elements=["event_id"])
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(self.table).on_conflict_do_nothing(index_elements=["event_id"])
+        return None
 
     def append(self, events: Sequence[Event]) -> AppendResult:
         """Store ``events``; return after the commit. Already-stored ``event_id``s (and repeats
@@ -353,7 +355,7 @@ class EventLog:
     def count(self) -> int:
         self._ensure_table()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar())
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one())
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""

@@ -11,6 +11,7 @@ PostgreSQL by URL) through ``feature_store.event_log.make_engine``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 from collections.abc import Callable
@@ -110,7 +111,7 @@ class ExperimentStore:
             rows = conn.execute(sa.select(self.current).order_by(self.current.c.name)).all()
         return [self._stored(r) for r in rows]
 
-    def running(self) -> list[Experiment]:
+    def running(self) -> builtins.list[Experiment]:
         return [s.experiment for s in self.list() if s.experiment.status == "running"]
 
     def get(self, name: str) -> StoredExperiment:
@@ -121,7 +122,7 @@ class ExperimentStore:
             raise ExperimentNotFound(name)
         return self._stored(row)
 
-    def history(self, name: str) -> list[ExperimentVersion]:
+    def history(self, name: str) -> builtins.list[ExperimentVersion]:
         """Every version, newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -158,7 +159,7 @@ class ExperimentStore:
 
     def start(
         self, name: str, author: str, *, base_version: int | None = None,
-        check: Callable[[Experiment, list[Experiment]], None] | None = None,
+        check: Callable[[Experiment, builtins.list[Experiment]], None] | None = None,
     ) -> StoredExperiment:
         """draft -> running. ``check(experiment, running_others)`` may raise
         ``ExperimentRefused`` (the memory budget); another running experiment on one of its

@@ -101,7 +101,7 @@ class ImpressionLog:
         if self._dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same API
         stmt = insert(self.table).on_conflict_do_nothing(index_elements=["recommendation_id"])
         with self.engine.begin() as conn:
             new = conn.execute(stmt.returning(self.table.c.recommendation_id), rows).scalars().all()
@@ -110,7 +110,7 @@ class ImpressionLog:
     def count(self) -> int:
         self._ensure_table()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar())
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar() or 0)
 
     def ids(self) -> set[str]:
         self._ensure_table()

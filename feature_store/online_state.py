@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from feature_store.event_log import EVENT_WEIGHTS, Event
 from recsys.recommendation import UserContext
@@ -229,7 +229,11 @@ class RedisOnlineState:
         if k <= 0:
             return []
         self._guard()
-        rows = self._run(self.client.zrevrange, f"{self.prefix}popular", 0, k - 1, withscores=True)
+        # redis-py types the reply loosely; with withscores it is [(member, score), ...]
+        rows = cast(
+            "list[tuple[str, float]]",
+            self._run(self.client.zrevrange, f"{self.prefix}popular", 0, k - 1, withscores=True),
+        )
         return [(str(sku), float(score)) for sku, score in rows]
 
     def ping(self) -> None:

@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 FILES_KEY = "files"
 _NATIVE_SUFFIXES = {".txt": "lightgbm", ".faiss": "faiss"}
@@ -54,7 +55,7 @@ def _error(path: Path | str, problem: str) -> Exception:
     return BundleError(path, problem)
 
 
-def verify_checksums(directory: Path | str, manifest: dict) -> int:
+def verify_checksums(directory: Path | str, manifest: dict[str, Any]) -> int:
     """Compare every file listed in ``manifest['files']`` with its recorded SHA-256.
 
     Returns how many files were checked (0 for a bundle saved before checksums existed).

@@ -1,7 +1,12 @@
 """Pipeline configuration: which candidate generators feed the ranker (with quotas and
-hyperparameters), the ranker's parameters, the feature set, the diversity step and the
-training protocol. Parsed from YAML into a frozen object and validated before any work
-(an unknown generator, style or parameter is rejected with a message that names it).
+hyperparameters), the ranker and its parameters, the feature set, the diversity step and the
+training protocol.
+
+Pydantic models that mirror ``recsys/pipeline.yaml`` one to one (unknown keys refused, frozen);
+their ``model_dump()`` is what a bundle stores and what ``hash`` identifies. Errors become a
+``ConfigError`` naming the YAML path (``candidates.generators[2].quota: ...``). Hyperparameter
+defaults live in one place, the component's constructor: ``params`` only holds what the YAML
+overrides and is checked against that constructor.
 
 Feature names are defined in ``feature_store`` (which this pure library must not import):
 ``load_pipeline_config(path, known_features=...)`` checks them when given the list;
@@ -14,15 +19,28 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+import typing
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from recsys.candidates.base import CandidateGenerator
+from recsys.candidates.base import CandidateGenerator, TrainingData
 from recsys.data.taxonomy import StyleTaxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from recsys.ranking.ranker import LightGBMRanker
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("pipeline.yaml")
 CONFIG_VERSION = 1
@@ -37,6 +55,10 @@ KNOWN_GENERATORS: dict[str, str] = {
     "ease": "recsys.candidates.ease:EASECandidates",
     "rp3beta": "recsys.candidates.rp3beta:RP3betaCandidates",
 }
+# Ranker kinds -> "module:Class" (the pipeline passes its seed; ``seed`` is not a config param).
+KNOWN_RANKERS: dict[str, str] = {
+    "lightgbm": "recsys.ranking.ranker:LightGBMRanker",
+}
 # Generator kinds that are collaborative filtering (dropped by the "without CF" ablation).
 CF_KINDS = frozenset({"cf", "item_knn"})
 
@@ -50,41 +72,196 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {problem}")
 
 
-@dataclass(frozen=True)
-class GeneratorSpec:
-    """One candidate source: ``name`` is its source label (unique), ``kind`` a key of
-    ``KNOWN_GENERATORS``, ``quota`` how many candidates it may contribute per basket."""
+def _import(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
-    name: str
+
+def _check_params(cls: type, params: Mapping[str, Any], label: str, reserved: Collection[str] = ()) -> None:
+    """Reject a parameter ``cls`` does not take and a value of the wrong type (checked against
+    the constructor's annotations; the constructor's defaults stay the only defaults)."""
+    sig = inspect.signature(cls)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    allowed = [n for n in sig.parameters if n not in reserved]
+    for key in params:
+        if key not in allowed:
+            raise ValueError(f"{label} has no parameter {key!r}; allowed: {', '.join(allowed)}")
+    try:
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    except Exception:  # an annotation this module cannot resolve: names were checked above
+        return
+    fields: dict[str, Any] = {n: (hints.get(n, Any), ...) for n in params}
+    try:
+        create_model(f"{cls.__name__}Params", **fields).model_validate(dict(params))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ValueError(f"{label} parameter {where}: {err['msg']}, got {err.get('input')!r}") from None
+
+
+class _Section(BaseModel):
+    """One mapping of the YAML: unknown keys refused (with the allowed ones listed), ``null``
+    values mean "default", immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    allowed = ", ".join(sorted(cls.model_fields))
+                    raise ValueError(f"unknown key {key!r}; allowed: {allowed}")
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+class _Component(_Section):
+    """A part configured as ``kind`` + ``params``: ``kind`` a key of the subclass's
+    ``registry``, ``params`` checked against that class's constructor (``reserved`` names are
+    filled in by the pipeline, not the config)."""
+
+    registry: ClassVar[Mapping[str, str]]
+    role: ClassVar[str]
+    reserved: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("kind", check_fields=False)
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in cls.registry:
+            raise ValueError(f"unknown {cls.role} {kind!r}; known: {', '.join(sorted(cls.registry))}")
+        return kind
+
+    @field_validator("params", check_fields=False)
+    @classmethod
+    def _known_params(cls, params: Mapping[str, Any], info: ValidationInfo) -> Mapping[str, Any]:
+        kind = info.data.get("kind")
+        if kind is None or not (info.context or {}).get("check_params", True):
+            return params
+        try:
+            component = _import(cls.registry[kind])
+        except (ImportError, AttributeError):
+            return params  # not installed yet: checked again when the pipeline is built
+        _check_params(component, params, kind, cls.reserved)
+        return params
+
+
+class GeneratorSpec(_Component):
+    """One candidate source: ``name`` is its source label (unique), ``kind`` a key of
+    ``KNOWN_GENERATORS`` (default: the name), ``quota`` how many candidates it may contribute
+    per basket, ``params`` its constructor's arguments (the rest keep the class's defaults)."""
+
+    registry = KNOWN_GENERATORS
+    role = "generator"
+
+    name: str = Field(min_length=1)
     kind: str
-    quota: int
-    params: Mapping[str, Any] = field(default_factory=dict)
+    quota: int = Field(default=50, ge=1)
+    params: Mapping[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("kind") is None and isinstance(data.get("name"), str):
+            return {**data, "kind": data["name"]}
+        return data
 
     def generator_class(self) -> type[CandidateGenerator]:
         """Import the generator class (ImportError names the missing module)."""
-        module, _, cls = KNOWN_GENERATORS[self.kind].partition(":")
-        return getattr(importlib.import_module(module), cls)
+        cls: type[CandidateGenerator] = _import(KNOWN_GENERATORS[self.kind])
+        return cls
 
-    def build(self) -> Any:
-        gen = self.generator_class()(**dict(self.params))
+    def build(self, seed: int | None = None) -> CandidateGenerator:
+        """An unfitted generator with this spec's params (plus ``seed`` when its class is
+        ``seeded`` and the params do not set one), labelled with the spec's name."""
+        cls = self.generator_class()
+        params = dict(self.params)
+        if cls.seeded and seed is not None:
+            params.setdefault("seed", seed)
+        gen = cls(**params)
         gen.name = self.name
         return gen
 
 
-@dataclass(frozen=True)
-class RankerConfig:
+def fit_generators(
+    specs: Sequence[GeneratorSpec], data: TrainingData, seed: int
+) -> list[CandidateGenerator]:
+    """Build and fit the generators in config order. A generator whose class declares
+    ``fit_inputs`` receives the fitted state of the latest generator of the class it names
+    fitted before it (the style generator reuses the co-purchase category complements)."""
+    fitted: list[CandidateGenerator] = []
+    for spec in specs:
+        gen = spec.build(seed)
+        inputs = {}
+        for keyword, (source_cls, attribute) in type(gen).fit_inputs.items():
+            source = next((g for g in reversed(fitted) if isinstance(g, source_cls)), None)
+            if source is not None:
+                inputs[keyword] = getattr(source, attribute)
+        gen.fit(data, **inputs)
+        fitted.append(gen)
+    return fitted
+
+
+class CandidatesConfig(_Section):
+    total: int = Field(default=200, ge=1)  # candidates scored per basket
+    generators: tuple[GeneratorSpec, ...] = Field(default=(), strict=False)
+
+    @field_validator("generators")
+    @classmethod
+    def _unique_names(cls, gens: tuple[GeneratorSpec, ...]) -> tuple[GeneratorSpec, ...]:
+        names = [g.name for g in gens]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate name(s) {dup}")
+        return gens
+
+
+class RankerConfig(_Component):
+    """The learned ranker, configured like a generator: ``kind`` a key of ``KNOWN_RANKERS``,
+    ``params`` its constructor's arguments (defaults: the class's)."""
+
+    registry = KNOWN_RANKERS
+    role = "ranker"
+    reserved = ("seed",)
+
+    kind: str = "lightgbm"
     enabled: bool = True
-    n_estimators: int = 150
-    num_leaves: int = 31
-    learning_rate: float = 0.05
-    min_data_in_leaf: int = 20
-    feature_fraction: float = 0.9
-    early_stopping_rounds: int = 20
-    exclude_features: tuple[str, ...] = ()
+    params: Mapping[str, Any] = Field(default_factory=dict)
+    exclude_features: tuple[str, ...] = Field(default=(), strict=False)
+
+    def build(self, seed: int) -> LightGBMRanker:
+        """An unfitted ranker with these params and the pipeline's seed."""
+        ranker: LightGBMRanker = _import(KNOWN_RANKERS[self.kind])(**self.params, seed=seed)
+        return ranker
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
+class DiversityConfig(_Section):
+    max_per_category: int = Field(default=3, ge=0)  # at most this many items of one category; 0 = off
+    style_slots: int = Field(default=0, ge=0)  # positions kept for items in the basket's style; 0 = off
+
+
+class StyleConfig(_Section):
+    enabled: bool = True
+    params: Mapping[str, Any] = Field(default_factory=dict)  # ItemStyleModel's arguments
+    styles: tuple[str, ...] | None = Field(default=None, strict=False)  # restrict to these; None = all
+
+    @field_validator("styles")
+    @classmethod
+    def _known_styles(cls, styles: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+        if styles is None:
+            return None
+        taxonomy = (info.context or {}).get("taxonomy") or load_taxonomy()
+        for s in styles:
+            if s not in taxonomy:
+                raise ValueError(f"unknown style {s!r}; known: {', '.join(taxonomy.slugs)}")
+        return styles
+
+
+class TrainingConfig(_Section):
     """Temporal protocol: the interactions are cut by time into four consecutive windows
     (shares of the time span): generators/statistics, ranker examples, ranker validation
     (early stopping), evaluation. ``hide_fraction`` of each order's distinct items is hidden
@@ -95,55 +272,88 @@ class TrainingConfig:
     validation_share: float = 0.1
     evaluation_share: float = 0.1
     hide_fraction: float = 0.3
-    ranker_hide_draws: int = 1  # up to this many hide draws per ranker-window order, within max_train_orders baskets
-    negatives_per_basket: int = 50  # ranker examples keep every positive and this many negatives; 0 = all
-    max_train_orders: int = 10_000
-    max_validation_orders: int = 2_000
-    max_eval_orders: int = 3_000
+    ranker_hide_draws: int = Field(default=1, ge=1)  # up to this many hide draws per ranker-window order, within max_train_orders baskets
+    negatives_per_basket: int = Field(default=50, ge=0)  # ranker examples keep every positive and this many negatives; 0 = all
+    max_train_orders: int = Field(default=10_000, ge=0)
+    max_validation_orders: int = Field(default=2_000, ge=0)
+    max_eval_orders: int = Field(default=3_000, ge=0)
     refit_generators: bool = True  # refit generators on all data before the evaluation window
 
+    @model_validator(mode="after")
+    def _protocol(self) -> TrainingConfig:
+        shares = (self.generator_share, self.ranker_share, self.validation_share, self.evaluation_share)
+        if any(s <= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"the four *_share values must be > 0 and sum to 1, got {shares}")
+        if not 0 < self.hide_fraction < 1:
+            raise ValueError(f"hide_fraction must be between 0 and 1, got {self.hide_fraction}")
+        return self
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """The whole pipeline, frozen. ``hash`` identifies it in the bundle and in MLflow."""
 
-    feature_set: str = "basket_completion"
-    generators: tuple[GeneratorSpec, ...] = ()
-    total_candidates: int = 200
-    ranker: RankerConfig = field(default_factory=RankerConfig)
-    max_per_category: int = 3
-    style_slots: int = 0  # list positions kept for items in the basket's style ("complete the look")
-    style_enabled: bool = True
-    style_params: Mapping[str, Any] = field(default_factory=dict)
-    styles: tuple[str, ...] | None = None  # restrict to these taxonomy styles; None = all
-    training: TrainingConfig = field(default_factory=TrainingConfig)
+class PipelineConfig(_Section):
+    """The whole pipeline, frozen; the sections are those of ``pipeline.yaml``. ``hash``
+    identifies it in the bundle and in MLflow."""
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["version"] = CONFIG_VERSION
-        d["generators"] = [
-            {"name": g.name, "kind": g.kind, "quota": g.quota, "params": dict(g.params)}
-            for g in self.generators
-        ]
-        d["style_params"] = dict(self.style_params)
-        d["ranker"]["exclude_features"] = list(self.ranker.exclude_features)
-        d["styles"] = list(self.styles) if self.styles is not None else None
-        return d
+    version: int = CONFIG_VERSION
+    feature_set: str = "basket_completion"  # defined in feature_store/definitions.py
+    candidates: CandidatesConfig = CandidatesConfig()
+    ranker: RankerConfig = RankerConfig()
+    diversity: DiversityConfig = DiversityConfig()
+    style: StyleConfig = StyleConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @field_validator("version")
+    @classmethod
+    def _supported(cls, version: int) -> int:
+        if version != CONFIG_VERSION:
+            raise ValueError(f"version {version!r} is not supported (expected {CONFIG_VERSION})")
+        return version
 
     @property
     def hash(self) -> str:
-        """Short sha256 of the canonical JSON form."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """Short sha256 of the canonical JSON form (``model_dump``)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values in the YAML's shape (what a bundle and an MLflow run store)."""
+        return self.model_dump(mode="json")
+
+    # Shorthands for the values the pipeline steps read.
+    @property
+    def generators(self) -> tuple[GeneratorSpec, ...]:
+        return self.candidates.generators
 
     @property
     def generator_names(self) -> tuple[str, ...]:
-        return tuple(g.name for g in self.generators)
+        return tuple(g.name for g in self.candidates.generators)
+
+    @property
+    def total_candidates(self) -> int:
+        return self.candidates.total
+
+    @property
+    def max_per_category(self) -> int:
+        return self.diversity.max_per_category
+
+    @property
+    def style_slots(self) -> int:
+        return self.diversity.style_slots
+
+    @property
+    def style_enabled(self) -> bool:
+        return self.style.enabled
+
+    @property
+    def style_params(self) -> Mapping[str, Any]:
+        return self.style.params
+
+    @property
+    def styles(self) -> tuple[str, ...] | None:
+        return self.style.styles
 
     def without_generators(self, kinds: Collection[str]) -> PipelineConfig:
-        from dataclasses import replace
-
-        return replace(self, generators=tuple(g for g in self.generators if g.kind not in kinds))
+        kept = tuple(g for g in self.candidates.generators if g.kind not in kinds)
+        return self.model_copy(update={"candidates": self.candidates.model_copy(update={"generators": kept})})
 
     def validate_features(self, known_features: Collection[str], source: str = "<config>") -> None:
         """Reject ``ranker.exclude_features`` naming a feature the feature set does not define."""
@@ -156,80 +366,45 @@ class PipelineConfig:
                 )
 
 
-def _check_keys(data: Mapping[str, Any], allowed: Collection[str], where: str, source: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(
-                source, f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}"
-            )
+_PLAIN = {
+    "model_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "bool_type": "expected true/false",
+    "string_type": "expected a text value",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "missing": "required",
+}
 
 
-def _dataclass_from(cls: type, data: Any, where: str, source: str) -> Any:
-    if data is None:
-        return cls()
-    if not isinstance(data, Mapping):
-        raise ConfigError(source, f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in cls.__dataclass_fields__.values()}  # type: ignore[attr-defined]
-    _check_keys(data, fields, where, source)
-    defaults = cls()
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        default = getattr(defaults, key)
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(source, f"{where}.{key}: expected true/false, got {value!r}")
-        elif isinstance(default, int | float):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(source, f"{where}.{key}: expected a number, got {value!r}")
-            if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
-                raise ConfigError(source, f"{where}.{key}: expected a whole number, got {value!r}")
-            value = type(default)(value)
-            if value < 0:
-                raise ConfigError(source, f"{where}.{key}: must be >= 0, got {value!r}")
-        elif isinstance(default, tuple):
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(source, f"{where}.{key}: expected a list of names, got {value!r}")
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
-def _parse_generator(i: int, data: Any, source: str, check_params: bool) -> GeneratorSpec:
-    where = f"generators[{i}]"
-    if not isinstance(data, Mapping):
-        raise ConfigError(source, f"{where}: expected a mapping with name, quota, params")
-    _check_keys(data, ("name", "kind", "quota", "params"), where, source)
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(source, f"{where}.name: required (a short label such as 'item_knn')")
-    kind = data.get("kind", name)
-    if kind not in KNOWN_GENERATORS:
-        raise ConfigError(
-            source,
-            f"{where}: unknown generator {kind!r}; known: {', '.join(sorted(KNOWN_GENERATORS))}",
-        )
-    quota = data.get("quota", 50)
-    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
-        raise ConfigError(source, f"{where}.quota: expected a whole number >= 1, got {quota!r}")
-    params = data.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError(source, f"{where}.params: expected a mapping")
-    spec = GeneratorSpec(name=name, kind=kind, quota=quota, params=dict(params))
-    if check_params:
-        try:
-            cls = spec.generator_class()
-        except (ImportError, AttributeError):
-            return spec  # not installed yet: checked again when the pipeline is built
-        sig = inspect.signature(cls)
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        allowed = list(sig.parameters)
-        for key in params:
-            if not accepts_any and key not in allowed:
-                raise ConfigError(
-                    source,
-                    f"{where}.params: {kind} has no parameter {key!r}; allowed: {', '.join(allowed)}",
-                )
-    return spec
+def _config_error(exc: ValidationError, source: str) -> ConfigError:
+    """The first problem, named by its YAML path (``candidates.generators[2].quota``)."""
+    err = exc.errors()[0]
+    where = _yaml_path(err["loc"]) or "top level"
+    kind = err["type"]
+    if kind == "value_error":
+        problem = str(err["ctx"]["error"])
+    elif kind in _PLAIN:
+        problem = _PLAIN[kind] + ("" if kind == "missing" else f", got {err['input']!r}")
+    elif kind in ("greater_than_equal", "greater_than"):
+        op = ">=" if kind == "greater_than_equal" else ">"
+        bound = err["ctx"]["ge" if kind == "greater_than_equal" else "gt"]
+        problem = f"must be {op} {bound}, got {err['input']!r}"
+    else:
+        problem = f"{err['msg']}, got {err['input']!r}"
+    if kind == "missing" and where.endswith(".name"):
+        problem = "required (a short label such as 'item_knn')"
+    return ConfigError(source, f"{where}: {problem}")
 
 
 def parse_pipeline_config(
@@ -243,80 +418,12 @@ def parse_pipeline_config(
     """Validate a mapping (parsed YAML) into a ``PipelineConfig``."""
     if not isinstance(data, Mapping):
         raise ConfigError(source, "expected a mapping at the top level")
-    top = (
-        "version", "feature_set", "candidates", "ranker", "diversity", "style", "training",
-    )
-    _check_keys(data, top, "top level", source)
-    version = data.get("version", CONFIG_VERSION)
-    if version != CONFIG_VERSION:
-        raise ConfigError(source, f"version {version!r} is not supported (expected {CONFIG_VERSION})")
-    feature_set = data.get("feature_set", "basket_completion")
-    if not isinstance(feature_set, str):
-        raise ConfigError(source, "feature_set: expected a name")
-    cand = data.get("candidates") or {}
-    if not isinstance(cand, Mapping):
-        raise ConfigError(source, "candidates: expected a mapping")
-    _check_keys(cand, ("total", "generators"), "candidates", source)
-    raw_gens = cand.get("generators") or []
-    if not isinstance(raw_gens, list):
-        raise ConfigError(source, "candidates.generators: expected a list")
-    gens = tuple(_parse_generator(i, g, source, check_params) for i, g in enumerate(raw_gens))
-    names = [g.name for g in gens]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(source, f"candidates.generators: duplicate name(s) {sorted(dup)}")
-    total = cand.get("total", 200)
-    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ConfigError(source, f"candidates.total: expected a whole number >= 1, got {total!r}")
-    ranker = _dataclass_from(RankerConfig, data.get("ranker"), "ranker", source)
-    div = data.get("diversity") or {}
-    if not isinstance(div, Mapping):
-        raise ConfigError(source, "diversity: expected a mapping")
-    _check_keys(div, ("max_per_category", "style_slots"), "diversity", source)
-    max_per_cat = div.get("max_per_category", 3)
-    if isinstance(max_per_cat, bool) or not isinstance(max_per_cat, int) or max_per_cat < 0:
-        raise ConfigError(source, "diversity.max_per_category: expected a whole number >= 0 (0 = off)")
-    style_slots = div.get("style_slots", 0)
-    if isinstance(style_slots, bool) or not isinstance(style_slots, int) or style_slots < 0:
-        raise ConfigError(source, "diversity.style_slots: expected a whole number >= 0 (0 = off)")
-    style = data.get("style") or {}
-    if not isinstance(style, Mapping):
-        raise ConfigError(source, "style: expected a mapping")
-    _check_keys(style, ("enabled", "params", "styles"), "style", source)
-    styles = style.get("styles")
-    if styles is not None:
-        taxonomy = taxonomy or load_taxonomy()
-        if not isinstance(styles, list):
-            raise ConfigError(source, "style.styles: expected a list of style slugs")
-        for s in styles:
-            if s not in taxonomy:
-                raise ConfigError(
-                    source, f"style.styles: unknown style {s!r}; known: {', '.join(taxonomy.slugs)}"
-                )
-        styles = tuple(styles)
-    training = _dataclass_from(TrainingConfig, data.get("training"), "training", source)
-    shares = (
-        training.generator_share, training.ranker_share,
-        training.validation_share, training.evaluation_share,
-    )
-    if any(s <= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
-        raise ConfigError(source, f"training: the four *_share values must be > 0 and sum to 1, got {shares}")
-    if not 0 < training.hide_fraction < 1:
-        raise ConfigError(source, "training.hide_fraction: must be between 0 and 1")
-    if training.ranker_hide_draws < 1:
-        raise ConfigError(source, "training.ranker_hide_draws: expected a whole number >= 1")
-    cfg = PipelineConfig(
-        feature_set=feature_set,
-        generators=gens,
-        total_candidates=total,
-        ranker=ranker,
-        max_per_category=max_per_cat,
-        style_slots=style_slots,
-        style_enabled=bool(style.get("enabled", True)),
-        style_params=dict(style.get("params") or {}),
-        styles=styles,
-        training=training,
-    )
+    try:
+        cfg = PipelineConfig.model_validate(
+            data, context={"taxonomy": taxonomy, "check_params": check_params}
+        )
+    except ValidationError as exc:
+        raise _config_error(exc, source) from None
     if known_features is not None:
         cfg.validate_features(known_features, source)
     return cfg
@@ -341,20 +448,26 @@ def load_pipeline_config(
     )
 
 
-def config_from_dict(data: Mapping[str, Any], source: str = "<bundle config>") -> PipelineConfig:
-    """Rebuild a config written by ``PipelineConfig.to_dict`` (as stored in a bundle)."""
-    d = dict(data)
-    raw = {
+def _from_flat(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested form of a config stored by the flat ``to_dict`` of earlier versions
+    (bundles written before the config mirrored the YAML)."""
+    ranker = dict(d.get("ranker") or {})
+    head = {k: ranker.pop(k) for k in ("enabled", "exclude_features") if k in ranker}
+    return {
         "version": d.get("version", CONFIG_VERSION),
         "feature_set": d.get("feature_set"),
         "candidates": {"total": d.get("total_candidates"), "generators": d.get("generators")},
-        "ranker": d.get("ranker"),
-        "diversity": {"max_per_category": d.get("max_per_category"), "style_slots": d.get("style_slots", 0)},
-        "style": {
-            "enabled": d.get("style_enabled", True),
-            "params": d.get("style_params") or {},
-            **({"styles": d["styles"]} if d.get("styles") is not None else {}),
-        },
+        "ranker": {**head, "kind": "lightgbm", "params": ranker},
+        "diversity": {"max_per_category": d.get("max_per_category"), "style_slots": d.get("style_slots")},
+        "style": {"enabled": d.get("style_enabled"), "params": d.get("style_params"), "styles": d.get("styles")},
         "training": d.get("training"),
     }
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "<bundle config>") -> PipelineConfig:
+    """Rebuild a config as stored in a bundle (``PipelineConfig.to_dict``; the flat form of
+    earlier versions is read too)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "expected a mapping")
+    raw = _from_flat(data) if "total_candidates" in data else data
     return parse_pipeline_config(raw, source, check_params=False)

@@ -50,7 +50,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sample-data`` and ``import-online-retail`` to the ``recsys`` command."""
     from recsys.sample_world import DEFAULT_ORDERS, DEFAULT_SKUS
 

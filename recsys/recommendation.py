@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from recsys.controls import CompiledControls
@@ -76,6 +76,25 @@ class StyleReading:
     evidence: tuple[StyleEvidence, ...] = ()
     second: str | None = None  # a mixed basket may carry two styles
     explanation: str = ""
+
+    def to_dict(self, ndigits: int | None = None) -> dict[str, Any]:
+        """Plain JSON values: the one serialised form (API answers, rules preview, batch
+        output); ``ndigits`` rounds the numbers."""
+
+        def num(x: float) -> float:
+            return float(x) if ndigits is None else round(float(x), ndigits)
+
+        return {
+            "top": self.top,
+            "second": self.second,
+            "confidence": num(self.confidence),
+            "distribution": {k: num(v) for k, v in self.distribution.items()},
+            "explanation": self.explanation,
+            "evidence": [
+                {"sku": e.sku, "title": e.title, "style": e.style, "weight": num(e.weight)}
+                for e in self.evidence
+            ],
+        }
 
 
 NO_STYLE = StyleReading(top=None, confidence=0.0, distribution={}, explanation="no clear style")

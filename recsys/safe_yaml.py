@@ -56,7 +56,7 @@ class _LimitedLoader(yaml.SafeLoader):
             self._aliases += 1
             if self._aliases > self.limits.max_aliases:
                 raise YamlLimitError(f"more than {self.limits.max_aliases} aliases (*name)")
-            anchor = self.peek_event().anchor
+            anchor = self.peek_event().anchor  # type: ignore[no-untyped-call]
             target = self.anchors.get(anchor)
             if target is not None:
                 self._count(self._expanded.get(id(target), 1))
@@ -95,7 +95,7 @@ def short_repr(value: Any, limit: int = 80) -> str:  # noqa: ANN401 - any parsed
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _short_container(value: list | dict, limit: int) -> str:
+def _short_container(value: list[Any] | dict[Any, Any], limit: int) -> str:
     """A bounded preview of a container (never walks the whole, possibly huge, structure)."""
     if isinstance(value, dict):
         head = [f"{k!r:.20}: ..." for k in list(value)[:3]]

@@ -20,6 +20,7 @@ from recsys.controls import CompiledControls
 from recsys.recommendation import (
     DEFAULT_ACCESSORY_SLOTS,
     NO_STYLE,
+    AccessoryRules,
     BasketLine,
     Filters,
     Recommendation,
@@ -31,7 +32,6 @@ from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel
 from serving.schemas import (
     AccessoryOut,
-    EvidenceOut,
     ItemOut,
     RecommendationRequestIn,
     RecommendationResponse,
@@ -79,17 +79,7 @@ def to_request(
 
 
 def style_out(reading: StyleReading) -> StyleOut:
-    return StyleOut.model_construct(
-        top=reading.top,
-        confidence=float(reading.confidence),
-        distribution={k: float(v) for k, v in reading.distribution.items()},
-        evidence=[
-            EvidenceOut.model_construct(sku=e.sku, title=e.title, style=e.style, weight=float(e.weight))
-            for e in reading.evidence
-        ],
-        second=reading.second,
-        explanation=reading.explanation,
-    )
+    return StyleOut.model_validate(reading.to_dict())
 
 
 def items_out(model: LoadedModel | None, items: Iterable[RecommendedItem]) -> list[ItemOut]:
@@ -100,9 +90,9 @@ def items_out(model: LoadedModel | None, items: Iterable[RecommendedItem]) -> li
         out.append(
             ItemOut.model_construct(
                 sku=it.sku,
-                title=model.titles[row] if known else None,
-                category=model.categories[row] if known else None,
-                price=model.prices[row] if known else None,
+                title=model.titles[row] if known and model is not None else None,
+                category=model.categories[row] if known and model is not None else None,
+                price=model.prices[row] if known and model is not None else None,
                 score=float(it.score),
                 sources=list(it.sources),
                 reason=it.reason,
@@ -120,8 +110,8 @@ def response_from(
         accessories.append(
             AccessoryOut.model_construct(
                 sku=a.sku,
-                title=model.titles[row] if row >= 0 else None,
-                category=model.categories[row] if row >= 0 else None,
+                title=model.titles[row] if row >= 0 and model is not None else None,
+                category=model.categories[row] if row >= 0 and model is not None else None,
                 rule_id=a.rule_id,
                 reason=a.reason,
             )
@@ -167,7 +157,7 @@ def recommend(
     model: LoadedModel | None,
     request: RecommendationRequest,
     *,
-    rules: object | None,
+    rules: AccessoryRules | None,
     deadline: float,
     online: OnlineState | None,
     metrics: ServingMetrics,

@@ -24,7 +24,7 @@ from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import make_online_state
 from recsys.settings import Settings
 from serving.docs_page import install_docs
-from serving.errors import document_error_shape, install_error_handlers, install_rules_error_shape
+from serving.errors import document_error_shape, install_error_handlers
 from serving.experiment_runtime import ExperimentRuntime
 from serving.impressions import ImpressionRecorder, Impressions, rules_version_of
 from serving.metrics import ServingMetrics
@@ -115,7 +115,8 @@ def create_app(
         runtime = app.state.rules_runtime
         if runtime is not None:
             try:
-                await run_in_threadpool(runtime.start, *_rules_providers(holder))
+                catalog_p, recommender_p, suggestions_p = _rules_providers(holder)
+                await run_in_threadpool(runtime.start, catalog_p, recommender_p, suggestions_p)
             except Exception:  # noqa: BLE001 - serve without rules rather than not at all
                 log.exception("rules runtime failed to start: serving without merchandiser rules")
                 runtime = None
@@ -150,7 +151,7 @@ def create_app(
     app.state.holder = holder
     app.state.impressions = Impressions(None)  # replaced by the recording one in lifespan
     install_error_handlers(app)
-    documented = {"responses": PROBLEM_RESPONSES}
+    documented: dict[str, Any] = {"responses": PROBLEM_RESPONSES}
     app.include_router(recommendations.build_router(sync_handlers=sync_handlers), **documented)
     app.include_router(products.router, **documented)
     app.include_router(styles.router, **documented)
@@ -159,7 +160,6 @@ def create_app(
     app.include_router(experiments.build_router(), **documented)
     app.include_router(health.router)
     app.state.rules_runtime = _install_rules(app, settings)
-    install_rules_error_shape(app)  # after the rules package: one 4xx shape for the service
     document_error_shape(app)
     app.add_middleware(
         ServingMiddleware,

@@ -63,7 +63,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return JSONResponse(validation_payload(list(exc.errors())), status_code=422)
 
 
-async def _on_rule_input_error(request: Request, exc: Exception) -> JSONResponse:
+async def rule_input_error_response(request: Request, exc: Exception) -> JSONResponse:
     """Rule 422s in the service's one shape: ``errors`` of ``{field, message, type}`` (``path``
     kept as an alias of ``field`` for clients written against the rules API's first shape)."""
     problems = list(getattr(exc, "errors", []) or [])
@@ -75,15 +75,6 @@ async def _on_rule_input_error(request: Request, exc: Exception) -> JSONResponse
     if len(items) > 5:
         detail += f"; and {len(items) - 5} more"
     return JSONResponse({"detail": detail or "invalid rule", "errors": items}, status_code=422)
-
-
-def install_rules_error_shape(app: FastAPI) -> None:
-    """Replace the rules package's own 422 handler with the shared shape (if rules are on)."""
-    try:
-        from serving.rules.api import RuleInputError
-    except ImportError:
-        return
-    app.add_exception_handler(RuleInputError, _on_rule_input_error)
 
 
 ERROR_BODY_SCHEMA = {
@@ -128,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Validation errors here; unexpected exceptions become a 503 in ``ServingMiddleware``
     (an app-level ``Exception`` handler runs in Starlette's outermost middleware, which
     re-raises: the connection was closed and the metrics counted a 500)."""
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]  # starlette types handlers by Exception
 
 
 def limit_error(field: str, message: str) -> RequestValidationError:

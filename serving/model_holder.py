@@ -19,11 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from recsys.bundle_check import verify_bundle
 from recsys.recommendation import BasketLine, RecommendationRequest
 from serving.model_source import ModelPointer, ModelSource
+
+if TYPE_CHECKING:
+    from recsys.data.catalog import Catalog
+    from recsys.recommender import Recommender
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ Outcome = Literal["swapped", "unchanged", "failed", "busy"]
 class LoadedModel:
     """One loaded bundle plus what serving needs to answer fast (per-row display fields)."""
 
-    recommender: Any  # recsys.recommender.Recommender
+    recommender: Recommender
     pointer: ModelPointer
     bundle_dir: Path
     loaded_at: datetime
@@ -44,7 +48,7 @@ class LoadedModel:
     _style_cache: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, recommender: Any, pointer: ModelPointer, bundle_dir: Path) -> LoadedModel:
+    def build(cls, recommender: Recommender, pointer: ModelPointer, bundle_dir: Path) -> LoadedModel:
         frame = recommender.catalog.frame
         return cls(
             recommender=recommender,
@@ -57,7 +61,7 @@ class LoadedModel:
         )
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         return self.recommender.catalog
 
     @property
@@ -108,14 +112,14 @@ class LoadedModel:
         return {k: float(v) for k, v in reading.distribution.items() if v > 0}
 
 
-def default_loader(bundle_dir: Path) -> Any:
+def default_loader(bundle_dir: Path) -> Recommender:
     """Load a bundle with the feature store (imported lazily: no work at import time)."""
     from feature_store import load_recommender
 
     return load_recommender(bundle_dir)
 
 
-def smoke_test(recommender: Any) -> None:
+def smoke_test(recommender: Recommender) -> None:
     """Exercise every call the API makes on a real basket; raise on any problem."""
     catalog = recommender.catalog
     if len(catalog) == 0:
@@ -162,7 +166,7 @@ class ModelHolder:
         source: ModelSource,
         *,
         poll_seconds: float = 30.0,
-        loader: Callable[[Path], Any] = default_loader,
+        loader: Callable[[Path], Recommender] = default_loader,
         on_swap: Callable[[LoadedModel], None] | None = None,
         on_reload: Callable[[ReloadResult], None] | None = None,
         verify: Callable[[Path], None] | None = verify_bundle,

@@ -9,7 +9,7 @@ The examples use SKUs of the default sample world (``recsys sample-data --seed 7
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -44,7 +44,7 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = Field(default_factory=list)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict] = {
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Invalid request: which field, what to fix."},
     413: {"model": Problem, "description": "Body larger than RECSYS_MAX_BODY_BYTES."},
     503: {"model": Problem, "description": "Temporarily unavailable; retry (Retry-After)."},

@@ -17,7 +17,6 @@ from recsys.recommendation import (
     BasketLine,
     Recommendation,
     RecommendationRequest,
-    StyleReading,
 )
 
 INPUT_FIELDS = ("basket_id", "skus", "user_id", "page", "k")
@@ -62,21 +61,6 @@ def parse_basket(record: Any, default_k: int, default_page: str = "cart") -> tup
     return str(basket_id), request
 
 
-def style_to_dict(style: StyleReading) -> dict[str, Any]:
-    """A ``StyleReading`` as plain JSON values."""
-    return {
-        "top": style.top,
-        "second": style.second,
-        "confidence": round(float(style.confidence), 6),
-        "distribution": {k: round(float(v), 6) for k, v in style.distribution.items()},
-        "explanation": style.explanation,
-        "evidence": [
-            {"sku": e.sku, "style": e.style, "weight": round(float(e.weight), 6)}
-            for e in style.evidence
-        ],
-    }
-
-
 def items_to_list(rec: Recommendation) -> list[dict[str, Any]]:
     return [
         {"sku": it.sku, "score": round(float(it.score), 6), "sources": list(it.sources),
@@ -90,7 +74,7 @@ def recommendation_to_record(basket_id: str, rec: Recommendation) -> dict[str, A
     out: dict[str, Any] = {
         "basket_id": basket_id,
         "items": items_to_list(rec),
-        "style": style_to_dict(rec.style),
+        "style": rec.style.to_dict(ndigits=6),
         "unknown_skus": list(rec.unknown_skus),
         "accessories": [
             {"sku": a.sku, "rule_id": a.rule_id, "reason": a.reason} for a in rec.accessories

@@ -25,10 +25,11 @@ import pandas as pd
 
 from recsys.candidates.base import CandidateGenerator
 from recsys.candidates.merger import MergedBatch, MergedCandidates
+from recsys.data.orders import OrderTable
 from recsys.recommendation import AccessoryRules, BasketLine, Filters, RecommendationRequest
 from recsys.recommender import PipelineKnobs, PreparedBasket, Recommender
 from training import metrics as M
-from training.splits import Completion, OrderTable
+from training.splits import Completion
 
 K = 10
 NO_FILTERS = Filters(in_stock=False)

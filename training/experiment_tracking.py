@@ -69,16 +69,16 @@ def log_report(rep: ExperimentReport, experiment: Experiment, settings: Any = No
             params[f"{v.name}.rules"] = v.rules.model_dump_json()
         mlflow.log_params(params)
         metrics: dict[str, float] = {"srm_p_value": rep.srm["p_value"], "srm_flagged": float(rep.srm["flagged"])}
-        for v in rep.variants:
-            metrics[f"{v.variant}.units"] = v.units
-            metrics[f"{v.variant}.impressions"] = v.impressions
-            for m, x in v.metrics.items():
+        for vr in rep.variants:
+            metrics[f"{vr.variant}.units"] = vr.units
+            metrics[f"{vr.variant}.impressions"] = vr.impressions
+            for m, x in vr.metrics.items():
                 if x == x:  # not NaN
-                    metrics[f"{v.variant}.{m}"] = x
-            for m, d in v.vs_control.items():
+                    metrics[f"{vr.variant}.{m}"] = x
+            for m, d in vr.vs_control.items():
                 for k in ("diff", "ci_low", "ci_high", "p_value"):
                     if d[k] == d[k]:
-                        metrics[f"{v.variant}.{m}.{k}"] = d[k]
+                        metrics[f"{vr.variant}.{m}.{k}"] = d[k]
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)

@@ -9,7 +9,6 @@ last window is only used for evaluation.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,16 +23,18 @@ from feature_store.loading import validate_config_features
 from feature_store.statistics import FeatureStatistics
 from recsys.bundle import now_iso
 from recsys.candidates.base import CandidateGenerator, TrainingData
-from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineConfig
+from recsys.candidates.training_data import training_data_from_orders
+from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineConfig, fit_generators
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
+from recsys.data.orders import OrderTable, build_orders
 from recsys.ids import IdIndex
-from recsys.ranking.ranker import LightGBMRanker
 from recsys.recommendation import AccessoryRules
 from recsys.recommender import Recommender
 from recsys.rules.mining import mine_suggestions, suggestion_rules
+from recsys.style.item_model import ItemStyleModel
 from training.evaluation import CandidateSet, EvaluationResult, build_candidate_set, evaluate
-from training.splits import OrderTable, build_orders, hide_items, window_cuts, window_masks
+from training.splits import hide_items, window_cuts, window_masks
 
 log = logging.getLogger(__name__)
 
@@ -73,36 +74,8 @@ class _Stages:
             self._name = None
 
 
-def _training_data(
-    catalog: Catalog, orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None
-) -> TrainingData:
-    order_users = np.array([users.get(u, -1) if u is not None else -1 for u in orders.user_ids], np.int64)
-    return TrainingData(
-        orders=orders.matrix, order_users=order_users, order_ts=orders.ts, n_users=len(users),
-        item_category=catalog.category_codes.astype(np.int64), in_stock=catalog.in_stock,
-        item_styles=item_styles,
-        category_tag_share=catalog.category_tag_share(),
-    )
-
-
-def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list:
-    gens = []
-    co = None
-    for spec in config.generators:
-        params = dict(spec.params)
-        cls = spec.generator_class()
-        if "seed" in inspect.signature(cls.__init__).parameters and "seed" not in params:
-            params["seed"] = seed
-        g = cls(**params)
-        g.name = spec.name
-        if spec.kind == "style" and co is not None and "category_complements" in inspect.signature(g.fit).parameters:
-            g.fit(data, category_complements=co.category_complements_)
-        else:
-            g.fit(data)
-        if spec.kind == "co_purchase":
-            co = g
-        gens.append(g)
-    return gens
+def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list[CandidateGenerator]:
+    return fit_generators(config.generators, data, seed)
 
 
 def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None, n_styles: int) -> np.ndarray:
@@ -124,7 +97,7 @@ def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray |
 
 def _fit_style(
     catalog: Catalog, config: PipelineConfig, win: OrderTable, seed: int
-) -> tuple[object | None, np.ndarray | None, np.ndarray | None]:
+) -> tuple[ItemStyleModel | None, np.ndarray | None, np.ndarray | None]:
     if not config.style_enabled:
         return None, None, None
     from recsys.style.item_model import ItemStyleModel
@@ -140,13 +113,13 @@ def _fit_style(
 
 def _fit_components(
     catalog: Catalog, config: PipelineConfig, win: OrderTable, all_orders: OrderTable,
-    style_model: object | None, item_styles: np.ndarray | None, informativeness: np.ndarray | None,
+    style_model: ItemStyleModel | None, item_styles: np.ndarray | None, informativeness: np.ndarray | None,
     seed: int,
 ) -> tuple[Recommender, TrainingData]:
     """Generators, feature statistics and user affinity learned from ``win``; the popularity
     timeline holds every purchase line (lookups only count lines before a basket's time)."""
     users = IdIndex(sorted({u for u in win.user_ids if u is not None}))
-    data = _training_data(catalog, win, users, item_styles)
+    data = training_data_from_orders(catalog, win, users, item_styles)
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
     stats = FeatureStatistics().fit(
@@ -262,16 +235,11 @@ def fit_recommender(
 
     st.start("ranker", 0.65)
     rc = config.ranker
-    ranker_params = dict(
-        n_estimators=rc.n_estimators, num_leaves=rc.num_leaves, learning_rate=rc.learning_rate,
-        min_data_in_leaf=rc.min_data_in_leaf, feature_fraction=rc.feature_fraction,
-        early_stopping_rounds=rc.early_stopping_rounds, seed=seed,
-    )
     ranker = None
     importance: dict[str, float] = {}
     names = features.feature_names
     if rc.enabled and len(g) and y.any():
-        ranker = LightGBMRanker(**ranker_params).fit(X, y, g, names, Xv, yv, gv)
+        ranker = rc.build(seed).fit(X, y, g, names, Xv, yv, gv)
         importance = ranker.feature_importance()
         rec = rec.replace(ranker=ranker)
     else:
@@ -286,7 +254,7 @@ def fit_recommender(
             cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
             if len(cols) == len(names):
                 continue
-            abl = LightGBMRanker(**ranker_params).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
+            abl = rc.build(seed).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
             variants[label] = rec.replace(ranker=abl, features=sub)
     ref_gens = _fit_references(config, references, rec_data, seed)
     start_d = cuts[-1]
@@ -330,10 +298,6 @@ def _fit_references(
     for kind in kinds:
         if kind in have or kind not in KNOWN_GENERATORS:
             continue
-        spec = GeneratorSpec(name=f"{kind} (reference)", kind=kind, quota=0)
-        cls = spec.generator_class()
-        params = {"seed": seed} if "seed" in inspect.signature(cls.__init__).parameters else {}
-        gen = cls(**params)
-        gen.name = spec.name
-        out.append(gen.fit(data))
+        spec = GeneratorSpec(name=f"{kind} (reference)", kind=kind, quota=1)
+        out.append(spec.build(seed).fit(data))
     return out

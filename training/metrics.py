@@ -8,8 +8,12 @@ describe the lists themselves. All return a float in [0, 1]; empty inputs give 0
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+Item = TypeVar("Item", bound=Hashable)
+Category = TypeVar("Category", bound=Hashable)
 
 
 def _topk(recommended: Sequence[Hashable], k: int) -> list[Hashable]:
@@ -67,9 +71,9 @@ def catalog_coverage(lists: Sequence[Sequence[Hashable]], n_items: int) -> float
 
 
 def cross_category_share(
-    lists: Sequence[Sequence[Hashable]],
-    basket_categories: Sequence[set[Hashable]],
-    item_category: Mapping[Hashable, Hashable | None],
+    lists: Sequence[Sequence[Item]],
+    basket_categories: Sequence[set[Category]],
+    item_category: Mapping[Item, Category | None],
 ) -> float:
     """Share of recommended items (with a category) whose category is not in their basket:
     how much the lists complete the project rather than repeat it."""
@@ -85,9 +89,9 @@ def cross_category_share(
 
 
 def style_coherence(
-    lists: Sequence[Sequence[Hashable]],
+    lists: Sequence[Sequence[Item]],
     true_styles: Sequence[str | None],
-    item_style: Mapping[Hashable, str | None],
+    item_style: Mapping[Item, str | None],
 ) -> float:
     """Among recommended items that have a style, the share matching the basket's true style;
     averaged over baskets that have a true style and at least one styled item."""

@@ -1,5 +1,5 @@
 """What a run records so it can be reproduced: a fingerprint of the input files' content and
-the version of the code that trained it."""
+the git state of the code that trained it (the version string is ``recsys.bundle.code_version``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import hashlib
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-
-from recsys import __version__
 
 _CHUNK = 1 << 20
 
@@ -43,16 +41,6 @@ def git_commit(start: Path | None = None) -> tuple[str | None, bool]:
     except (OSError, subprocess.SubprocessError):
         return None, False
     return sha.stdout.strip(), bool(status.stdout.strip())
-
-
-def code_version() -> dict[str, str]:
-    """Package version plus git sha (and whether uncommitted changes were present)."""
-    sha, dirty = git_commit()
-    out = {"package_version": __version__}
-    if sha:
-        out["git_sha"] = sha
-        out["git_dirty"] = str(dirty).lower()
-    return out
 
 
 def dataset_slug(catalog_path: str | Path) -> str:

@@ -20,8 +20,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from training.baskets import BasketFormatError, parse_basket, recommendation_to_record
 from training.model_layout import BUNDLE_ARTIFACT
@@ -30,7 +30,7 @@ ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 DEFAULT_K = 10
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """Thin adapter: DataFrame of baskets -> ``Recommender.recommend_batch`` -> DataFrame."""
 
     def load_context(self, context: Any) -> None:

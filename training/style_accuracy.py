@@ -33,9 +33,10 @@ def basket_style_accuracy(
     training window, last = start of the evaluation window). Empty dict when not measurable."""
     if not config.style_enabled or not len(catalog.taxonomy) or len(cuts) < 1:
         return {}
+    from recsys.data.orders import build_orders
     from recsys.style.basket import BasketStyleInferer
     from recsys.style.item_model import ItemStyleModel
-    from training.splits import build_orders, window_masks
+    from training.splits import window_masks
 
     truth = ground_truth
     if "kind" in truth.columns:

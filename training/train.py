@@ -21,17 +21,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
+from recsys import __version__
+from recsys.bundle import code_version
 from recsys.data import Catalog, DataContractError, Interactions, load_catalog, load_interactions
 from recsys.settings import Settings
 from training import registry
 from training.data_profile import profile_data, profile_markdown
 from training.model_layout import BUNDLE_ARTIFACT, MODEL_NAME_IN_RUN
-from training.provenance import code_version, data_fingerprint, dataset_slug, run_name
+from training.provenance import data_fingerprint, dataset_slug, git_commit, run_name
 from training.resources import peak_memory_mb
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys.config import PipelineConfig
+    from recsys.rules.engine import RuleEngine
+    from training.fit import FitResult
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +58,15 @@ MODEL_REQUIREMENTS = (
 class TrainInputs:
     """Validated inputs of one training."""
 
-    config: Any  # recsys.config.PipelineConfig
+    config: PipelineConfig
     config_source: str
     catalog: Catalog
     interactions: Interactions
     catalog_path: Path
     interactions_path: Path
     load_seconds: float = 0.0
-    ground_truth: Any = None  # pd.DataFrame: sample world answers (style, forgotten accessories)
-    item_truth: Any = None  # pd.DataFrame: sku, true_styles (sample world)
+    ground_truth: pd.DataFrame | None = None  # sample world answers (style, forgotten accessories)
+    item_truth: pd.DataFrame | None = None  # sku, true_styles (sample world)
     ground_truth_path: Path | None = None
     dropped_unknown_sku_events: int = 0
 
@@ -82,7 +91,7 @@ class TrainOutcome:
         return f"models:/{self.model_name}/{self.version}"
 
 
-def load_config(path: str | Path | None) -> tuple[Any, str]:
+def load_config(path: str | Path | None) -> tuple[PipelineConfig, str]:
     """Parse and validate a pipeline config (the default one when ``path`` is None), checking
     feature names against the feature store. Raises ``recsys.config.ConfigError``."""
     from feature_store import load_pipeline_config
@@ -178,7 +187,7 @@ def load_inputs(
     )
 
 
-def default_rules_for(catalog: Catalog) -> Any:
+def default_rules_for(catalog: Catalog) -> RuleEngine | None:
     """The default merchandiser rules compiled for ``catalog`` (to score accessory recall at
     checkout), None when they do not fit this catalog (e.g. Online Retail has no categories)."""
     if not catalog.has_categories:
@@ -253,7 +262,7 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def collect_metrics(result: Any, stage_seconds: Mapping[str, float], peak_mb: float) -> dict[str, float]:
+def collect_metrics(result: FitResult, stage_seconds: Mapping[str, float], peak_mb: float) -> dict[str, float]:
     """Model metrics, ``baseline.<name>.<metric>`` next to them, ``time.<stage>_s`` and
     ``peak_memory_mb``. Non-finite values are dropped (MLflow rejects NaN in some stores)."""
     metrics: dict[str, float] = {}
@@ -270,7 +279,7 @@ def collect_metrics(result: Any, stage_seconds: Mapping[str, float], peak_mb: fl
     return {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
 
 
-def eval_window(result: Any, interactions: Interactions) -> str:
+def eval_window(result: FitResult, interactions: Interactions) -> str:
     """The evaluation window as ``<start>..<end>`` (ISO, UTC): from the last time cut of the
     fit to the last purchase. Two runs are comparable only if these are equal."""
     cuts = [c.strip() for c in str(result.windows.get("cuts", "")).split(",") if c.strip()]
@@ -280,7 +289,7 @@ def eval_window(result: Any, interactions: Interactions) -> str:
     return f"{cuts[-1]}..{_iso(end)}"
 
 
-def window_cuts_of(result: Any) -> list[Any]:
+def window_cuts_of(result: FitResult) -> list[pd.Timestamp]:
     """The fit's time cuts as timestamps (first = end of the generator window)."""
     import pandas as pd
 
@@ -288,7 +297,7 @@ def window_cuts_of(result: Any) -> list[Any]:
     return [pd.Timestamp(c.strip()) for c in text.split(",") if c.strip()]
 
 
-def measure_style_accuracy(inputs: TrainInputs, result: Any, seed: int) -> dict[str, float]:
+def measure_style_accuracy(inputs: TrainInputs, result: FitResult, seed: int) -> dict[str, float]:
     """Basket style accuracy on held-out orders (``training.style_accuracy``); {} if the data
     has no true styles."""
     from training.style_accuracy import basket_style_accuracy
@@ -404,7 +413,10 @@ def train_and_register(
     experiment_id = ensure_experiment(experiment, target)
     client = client_for(target)
     fingerprint = data_fingerprint([inputs.catalog_path, inputs.interactions_path])
-    code = code_version()
+    sha, dirty = git_commit()
+    code = {"version": code_version(), "package_version": __version__}
+    if sha:
+        code |= {"git_sha": sha, "git_dirty": str(dirty).lower()}
     name_of_run = run_name(f"{dataset_slug(inputs.catalog_path)}-seed{seed}", inputs.config.hash)
 
     with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp, mlflow.start_run(

@@ -47,8 +47,9 @@ import yaml
 
 from recsys.config import ConfigError, parse_pipeline_config
 from recsys.data import Catalog, Interactions
+from recsys.data.orders import build_orders
 from training.fit import fit_recommender
-from training.splits import build_orders, window_cuts
+from training.splits import window_cuts
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ SPACE_HELP = """\
   include_defaults: true        # false: search only the params below
   params:
     candidates.generators.item_knn.params.K: {type: int, low: 20, high: 300, log: true}
-    ranker.learning_rate: {type: float, low: 0.02, high: 0.2, log: true}
+    ranker.params.learning_rate: {type: float, low: 0.02, high: 0.2, log: true}
     diversity.style_slots: {type: categorical, choices: [0, 1, 2]}
-    ranker.num_leaves: null     # drop a default entry
+    ranker.params.num_leaves: null     # drop a default entry
 """
 
 
@@ -197,8 +198,8 @@ def default_space(base: Mapping[str, Any]) -> dict[str, SearchParam]:
             f"{prefix}.quota", "int", max(1, quota // 4), max(2, quota * 2), True
         )
     space["candidates.total"] = SearchParam("candidates.total", "int", max(10, total // 2), total * 2, True)
-    space["ranker.num_leaves"] = SearchParam("ranker.num_leaves", "int", 7, 63, True)
-    space["ranker.learning_rate"] = SearchParam("ranker.learning_rate", "float", 0.01, 0.3, True)
+    space["ranker.params.num_leaves"] = SearchParam("ranker.params.num_leaves", "int", 7, 63, True)
+    space["ranker.params.learning_rate"] = SearchParam("ranker.params.learning_rate", "float", 0.01, 0.3, True)
     return space
 
 

@@ -8,10 +8,10 @@ Generators work on catalog rows; SKUs exist only at the edges (``recsys.ids.IdIn
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +58,12 @@ class CandidateGenerator(ABC):
     """Constructors store hyperparameters only; ``fit`` learns state ending in ``_``."""
 
     name: str = "base"
+    # Declared, not discovered: the constructor takes ``seed`` (the pipeline passes its seed
+    # unless the config sets one) ...
+    seeded: ClassVar[bool] = False
+    # ... and ``fit`` keyword -> (generator class, fitted attribute): when the pipeline has
+    # fitted a generator of that class before this one, its attribute is passed to ``fit``.
+    fit_inputs: ClassVar[Mapping[str, tuple[type[CandidateGenerator], str]]] = {}
 
     @abstractmethod
     def fit(self, data: TrainingData) -> Self: ...

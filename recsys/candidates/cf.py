@@ -49,6 +49,7 @@ class CFCandidates(CandidateGenerator):
     """Basket / user -> items with the largest predicted preference (implicit MF + faiss)."""
 
     name = "cf"
+    seeded = True
 
     def __init__(
         self,

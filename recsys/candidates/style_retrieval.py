@@ -46,6 +46,7 @@ class StyleCandidates(CandidateGenerator):
     """Basket -> in-stock items of complementary categories that match the basket's style."""
 
     name = "style"
+    fit_inputs = {"category_complements": (CoPurchaseCandidates, "category_complements_")}
 
     def __init__(self, n_categories: int = 4, min_support: int = 2) -> None:
         self.n_categories = n_categories

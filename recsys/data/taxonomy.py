@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +49,11 @@ class StyleTaxonomy:
     def name(self, slug: str) -> str:
         return self.styles[self.index(slug)].name
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"version": 1, "styles": [s.__dict__ for s in self.styles]}
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<taxonomy>") -> StyleTaxonomy:
+    def from_dict(cls, data: dict[str, Any], source: str = "<taxonomy>") -> StyleTaxonomy:
         entries = data.get("styles") if isinstance(data, dict) else None
         if not isinstance(entries, list) or not entries:
             raise DataContractError(source, "expected a non-empty 'styles' list")

@@ -1,7 +1,7 @@
 """The learned ranker: LightGBM lambdarank over (basket, candidate) feature rows.
 
 A small model (about 100-200 trees of 31 leaves) keeps a 200-candidate request around a few
-milliseconds with one thread (see shared/PERFORMANCE.md); the artifact is LightGBM's text
+milliseconds with one thread (see experiments/reports/latency); the artifact is LightGBM's text
 model plus a JSON side file, never pickle."""
 
 from __future__ import annotations

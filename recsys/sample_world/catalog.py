@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ def draw_catalog(
     n_styles = len(STYLES)
     global_mix = np.array([STYLE_POPULARITY[s] for s in STYLES])
 
-    cols: dict[str, list] = {k: [] for k in ("category", "color", "material", "finish",
+    cols: dict[str, list[Any]] = {k: [] for k in ("category", "color", "material", "finish",
                                              "pattern", "attributes", "title")}
     family_parts, gen_parts, loglik_parts, pop_parts, price_parts = [], [], [], [], []
     for spec, n in zip(CATEGORIES, counts, strict=True):

@@ -46,7 +46,7 @@ def draw_events(orders: OrderDraw, samplers: Samplers, rng: np.random.Generator)
     lt = orders.t[lo]
     parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(session, item, qty, t, kind) -> None:
+    def add(session: np.ndarray, item: np.ndarray, qty: np.ndarray, t: np.ndarray, kind: int) -> None:
         parts.append((session, item, qty, t, np.full(len(session), kind, dtype=np.int8)))
 
     add(lo, li, lq, lt, PURCHASE)

@@ -8,6 +8,7 @@ buys, which accessories a category needs and how often each one is forgotten.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 STYLES: tuple[str, ...] = (
     "loft", "scandinavian", "classic", "modern", "provence", "minimalism", "boho", "art-deco",
@@ -133,7 +134,7 @@ class CategorySpec:
     materials: tuple[str, ...] = ()
     finishes: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
-    extras: dict[str, tuple] = field(default_factory=dict)
+    extras: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     styled_extras: dict[str, tuple[str, ...]] = field(default_factory=dict)
     title: str = "{Color} {material} {noun}"
     noun: str = ""

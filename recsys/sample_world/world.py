@@ -18,7 +18,7 @@ from recsys.data.tables import read_table
 from recsys.data.taxonomy import StyleTaxonomy
 from recsys.sample_world.catalog import draw_catalog
 from recsys.sample_world.events import EVENT_NAMES, draw_events
-from recsys.sample_world.orders import build_samplers, draw_orders
+from recsys.sample_world.orders import OrderDraw, build_samplers, draw_orders
 from recsys.sample_world.vocabulary import (
     CATEGORIES,
     FAMILIES,
@@ -88,9 +88,9 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
 
 
-def _lists_by_order(n: int, order: np.ndarray, values: np.ndarray) -> list[list]:
+def _lists_by_order(n: int, order: np.ndarray, values: np.ndarray) -> list[list[Any]]:
     """Group ``values`` (shape (m,)) by ``order`` (ints < n) into n lists, stable."""
-    out: list[list] = [[] for _ in range(n)]
+    out: list[list[Any]] = [[] for _ in range(n)]
     for o, v in zip(order.tolist(), values.tolist(), strict=True):
         out[o].append(v)
     return out
@@ -180,8 +180,9 @@ def generate_world(
     return World(catalog, interactions, truth, item_styles, summary)
 
 
-def _summary(seed, n_orders, catalog, interactions, truth, item_styles, orders,
-             n_browse) -> dict[str, Any]:
+def _summary(seed: int, n_orders: int, catalog: Catalog, interactions: Interactions,
+             truth: pd.DataFrame, item_styles: pd.DataFrame, orders: OrderDraw,
+             n_browse: int) -> dict[str, Any]:
     events = interactions.frame["event"].value_counts()
     tagged = item_styles.groupby("family")["tagged"].mean()
     n_forgot = len(orders.forgot_order)

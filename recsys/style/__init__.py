@@ -6,6 +6,5 @@
 
 from recsys.style.basket import BasketStyleInferer
 from recsys.style.item_model import ItemStyleModel
-from recsys.style.orders import order_matrix
 
-__all__ = ["BasketStyleInferer", "ItemStyleModel", "order_matrix"]
+__all__ = ["BasketStyleInferer", "ItemStyleModel"]

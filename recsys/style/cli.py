@@ -12,15 +12,15 @@ import yaml
 from recsys.data.catalog import Catalog, load_catalog
 from recsys.data.errors import DataContractError
 from recsys.data.interactions import load_interactions
+from recsys.data.orders import build_orders
 from recsys.data.taxonomy import load_taxonomy
 from recsys.style.basket import BasketStyleInferer
 from recsys.style.item_model import ItemStyleModel
-from recsys.style.orders import order_matrix
 
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser(
         "style-report", help="fit the item style model and write the tagging-quality report",
         description="Fit the item style model on a catalog and its purchases, print a summary and "
@@ -75,7 +75,7 @@ def _fit(args: argparse.Namespace) -> tuple[ItemStyleModel, Catalog]:
     orders = None
     if args.interactions:
         interactions = load_interactions(args.interactions, catalog, unknown_skus="drop")
-        orders, _ = order_matrix(interactions, catalog)
+        orders = build_orders(interactions, catalog).matrix
     try:
         model = ItemStyleModel(keyword_seeds=keywords, seed=args.seed).fit(catalog, orders)
     except ValueError as exc:  # e.g. a keyword style the taxonomy does not know

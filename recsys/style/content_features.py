@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,7 @@ def title_words(title: str) -> list[str]:
     return _WORD_RE.findall(title.lower())
 
 
-def _features(category, attrs: tuple, extra: dict, title: str) -> list[str]:
+def _features(category: str | None, attrs: tuple[Any, ...], extra: dict[str, Any], title: str) -> list[str]:
     names: list[str] = []
     if category:
         names.append(f"cat={category}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -12,7 +12,7 @@ from serving.deps import HolderDep
 from serving.schemas import ModelInfo, Problem, ReloadOut
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-AUTH_RESPONSES = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing credential."},
     403: {"model": Problem, "description": "Wrong key."},
     503: {"model": Problem, "description": "Admin routes disabled: RECSYS_ADMIN_KEY is not set."},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from recsys.settings import Settings
@@ -64,7 +66,7 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
     """The router; ``sync_handlers`` runs the handler in the thread pool (``def``) instead of
     on the event loop (``async def``): see experiments/load_test.py for the measurement."""
     router = APIRouter(tags=["recommendations"])
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         response_model=RecommendationResponse,
         summary="Recommend complements for a basket",
         description=DESCRIPTION,

@@ -103,10 +103,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _store():  # type: ignore[no-untyped-def]
+    from recsys.rules.model import Rule
     from recsys.settings import Settings
     from serving.rules.store import RuleStore
 
-    store = RuleStore(Settings().resolved_database_url)
+    store: RuleStore[Rule] = RuleStore(Settings().resolved_database_url)
     store.create_tables()
     return store
 

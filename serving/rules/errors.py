@@ -12,20 +12,14 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from recsys.rules.model import FieldError, RuleValidationError
+from recsys.rules.model import RuleValidationError
+from serving.errors import rule_input_error_response
 from serving.rules.store import RuleConflict, RuleNotFound
 
 
-def _errors_of(exc: Exception) -> list[FieldError]:
-    return list(exc.errors) if isinstance(exc, RuleValidationError) else []
-
-
-async def rule_invalid_handler(_request: Request, exc: Exception) -> JSONResponse:
-    errors = _errors_of(exc)
-    detail = "; ".join(str(e) for e in errors[:5])
-    if len(errors) > 5:
-        detail += f"; and {len(errors) - 5} more"
-    return JSONResponse({"detail": detail or "invalid rule", "errors": [e.to_dict() for e in errors]}, 422)
+async def rule_invalid_handler(request: Request, exc: Exception) -> JSONResponse:
+    """422 in the service's one error shape (``serving.errors``), every bad field by path."""
+    return await rule_input_error_response(request, exc)
 
 
 async def rule_not_found_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.schemas import ProductOut
+
 EXAMPLE_RULE: dict[str, Any] = {
     "id": "laminate-underlay-skirting",
     "name": "Laminate needs underlay and skirting boards",
@@ -147,14 +149,6 @@ class PreviewIn(BaseModel):
     draft_control: dict[str, Any] | None = Field(
         None, description="An answer control under edit: previewed in place of the stored control with its id."
     )
-
-
-class ProductOut(BaseModel):
-    sku: str
-    title: str
-    category: str | None
-    price: float
-    in_stock: bool
 
 
 class FiredOut(BaseModel):

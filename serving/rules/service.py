@@ -5,7 +5,7 @@ validate and map; the work is here so it can be tested and reused without HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -194,7 +194,7 @@ def find_suggestions(
     )
 
 
-def import_diff(live: dict[str, Rule], rules: Sequence[Rule], mode: str) -> s.ImportOut:
+def import_diff(live: Mapping[str, Any], rules: Sequence[Any], mode: str) -> s.ImportOut:
     """What an import would do to the live rules, without writing (``dry_run``)."""
     ids = {r.id for r in rules}
     return s.ImportOut(
@@ -210,7 +210,7 @@ def product_out(catalog: Catalog, row: int) -> s.ProductOut:
     rec = catalog.frame.iloc[row]
     return s.ProductOut(
         sku=str(rec["sku"]), title=str(rec["title"]), category=rec["category"],
-        price=float(rec["price"]), in_stock=bool(rec["in_stock"]),
+        price=float(rec["price"]), in_stock=bool(rec["in_stock"]), styles=list(rec["styles"]),
     )
 
 
@@ -312,10 +312,10 @@ def preview(
     if source == "rules-only":  # the same one section as the recommender's, cheapest first
         slots = fill_accessory_slots(fired, catalog.category_codes, cap=runtime.settings.accessory_slots,
                                      taken_rows=rows, score=lambda cand: -catalog.prices[cand])
-        for slot in slots:
-            p = product_out(catalog, slot.row)
+        for filled in slots:
+            p = product_out(catalog, filled.row)
             accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
-                                              rule_id=slot.rule_id, reason=slot.reason))
+                                              rule_id=filled.rule_id, reason=filled.reason))
     return s.PreviewOut(source=source, style=style_out(style), unknown_skus=unknown, fired=fired_out,
                         accessories=accessories, items=items, note=note)
 

@@ -10,6 +10,7 @@ store's change counter that every API process polls to recompile its engine.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -231,7 +232,7 @@ class RuleStore(Generic[D]):
             raise RuleNotFound(rule_id, self.noun)
         return self._stored(row)
 
-    def history(self, rule_id: str) -> list[RuleVersion]:
+    def history(self, rule_id: str) -> builtins.list[RuleVersion]:  # `list` is a method here
         """Every version of a rule, newest first (also for deleted rules)."""
         with self.engine.connect() as conn:
             rows = conn.execute(

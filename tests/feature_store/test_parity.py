@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from feature_store import load_recommender, resolve_feature_set
+from recsys.data.orders import build_orders
 from recsys.recommendation import BasketLine, Filters, RecommendationRequest, UserContext
 from training.evaluation import build_candidate_set, completion_requests
-from training.splits import build_orders, hide_items
+from training.splits import hide_items
 
 pytestmark = pytest.mark.slow  # fits a pipeline on a small sample world
 

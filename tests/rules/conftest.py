@@ -91,7 +91,7 @@ SMALL_PIPELINE = {
             {"name": "popular", "quota": 15},
         ],
     },
-    "ranker": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5},
+    "ranker": {"params": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
     "training": {"max_train_orders": 600, "max_validation_orders": 200, "max_eval_orders": 200},
 }
 

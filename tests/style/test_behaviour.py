@@ -9,7 +9,8 @@ import pytest
 
 from recsys import sample_world
 from recsys.data.catalog import validate_catalog
-from recsys.style import BasketStyleInferer, ItemStyleModel, order_matrix
+from recsys.data.orders import build_orders
+from recsys.style import BasketStyleInferer, ItemStyleModel
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def orders(world):
-    return order_matrix(world.interactions, world.catalog)[0]
+    return build_orders(world.interactions, world.catalog).matrix
 
 
 @pytest.fixture(scope="module")

@@ -211,9 +211,9 @@ def test_content_evidence_is_scaled_by_how_much_of_the_product_the_tagger_knows(
     assert coverage[cats == "gloves"].max() == 0.0
 
 
-def test_order_matrix_keeps_purchases_of_the_window_in_time_order(tiny_world):
+def test_build_orders_keeps_purchases_of_the_window_in_time_order(tiny_world):
     from recsys.data.interactions import validate_interactions
-    from recsys.style import order_matrix
+    from recsys.data.orders import build_orders
 
     skus = tiny_world.catalog.skus
     raw = pd.DataFrame({
@@ -223,7 +223,8 @@ def test_order_matrix_keeps_purchases_of_the_window_in_time_order(tiny_world):
         "event": ["purchase"] * 5 + ["view"],
     })
     interactions = validate_interactions(raw, "<t>", tiny_world.catalog)
-    matrix, ids = order_matrix(interactions, tiny_world.catalog, before=pd.Timestamp("2024-01-15", tz="UTC"))
+    table = build_orders(interactions, tiny_world.catalog, before=pd.Timestamp("2024-01-15", tz="UTC"))
+    matrix, ids = table.matrix, table.order_ids
     assert list(ids) == ["b", "a"]  # time order, view-only and late orders left out
     assert matrix.shape == (2, len(tiny_world.catalog))
     assert matrix[0, 1] == 2 and matrix[1, 2] == 4  # repeated lines summed

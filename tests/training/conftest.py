@@ -71,11 +71,7 @@ candidates:
       quota: 10
 ranker:
   enabled: true
-  n_estimators: 20
-  num_leaves: 7
-  learning_rate: 0.1
-  min_data_in_leaf: 5
-  early_stopping_rounds: 5
+  params: {n_estimators: 20, num_leaves: 7, learning_rate: 0.1, min_data_in_leaf: 5, early_stopping_rounds: 5}
 diversity:
   max_per_category: 3
 style:
@@ -97,9 +93,7 @@ candidates:
       quota: 20
 ranker:
   enabled: true
-  n_estimators: 10
-  num_leaves: 7
-  min_data_in_leaf: 5
+  params: {n_estimators: 10, num_leaves: 7, min_data_in_leaf: 5}
 style:
   enabled: true
 training:

@@ -28,7 +28,7 @@ SMALL = {
             {"name": "popular", "quota": 10},
         ],
     },
-    "ranker": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5},
+    "ranker": {"params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
     "training": {"max_train_orders": 800, "max_validation_orders": 250, "max_eval_orders": 300},
 }
 
@@ -209,7 +209,8 @@ def _loft_basket(world) -> tuple[BasketLine, BasketLine]:
 def test_style_slots_complete_the_look(world, fitted):
     """With ``diversity.style_slots`` the cart list keeps places for items in the basket's
     style from categories it lacks; the list length and its other items stay ranked."""
-    from dataclasses import replace
+    def replace(config, style_slots):  # noqa: ANN001, ANN202
+        return config.model_copy(update={"diversity": config.diversity.model_copy(update={"style_slots": style_slots})})
 
     rec = fitted.recommender
     req = RecommendationRequest(basket=_loft_basket(world), page="cart", k=10)
@@ -240,8 +241,9 @@ def test_style_slots_complete_the_look(world, fitted):
 def test_evaluation_scores_exactly_the_served_list(world, fitted):
     """One served path: the list offline evaluation scores for a basket is, item for item,
     what ``recommend()`` answers for the same request (one request at a time, as the API)."""
+    from recsys.data.orders import build_orders
     from training.evaluation import evaluate
-    from training.splits import build_orders, hide_items
+    from training.splits import hide_items
 
     rec = fitted.recommender
     orders = build_orders(world.interactions, world.catalog)

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from recsys import __version__
+from recsys.bundle import code_version
 from recsys.sample_world import generate_world
 from recsys.settings import Settings
 from training.data_profile import profile_data, profile_markdown
-from training.provenance import code_version, data_fingerprint, dataset_slug, run_name
+from training.provenance import data_fingerprint, dataset_slug, git_commit, run_name
 from training.train import StageProgress, flatten_params, metric_key, registered_model_name
 
 
@@ -48,9 +50,11 @@ def test_fingerprint_is_content_not_name(tmp_path: Path) -> None:
 
 def test_code_version_has_package_version() -> None:
     version = code_version()
-    assert version["package_version"]
-    if "git_sha" in version:
-        assert len(version["git_sha"]) == 40 and version["git_dirty"] in ("true", "false")
+    assert version.startswith(__version__)
+    sha, dirty = git_commit()
+    if sha is not None:
+        assert len(sha) == 40 and dirty in (True, False)
+        assert version == f"{__version__}+{sha[:len(version) - len(__version__) - 1]}"
 
 
 def test_data_profile_counts() -> None:
@@ -76,7 +80,8 @@ def test_progress_bar_follows_stages() -> None:
 def test_style_accuracy_on_held_out_orders_beats_chance() -> None:
     import pandas as pd
 
-    from training.splits import build_orders, window_cuts
+    from recsys.data.orders import build_orders
+    from training.splits import window_cuts
     from training.style_accuracy import basket_style_accuracy
     from training.train import load_config
 

@@ -30,7 +30,7 @@ BASE = {
             {"name": "popular", "quota": 10},
         ],
     },
-    "ranker": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5},
+    "ranker": {"params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
     "style": {"enabled": False},
     "training": {"max_train_orders": 800, "max_validation_orders": 250, "max_eval_orders": 300},
 }
@@ -55,7 +55,7 @@ def test_default_space_covers_only_the_generators_present() -> None:
     space = default_space(BASE)
     assert "candidates.generators.item_knn.params.K" in space
     assert not any("l2" in p or "alpha" in p or "beta" in p for p in space)
-    assert {"candidates.total", "ranker.num_leaves", "ranker.learning_rate"} <= set(space)
+    assert {"candidates.total", "ranker.params.num_leaves", "ranker.params.learning_rate"} <= set(space)
     assert {f"candidates.generators.{n}.quota" for n in ("item_knn", "co_purchase", "popular")} <= set(space)
     with_ease = apply_values(BASE, {})
     with_ease["candidates"]["generators"] += [
@@ -69,19 +69,19 @@ def test_default_space_covers_only_the_generators_present() -> None:
 def test_space_file_overrides_drops_and_is_checked(tmp_path: Path) -> None:
     f = tmp_path / "space.yaml"
     f.write_text(yaml.safe_dump({"params": {
-        "ranker.num_leaves": None,
+        "ranker.params.num_leaves": None,
         "candidates.generators.item_knn.params.K": {"type": "int", "low": 20, "high": 30},
         "diversity.style_slots": {"type": "categorical", "choices": [0, 1]},
     }}))
     space = load_space(f, BASE)
-    assert "ranker.num_leaves" not in space and "ranker.learning_rate" in space
+    assert "ranker.params.num_leaves" not in space and "ranker.params.learning_rate" in space
     assert space["candidates.generators.item_knn.params.K"].high == 30
     f.write_text(yaml.safe_dump({"include_defaults": False, "params": {
-        "ranker.learning_rate": {"type": "float", "low": 0.05, "high": 0.2, "log": True}}}))
-    assert list(load_space(f, BASE)) == ["ranker.learning_rate"]
+        "ranker.params.learning_rate": {"type": "float", "low": 0.05, "high": 0.2, "log": True}}}))
+    assert list(load_space(f, BASE)) == ["ranker.params.learning_rate"]
     for bad, message in (
-        ({"params": {"ranker.num_leaves": {"type": "int", "low": 9, "high": 3}}}, "low <= high"),
-        ({"params": {"ranker.num_leaves": {"type": "normal"}}}, "type must be"),
+        ({"params": {"ranker.params.num_leaves": {"type": "int", "low": 9, "high": 3}}}, "low <= high"),
+        ({"params": {"ranker.params.num_leaves": {"type": "normal"}}}, "type must be"),
         ({"params": {"candidates.generators.nope.quota": {"type": "int", "low": 1, "high": 3}}}, "nope"),
         ({"include_defaults": False, "params": {}}, "empty"),
         ({"spaces": {}}, "unknown key"),
@@ -100,7 +100,8 @@ def world():
 
 def _cuts(world, config) -> tuple[int, int]:
     """The full data's validation and evaluation cuts, computed here independently."""
-    from training.splits import build_orders, window_cuts
+    from recsys.data.orders import build_orders
+    from training.splits import window_cuts
 
     tc = config.training
     orders = build_orders(world.interactions, world.catalog)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from feature_store.attribution import EventContextLog
@@ -134,5 +134,11 @@ def build_router() -> APIRouter:
     def page() -> HTMLResponse:
         html = _env().get_template("experiments.html").render(api="/v1/experiments")
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @router.get("/admin/experiments.js", include_in_schema=False)
+    def page_script() -> Response:
+        # a file of its own: the admin pages' Content-Security-Policy allows no inline script
+        return Response((TEMPLATES / "experiments.js").read_bytes(), media_type="text/javascript",
+                        headers={"Cache-Control": "no-store"})
 
     return router

@@ -58,7 +58,8 @@ def test_validation_names_fields_and_catalog_names(client) -> None:
     r = client.post("/v1/controls", json=control(target={"categories": ["grot"]}, multiplier=2), headers=AUTH)
     assert r.status_code == 422
     r = client.post("/v1/controls", json=control(target={"categories": ["grot"]}), headers=AUTH)
-    assert r.json()["errors"] == [{"path": "target.categories[0]", "message": "unknown category 'grot'; did you mean 'grout'?"}]
+    assert r.json()["errors"] == [{"field": "target.categories[0]", "message": "unknown category 'grot'; did you mean 'grout'?",
+                                   "type": "value_error", "path": "target.categories[0]"}]
     pin = {"id": "pin-x", "name": "x", "action": "pin", "target": {"skus": ["NOPE"]}, "position": 1}
     assert client.post("/v1/controls", json=pin, headers=AUTH).json()["errors"][0]["path"] == "target.skus[0]"
     assert client.get("/v1/controls/pin-x", headers=AUTH).status_code == 404

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from feature_store.definitions import DAY, POPULARITY_WINDOWS, FeatureContext
+from recsys.candidates.merger import MergedBatch
 from recsys.recommendation import BasketLine, Filters, RecommendationRequest
 
 pytestmark = pytest.mark.slow  # uses the small fitted pipeline
@@ -30,13 +31,13 @@ def _requests(rec, n: int = 12) -> list[RecommendationRequest]:  # noqa: ANN001
 
 def test_one_request_features_equal_the_batch_path(small_fit) -> None:  # noqa: ANN001
     rec = small_fit.recommender
-    prepared = [rec._prepare(r) for r in _requests(rec)]
-    merged = rec.generate_candidates(prepared)
-    together = rec.build_batch(prepared, merged)  # several baskets: the general path
+    prepared = rec.prepare(_requests(rec))
+    merged = rec.candidates(prepared)
+    together = rec.candidate_batch(prepared, merged)  # several baskets: the general path
     X_all = rec.features.compute(together)
     checked = 0
     for q, (p, m) in enumerate(zip(prepared, merged, strict=True)):
-        alone = rec.build_batch([p], [m])  # one basket: the fast paths
+        alone = rec.candidate_batch([p], MergedBatch.from_lists([m], rec.source_names))  # one basket: the fast paths
         lo, hi = together.query_ptr[q], together.query_ptr[q + 1]
         np.testing.assert_array_equal(rec.features.compute(alone), X_all[lo:hi])
         checked += hi - lo
@@ -46,8 +47,8 @@ def test_one_request_features_equal_the_batch_path(small_fit) -> None:  # noqa: 
 def test_popularity_block_equals_the_timeline_lookup(small_fit) -> None:  # noqa: ANN001
     rec = small_fit.recommender
     stats = rec.features.stats
-    p = rec._prepare(_requests(rec, 1)[0])
-    batch = rec.build_batch([p], rec.generate_candidates([p]))
+    p = rec.prepare(_requests(rec, 1))[0]
+    batch = rec.candidate_batch([p], rec.candidates([p]))
     assert int(batch.now[0]) == stats.reference_ts_  # a request without its own time
     later = replace(batch, now=batch.now + 1)  # any other time takes the timeline path
     for days in POPULARITY_WINDOWS:

@@ -87,7 +87,8 @@ def test_validation_errors_name_fields_and_catalog_names(client) -> None:
     assert {"suggest.categories[1]", "suggest.max_items"} <= paths
     r = client.post("/v1/rules", json=rule(trigger={"categories": ["laminat"]}), headers=AUTH)
     assert r.json()["errors"] == [
-        {"path": "trigger.categories[0]", "message": "unknown category 'laminat'; did you mean 'laminate'?"}
+        {"field": "trigger.categories[0]", "message": "unknown category 'laminat'; did you mean 'laminate'?",
+         "type": "value_error", "path": "trigger.categories[0]"}
     ]
     v = client.post("/v1/rules/validate", json=rule(suggest={"categories": ["skirting-board"]}), headers=AUTH).json()
     assert not v["valid"] and "did you mean 'skirting-boards'" in v["errors"][0]["message"]

@@ -45,7 +45,7 @@ FAST    := not slow and not browser and not postgres and not redis
 
 test: venv browser services  ## lint, type-check, and run the whole test suite (unit, API, PostgreSQL, Redis, browser)
 	$(BIN)/ruff check $(SOURCES)
-	# $(BIN)/ruff format --check $(SOURCES)   (the lead enables this line with the one commit that formats the tree)
+	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -86,8 +86,12 @@ def split_by_time(data: TrainingData, share: float = 0.8) -> tuple[TrainingData,
     early = np.flatnonzero(data.order_ts < cut)
     late = np.flatnonzero(data.order_ts >= cut)
     train = TrainingData(
-        orders=data.orders[early], order_users=data.order_users[early], order_ts=data.order_ts[early],
-        n_users=data.n_users, item_category=data.item_category, in_stock=data.in_stock,
+        orders=data.orders[early],
+        order_users=data.order_users[early],
+        order_ts=data.order_ts[early],
+        n_users=data.n_users,
+        item_category=data.item_category,
+        in_stock=data.in_stock,
         item_styles=data.item_styles,
     )
     return train, late
@@ -109,7 +113,9 @@ def world_factors(n_skus: int, n_orders: int, n_queries: int, seed: int) -> Worl
         rows = x.indices[x.indptr[i] : x.indptr[i + 1]].astype(np.int64)
         style = styles[rows].mean(axis=0)
         queries.append(CandidateQuery(rows=rows, user_row=int(data.order_users[i]), style=style))
-    log.info("world %d SKUs: %d orders, ALS fitted (%.1fs)", n_skus, x.shape[0], time.perf_counter() - t)
+    log.info(
+        "world %d SKUs: %d orders, ALS fitted (%.1fs)", n_skus, x.shape[0], time.perf_counter() - t
+    )
     return WorldFactors(data=data, train=train, cf=cf, queries=queries)
 
 
@@ -123,8 +129,12 @@ def synthetic_factors(base: np.ndarray, n: int, seed: int) -> np.ndarray:
 def summarise(wall: list[float], cpu: list[float]) -> tuple[float, float, float, float]:
     """Wall-clock and CPU-time (this thread) median / p99, in milliseconds."""
     w, c = np.asarray(wall) * 1e3, np.asarray(cpu) * 1e3
-    return (float(np.median(w)), float(np.percentile(w, 99)),
-            float(np.median(c)), float(np.percentile(c, 99)))
+    return (
+        float(np.median(w)),
+        float(np.percentile(w, 99)),
+        float(np.median(c)),
+        float(np.percentile(c, 99)),
+    )
 
 
 def timed(call, repeat: int) -> tuple[float, float, float, float]:
@@ -142,15 +152,24 @@ def timed(call, repeat: int) -> tuple[float, float, float, float]:
     return summarise(wall, cpu)
 
 
-def time_searches(index: AnnIndex, vectors: np.ndarray, excludes: list[np.ndarray], k: int) -> tuple[float, float, float, float]:
+def time_searches(
+    index: AnnIndex, vectors: np.ndarray, excludes: list[np.ndarray], k: int
+) -> tuple[float, float, float, float]:
     """One-query ``search`` calls (after 20 warm-up calls): wall and CPU median / p99 ms."""
     for i in range(min(20, len(vectors))):
         index.search(vectors[i : i + 1], k, [excludes[i]])
     return timed(lambda i: index.search(vectors[i : i + 1], k, [excludes[i]]), len(vectors))
 
 
-def bench_size(size: int, source: str, items: np.ndarray, queries: np.ndarray,
-               excludes: list[np.ndarray], k: int, approximate: bool) -> list[Row]:
+def bench_size(
+    size: int,
+    source: str,
+    items: np.ndarray,
+    queries: np.ndarray,
+    excludes: list[np.ndarray],
+    k: int,
+    approximate: bool,
+) -> list[Row]:
     rows: list[Row] = []
     t = time.perf_counter()
     flat = AnnIndex(kind="flat").fit(items)
@@ -168,7 +187,20 @@ def bench_size(size: int, source: str, items: np.ndarray, queries: np.ndarray,
         hnsw.ef_search = ef
         p50, p99, c50, c99 = time_searches(hnsw, queries, excludes, k)
         recall = hnsw.recall_against_exact(queries, k)
-        rows.append(Row(size, source, "hnsw", f"M=32 efC=40 efSearch={ef}", build, p50, p99, c50, c99, recall))
+        rows.append(
+            Row(
+                size,
+                source,
+                "hnsw",
+                f"M=32 efC=40 efSearch={ef}",
+                build,
+                p50,
+                p99,
+                c50,
+                c99,
+                recall,
+            )
+        )
         log.info("%d hnsw ef=%d: %.2f / %.2f ms, recall %.3f", size, ef, p50, p99, recall)
     t = time.perf_counter()
     ivf = AnnIndex(kind="ivf").fit(items)
@@ -178,7 +210,20 @@ def bench_size(size: int, source: str, items: np.ndarray, queries: np.ndarray,
         ivf.nprobe = nprobe
         p50, p99, c50, c99 = time_searches(ivf, queries, excludes, k)
         recall = ivf.recall_against_exact(queries, k)
-        rows.append(Row(size, source, "ivf (MIPS->L2)", f"nlist={nlist} nprobe={nprobe}", build, p50, p99, c50, c99, recall))
+        rows.append(
+            Row(
+                size,
+                source,
+                "ivf (MIPS->L2)",
+                f"nlist={nlist} nprobe={nprobe}",
+                build,
+                p50,
+                p99,
+                c50,
+                c99,
+                recall,
+            )
+        )
         log.info("%d ivf nprobe=%d: %.2f / %.2f ms, recall %.3f", size, nprobe, p50, p99, recall)
     return rows
 
@@ -200,7 +245,9 @@ def bench_generators(w: WorldFactors, seed: int) -> list[tuple]:
         gens[name] = make().fit(train)
         fit_s[name] = time.perf_counter() - t
     t = time.perf_counter()
-    gens["style"] = StyleCandidates().fit(train, category_complements=gens["co_purchase"].category_complements_)
+    gens["style"] = StyleCandidates().fit(
+        train, category_complements=gens["co_purchase"].category_complements_
+    )
     fit_s["style"] = time.perf_counter() - t
     merger = CandidateMerger(quotas=DEFAULT_QUOTAS, total=200)
     sizes = merger.fetch_sizes()
@@ -209,7 +256,9 @@ def bench_generators(w: WorldFactors, seed: int) -> list[tuple]:
         g.generate(queries[:20], sizes[name])  # warm-up
         stats = timed(lambda i, g=g, name=name: g.generate([queries[i]], sizes[name]), len(queries))
         out.append((f"{name} (k={sizes[name]})", fit_s[name], *stats))
-    stats = timed(lambda i: merger.generate(gens, [queries[i]], in_stock=train.in_stock), len(queries))
+    stats = timed(
+        lambda i: merger.generate(gens, [queries[i]], in_stock=train.in_stock), len(queries)
+    )
     out.append(("all five + merger (200 candidates)", sum(fit_s.values()), *stats))
     return out
 
@@ -221,10 +270,16 @@ def plot(rows: list[Row], k: int, path: Path) -> None:
         for kind, marker in (("flat (exact)", "s"), ("hnsw", "o"), ("ivf (MIPS->L2)", "^")):
             sel = [r for r in rows if r.size == size and r.index == kind]
             if sel:
-                ax.plot([r.cpu_p50_ms for r in sel], [r.recall for r in sel], marker=marker, label=kind)
+                ax.plot(
+                    [r.cpu_p50_ms for r in sel], [r.recall for r in sel], marker=marker, label=kind
+                )
                 if kind != "flat (exact)":
                     for r in sel:
-                        ax.annotate(r.params.split()[-1].split("=")[-1], (r.cpu_p50_ms, r.recall), fontsize=7)
+                        ax.annotate(
+                            r.params.split()[-1].split("=")[-1],
+                            (r.cpu_p50_ms, r.recall),
+                            fontsize=7,
+                        )
         ax.axhline(0.9, color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -238,8 +293,14 @@ def plot(rows: list[Row], k: int, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, rows: list[Row], gen_rows: list[tuple[str, float, float, float]] | None,
-                 args: argparse.Namespace, load: tuple[float, float, float], seconds: float) -> None:
+def write_report(
+    out: Path,
+    rows: list[Row],
+    gen_rows: list[tuple[str, float, float, float]] | None,
+    args: argparse.Namespace,
+    load: tuple[float, float, float],
+    seconds: float,
+) -> None:
     end_load = os.getloadavg()
     lines = [
         "# ANN retrieval over CF item factors, and per-basket generator cost",
@@ -275,15 +336,17 @@ def write_report(out: Path, rows: list[Row], gen_rows: list[tuple[str, float, fl
         best = min(good, key=lambda r: r.cpu_p50_ms) if good else None
         text = f"- {size:,} items: exact {flat.p50_ms:.2f} / {flat.p99_ms:.2f} ms (CPU {flat.cpu_p50_ms:.2f} / {flat.cpu_p99_ms:.2f})"
         if best is not None:
-            text += (f"; fastest approximate with recall >= 0.9: {best.index} {best.params} "
-                     f"{best.p50_ms:.2f} / {best.p99_ms:.2f} ms (CPU {best.cpu_p50_ms:.2f} / {best.cpu_p99_ms:.2f}; "
-                     f"recall {best.recall:.3f}, build {best.build_s:.1f} s)")
+            text += (
+                f"; fastest approximate with recall >= 0.9: {best.index} {best.params} "
+                f"{best.p50_ms:.2f} / {best.p99_ms:.2f} ms (CPU {best.cpu_p50_ms:.2f} / {best.cpu_p99_ms:.2f}; "
+                f"recall {best.recall:.3f}, build {best.build_s:.1f} s)"
+            )
         elif any(r.size == size and r.index != "flat (exact)" for r in rows):
             text += "; no approximate setting reached recall 0.9"
         lines.append(text + ".")
     lines += [
         "",
-        "`AnnIndex(kind=\"auto\")` uses exact search up to `exact_threshold` (200k) items and IVF",
+        '`AnnIndex(kind="auto")` uses exact search up to `exact_threshold` (200k) items and IVF',
         "(nprobe 128) above; the rows above are the evidence for both choices on this machine.",
     ]
     if gen_rows:
@@ -297,7 +360,10 @@ def write_report(out: Path, rows: list[Row], gen_rows: list[tuple[str, float, fl
             "| generator | fit s | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
-        lines += [f"| {n} | {f:.2f} | {a:.3f} | {b:.3f} | {c:.3f} | {d:.3f} |" for n, f, a, b, c, d in gen_rows]
+        lines += [
+            f"| {n} | {f:.2f} | {a:.3f} | {b:.3f} | {c:.3f} | {d:.3f} |"
+            for n, f, a, b, c, d in gen_rows
+        ]
     out.joinpath("README.md").write_text("\n".join(lines) + "\n")
 
 
@@ -334,9 +400,13 @@ def main(argv: list[str] | None = None) -> int:
             items = synthetic_factors(base.cf.item_factors_, size, args.seed)
             source = "synthetic"
         vectors, ok = w.cf.query_vectors(w.queries)
-        excludes = [np.asarray(q.rows, np.int64) for q, good in zip(w.queries, ok, strict=True) if good]
+        excludes = [
+            np.asarray(q.rows, np.int64) for q, good in zip(w.queries, ok, strict=True) if good
+        ]
         vectors = vectors[ok]
-        rows += bench_size(size, source, items, vectors, excludes, args.k, approximate=size >= 10_000)
+        rows += bench_size(
+            size, source, items, vectors, excludes, args.k, approximate=size >= 10_000
+        )
         if size == 50_000 and not args.skip_generators:
             gen_rows = bench_generators(w, args.seed)
             for g in gen_rows:

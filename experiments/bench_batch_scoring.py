@@ -31,7 +31,9 @@ import pandas as pd  # noqa: E402
 REPORT_DIR = Path(__file__).resolve().parent / "reports" / "training"
 
 
-def make_baskets(catalog_skus: list[str], interactions: Path | None, n: int, seed: int) -> list[str]:
+def make_baskets(
+    catalog_skus: list[str], interactions: Path | None, n: int, seed: int
+) -> list[str]:
     """``n`` JSON lines of baskets (see the module docstring)."""
     rng = np.random.default_rng(seed)
     baskets: list[list[str]] = []
@@ -53,7 +55,9 @@ def make_baskets(catalog_skus: list[str], interactions: Path | None, n: int, see
         if rng.random() < 0.02:
             skus = [*skus, f"UNKNOWN-{i}"]
         page = "checkout" if rng.random() < 1 / 3 else "cart"
-        lines.append(json.dumps({"basket_id": f"b{i}", "skus": skus, "user_id": None, "page": page}))
+        lines.append(
+            json.dumps({"basket_id": f"b{i}", "skus": skus, "user_id": None, "page": page})
+        )
     return lines
 
 
@@ -74,8 +78,9 @@ def bench(recommender, lines: list[str], chunk_size: int, k: int) -> dict[str, f
     try:
         sink = io.StringIO()
         t0 = time.perf_counter()
-        summary = score_stream(recommender, io.StringIO("\n".join(lines) + "\n"), sink, k=k,
-                               chunk_size=chunk_size)
+        summary = score_stream(
+            recommender, io.StringIO("\n".join(lines) + "\n"), sink, k=k, chunk_size=chunk_size
+        )
         seconds = time.perf_counter() - t0
     finally:
         recommender.recommend_batch = original
@@ -91,10 +96,12 @@ def bench(recommender, lines: list[str], chunk_size: int, k: int) -> dict[str, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="models:/home-xsell@champion",
-                        help="bundle folder or MLflow model URI")
-    parser.add_argument("--interactions", type=Path, default=None,
-                        help="draw baskets from real orders of this file")
+    parser.add_argument(
+        "--model", default="models:/home-xsell@champion", help="bundle folder or MLflow model URI"
+    )
+    parser.add_argument(
+        "--interactions", type=Path, default=None, help="draw baskets from real orders of this file"
+    )
     parser.add_argument("--baskets", type=int, default=20_000)
     parser.add_argument("--chunk-sizes", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--repeats", type=int, default=3)
@@ -118,21 +125,33 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             r = bench(rec, lines, chunk, args.k)
             rows.append({"chunk_size": chunk, "repeat": rep, **r})
-            print(f"chunk {chunk:>5} rep {rep}: {r['baskets_per_minute']:,.0f} baskets/min "
-                  f"({r['per_basket_ms']:.2f} ms/basket; chunk p50 {r['chunk_ms_p50']:.0f} ms, "
-                  f"p99 {r['chunk_ms_p99']:.0f} ms)", flush=True)
+            print(
+                f"chunk {chunk:>5} rep {rep}: {r['baskets_per_minute']:,.0f} baskets/min "
+                f"({r['per_basket_ms']:.2f} ms/basket; chunk p50 {r['chunk_ms_p50']:.0f} ms, "
+                f"p99 {r['chunk_ms_p99']:.0f} ms)",
+                flush=True,
+            )
     frame = pd.DataFrame(rows)
     summary = frame.groupby("chunk_size").agg(
-        bpm_median=("baskets_per_minute", "median"), bpm_min=("baskets_per_minute", "min"),
-        ms_basket_median=("per_basket_ms", "median"), chunk_p50=("chunk_ms_p50", "median"),
-        chunk_p99=("chunk_ms_p99", "max"), recommend_share=("recommend_share", "median"),
+        bpm_median=("baskets_per_minute", "median"),
+        bpm_min=("baskets_per_minute", "min"),
+        ms_basket_median=("per_basket_ms", "median"),
+        chunk_p50=("chunk_ms_p50", "median"),
+        chunk_p99=("chunk_ms_p99", "max"),
+        recommend_share=("recommend_share", "median"),
     )
     write_report(args, frame, summary, load_s, len(rec.catalog), rec.version)
     return 0
 
 
-def write_report(args, frame: pd.DataFrame, summary: pd.DataFrame, load_s: float,  # noqa: ANN001
-                 n_items: int, version: str) -> None:
+def write_report(
+    args,
+    frame: pd.DataFrame,
+    summary: pd.DataFrame,
+    load_s: float,  # noqa: ANN001
+    n_items: int,
+    version: str,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,7 +181,8 @@ def write_report(args, frame: pd.DataFrame, summary: pd.DataFrame, load_s: float
         f"Command: `python -m experiments.bench_batch_scoring --model {args.model}"
         + (f" --interactions {args.interactions}" if args.interactions else "")
         + f" --baskets {args.baskets} --repeats {args.repeats} --chunk-sizes "
-        + " ".join(map(str, args.chunk_sizes)) + "`",
+        + " ".join(map(str, args.chunk_sizes))
+        + "`",
         "",
         f"Model: {version}, {n_items:,} catalog items; load {load_s:.1f} s (not in the figures).",
         f"Baskets: {args.baskets:,} ("

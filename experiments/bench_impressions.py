@@ -40,8 +40,15 @@ def cpu_seconds(pid: int) -> float:
 
 def bodies(skus: list[str], n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    return [{"basket": [{"sku": s} for s in rng.choice(skus, size=3, replace=False)],
-             "page": "cart", "k": 10, "session_id": f"bench-{seed}-{i}"} for i in range(n)]
+    return [
+        {
+            "basket": [{"sku": s} for s in rng.choice(skus, size=3, replace=False)],
+            "page": "cart",
+            "k": 10,
+            "session_id": f"bench-{seed}-{i}",
+        }
+        for i in range(n)
+    ]
 
 
 def round_cpu(api: ApiProcess, reqs: list[dict]) -> tuple[float, float]:
@@ -60,13 +67,19 @@ def round_cpu(api: ApiProcess, reqs: list[dict]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", type=Path, help="model bundle (default: fit one on a small sample world)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--bundle", type=Path, help="model bundle (default: fit one on a small sample world)"
+    )
     p.add_argument("--requests", type=int, default=1500, help="requests per round and process")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--out", type=Path, default=ROOT / "experiments" / "reports" / "impressions")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="bench-impressions-"))
     bundle = args.bundle
@@ -74,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         from recsys.sample_world import generate_world
 
         world = generate_world(seed=7, n_orders=2500)
-        bundle = fit_bundle(world, world.interactions.frame["ts"].max() + np.timedelta64(1, "s"),
-                            ROOT / "tests" / "serving" / "pipeline_small.yaml", work / "bundle", 7)
+        bundle = fit_bundle(
+            world,
+            world.interactions.frame["ts"].max() + np.timedelta64(1, "s"),
+            ROOT / "tests" / "serving" / "pipeline_small.yaml",
+            work / "bundle",
+            7,
+        )
     from feature_store import load_recommender
 
     skus = [str(s) for s in load_recommender(bundle).catalog.skus]
@@ -83,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     (work / "off").mkdir()
     results: dict[str, list[float]] = {"on": [], "off": []}
     walls: dict[str, list[float]] = {"on": [], "off": []}
-    with ApiProcess(bundle, work / "on", {"RECSYS_IMPRESSION_LOG_ENABLED": "true"}) as on, \
-            ApiProcess(bundle, work / "off", {"RECSYS_IMPRESSION_LOG_ENABLED": "false"}) as off:
+    with (
+        ApiProcess(bundle, work / "on", {"RECSYS_IMPRESSION_LOG_ENABLED": "true"}) as on,
+        ApiProcess(bundle, work / "off", {"RECSYS_IMPRESSION_LOG_ENABLED": "false"}) as off,
+    ):
         for r in range(args.rounds):
             reqs = bodies(skus, args.requests, seed=r)
             order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
@@ -102,17 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     on_ms = statistics.median(results["on"]) * 1000
     off_ms = statistics.median(results["off"]) * 1000
     summary = {
-        "requests_per_round": args.requests, "rounds": args.rounds,
-        "cpu_ms_per_request_on": results["on"], "cpu_ms_per_request_off": results["off"],
-        "median_on_ms": on_ms, "median_off_ms": off_ms, "ratio": on_ms / off_ms,
-        "impressions_stored_on": logged, "impressions_stored_off": not_logged,
+        "requests_per_round": args.requests,
+        "rounds": args.rounds,
+        "cpu_ms_per_request_on": results["on"],
+        "cpu_ms_per_request_off": results["off"],
+        "median_on_ms": on_ms,
+        "median_off_ms": off_ms,
+        "ratio": on_ms / off_ms,
+        "impressions_stored_on": logged,
+        "impressions_stored_off": not_logged,
     }
     summary["cpu_ms_per_request_on"] = [x * 1000 for x in results["on"]]
     summary["cpu_ms_per_request_off"] = [x * 1000 for x in results["off"]]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(summary, indent=2))
     _plot(summary, args.out / "cpu.png")
-    command = "python -m experiments.bench_impressions " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m experiments.bench_impressions " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     (args.out / "README.md").write_text(
         "# Impression log: CPU cost per recommendation request\n\n"
         f"Reproduce: `{command.strip()}`\n\n"

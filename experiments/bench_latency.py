@@ -34,10 +34,14 @@ def _bench_config(max_train: int):  # type: ignore[no-untyped-def]
     from feature_store import load_pipeline_config
 
     cfg = load_pipeline_config()
-    training = cfg.training.model_copy(update={
-        "max_train_orders": max_train, "max_validation_orders": 1500, "max_eval_orders": 500,
-        "refit_generators": False,
-    })
+    training = cfg.training.model_copy(
+        update={
+            "max_train_orders": max_train,
+            "max_validation_orders": 1500,
+            "max_eval_orders": 500,
+            "refit_generators": False,
+        }
+    )
     return cfg.model_copy(update={"training": training})
 
 
@@ -64,7 +68,9 @@ def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
     for i in pick:
         items, qty = orders.items_of(int(i))
         keep = items[: max(1, len(items) - 1)]
-        reqs.append(RecommendationRequest(basket=tuple(BasketLine(str(skus[r])) for r in keep), k=10))
+        reqs.append(
+            RecommendationRequest(basket=tuple(BasketLine(str(skus[r])) for r in keep), k=10)
+        )
     for r in reqs[:20]:  # warm-up
         rec.recommend(r)
     per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
@@ -86,12 +92,18 @@ def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
         rec.recommend(r)
     cpu_ms = (time.process_time() - cpu0) / min(200, len(reqs)) * 1000
     return {
-        "skus": n_skus, "orders": n_orders, "requests": len(reqs), "fit_seconds": round(fit_s, 1),
+        "skus": n_skus,
+        "orders": n_orders,
+        "requests": len(reqs),
+        "fit_seconds": round(fit_s, 1),
         "candidates_per_request": rec.config.total_candidates,
         "wall_ms": {"p50": float(np.median(wall)), "p99": float(np.percentile(wall, 99))},
         "cpu_ms_mean": cpu_ms,
         "cpu_ms": {"p50": float(np.median(cpu)), "p99": float(np.percentile(cpu, 99))},
-        "stages_ms": {s: {"p50": float(np.median(v)), "p99": float(np.percentile(v, 99))} for s, v in per_stage.items()},
+        "stages_ms": {
+            s: {"p50": float(np.median(v)), "p99": float(np.percentile(v, 99))}
+            for s, v in per_stage.items()
+        },
         "batch_baskets_per_minute": n_batch / batch_s * 60,
         "wall_samples": wall,
     }
@@ -110,8 +122,11 @@ def training_cost(n_orders: int, seed: int = 7) -> dict:
     t = time.perf_counter()
     res = fit_recommender(w.catalog, w.interactions, _bench_config(15000), seed=1, ablations=False)
     return {
-        "orders": n_orders, "interactions": n_inter, "purchase_lines": n_purchase,
-        "fit_seconds": round(time.perf_counter() - t, 1), "stages": res.stage_seconds,
+        "orders": n_orders,
+        "interactions": n_inter,
+        "purchase_lines": n_purchase,
+        "fit_seconds": round(time.perf_counter() - t, 1),
+        "stages": res.stage_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "recall@10": res.evaluation.metrics.get("recall@10"),
     }
@@ -123,7 +138,9 @@ def _child(kind: str, arg: int, extra: int) -> dict:
         f"r = latency({arg}, {extra}, {int(os.environ.get('BENCH_REQUESTS', 500))}) if '{kind}' == 'latency' else training_cost({arg}); "
         "print('RESULT' + json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RESULT"):
             return json.loads(line[6:])
@@ -131,11 +148,18 @@ def _child(kind: str, arg: int, extra: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--skus", type=int, nargs="*", default=[3000, 50_000])
     ap.add_argument("--orders-for-latency", type=int, default=30_000)
-    ap.add_argument("--train-orders", type=int, nargs="*", default=[4_000, 40_000],
-                    help="sample-world orders per training run (~35 interactions per order incl. views)")
+    ap.add_argument(
+        "--train-orders",
+        type=int,
+        nargs="*",
+        default=[4_000, 40_000],
+        help="sample-world orders per training run (~35 interactions per order incl. views)",
+    )
     ap.add_argument("--requests", type=int, default=500)
     ap.add_argument("--out", type=Path, default=REPORT)
     args = ap.parse_args(argv)
@@ -143,7 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     lat = [_child("latency", s, args.orders_for_latency) for s in args.skus]
     train = [_child("train", n, 0) for n in args.train_orders]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"latency": [{k: v for k, v in r.items() if k != "wall_samples"} for r in lat], "training": train}, indent=1))
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {
+                "latency": [{k: v for k, v in r.items() if k != "wall_samples"} for r in lat],
+                "training": train,
+            },
+            indent=1,
+        )
+    )
     _plots(lat, train, args.out)
     text = _report(args, lat, train)
     (args.out / "README.md").write_text(text)

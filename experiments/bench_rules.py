@@ -83,7 +83,9 @@ def random_rules(catalog: Catalog, n: int, rng: np.random.Generator) -> list[Rul
         kind = rng.random()
         trigger: dict = {}
         if kind < 0.70:
-            trigger["categories"] = list(rng.choice(cats, size=int(rng.integers(1, 4)), replace=False))
+            trigger["categories"] = list(
+                rng.choice(cats, size=int(rng.integers(1, 4)), replace=False)
+            )
         elif kind < 0.85:
             trigger["skus"] = list(rng.choice(skus, size=int(rng.integers(1, 4)), replace=False))
         elif kind < 0.95 and materials:
@@ -121,7 +123,16 @@ def random_rules(catalog: Catalog, n: int, rng: np.random.Generator) -> list[Rul
 
 def wide_catalog(n_items: int, n_cats: int, rng: np.random.Generator) -> Catalog:
     materials = ["metal", "oak", "glass", "ceramic", "linen", "plastic", "steel", "rattan"]
-    styles = ["loft", "scandinavian", "classic", "modern", "provence", "minimalism", "boho", "art-deco"]
+    styles = [
+        "loft",
+        "scandinavian",
+        "classic",
+        "modern",
+        "provence",
+        "minimalism",
+        "boho",
+        "art-deco",
+    ]
     frame = pd.DataFrame(
         {
             "sku": [f"W{i:06d}" for i in range(n_items)],
@@ -129,15 +140,18 @@ def wide_catalog(n_items: int, n_cats: int, rng: np.random.Generator) -> Catalog
             "category": [f"cat-{c}" for c in rng.integers(0, n_cats, n_items)],
             "price": np.round(rng.lognormal(3, 1, n_items), 2),
             "in_stock": rng.random(n_items) < 0.9,
-            "styles": [styles[s] if rng.random() < 0.5 else "" for s in rng.integers(0, 8, n_items)],
+            "styles": [
+                styles[s] if rng.random() < 0.5 else "" for s in rng.integers(0, 8, n_items)
+            ],
             "material": [materials[m] for m in rng.integers(0, len(materials), n_items)],
         }
     )
     return validate_catalog(frame, "<wide>")
 
 
-def time_matches(engine: RuleEngine, baskets: list[tuple[list[int], list[int]]],
-                 styles: list[StyleReading]) -> tuple[np.ndarray, np.ndarray, float]:
+def time_matches(
+    engine: RuleEngine, baskets: list[tuple[list[int], list[int]]], styles: list[StyleReading]
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Wall-clock and on-CPU (this thread) microseconds per call, warm-up dropped."""
     lat = np.empty(len(baskets), dtype=np.float64)
     cpu = np.empty(len(baskets), dtype=np.float64)
@@ -156,7 +170,9 @@ def time_matches(engine: RuleEngine, baskets: list[tuple[list[int], list[int]]],
 def sample_baskets(world, n: int) -> list[tuple[list[int], list[int]]]:
     buys = world.interactions.purchases()
     rows = world.interactions.item_rows(world.catalog)[buys.index.to_numpy()]
-    frame = pd.DataFrame({"order": buys["order_id"].to_numpy(), "row": rows, "qty": buys["quantity"].to_numpy()})
+    frame = pd.DataFrame(
+        {"order": buys["order_id"].to_numpy(), "row": rows, "qty": buys["quantity"].to_numpy()}
+    )
     frame = frame[frame["row"] >= 0].drop_duplicates(["order", "row"])
     out = []
     for _, g in frame.groupby("order", sort=False):
@@ -166,21 +182,37 @@ def sample_baskets(world, n: int) -> list[tuple[list[int], list[int]]]:
     return out
 
 
-def run(name: str, catalog: Catalog, baskets, n_rules: int, max_fired: int, rng) -> tuple[Result, np.ndarray]:
+def run(
+    name: str, catalog: Catalog, baskets, n_rules: int, max_fired: int, rng
+) -> tuple[Result, np.ndarray]:
     rules = random_rules(catalog, n_rules, rng)
     t0 = time.perf_counter()
     engine = RuleEngine.compile(rules, catalog, max_fired=max_fired)
     compile_s = time.perf_counter() - t0
     styles = [NO_STYLE] + [
-        StyleReading(top=s, confidence=0.8, distribution={s: 0.8}) for s in catalog.taxonomy.slugs[:4]
+        StyleReading(top=s, confidence=0.8, distribution={s: 0.8})
+        for s in catalog.taxonomy.slugs[:4]
     ]
     lat, cpu, fired = time_matches(engine, baskets, styles)
-    res = Result(name, n_rules, max_fired, float(np.median(lat)), float(np.percentile(lat, 99)),
-                 float(np.median(cpu)), float(np.percentile(cpu, 99)),
-                 float(lat.mean()), float(lat.max()), fired, compile_s)
-    print(f"{name:7s} rules={n_rules:6d} max_fired={max_fired:5d}  p50={res.p50_us:7.1f}us  "
-          f"p99={res.p99_us:7.1f}us  cpu p50={res.cpu_p50_us:7.1f}us cpu p99={res.cpu_p99_us:7.1f}us  "
-          f"fired/basket={fired:5.1f}  compile={compile_s:5.1f}s", flush=True)
+    res = Result(
+        name,
+        n_rules,
+        max_fired,
+        float(np.median(lat)),
+        float(np.percentile(lat, 99)),
+        float(np.median(cpu)),
+        float(np.percentile(cpu, 99)),
+        float(lat.mean()),
+        float(lat.max()),
+        fired,
+        compile_s,
+    )
+    print(
+        f"{name:7s} rules={n_rules:6d} max_fired={max_fired:5d}  p50={res.p50_us:7.1f}us  "
+        f"p99={res.p99_us:7.1f}us  cpu p50={res.cpu_p50_us:7.1f}us cpu p99={res.cpu_p99_us:7.1f}us  "
+        f"fired/basket={fired:5.1f}  compile={compile_s:5.1f}s",
+        flush=True,
+    )
     return res, lat
 
 
@@ -195,8 +227,12 @@ def quality(world, ks: tuple[int, ...] = (1, 3, 5)) -> list[tuple[str, int, floa
     train, _ = inter.split_at(cut)
     mined = mine_suggestions(world.catalog, train)
     engines = {
-        "mined rules (train period)": RuleEngine.compile([s.to_rule() for s in mined], world.catalog, max_fired=100),
-        "default rules (circular)": RuleEngine.compile(default_rules(), world.catalog, max_fired=100),
+        "mined rules (train period)": RuleEngine.compile(
+            [s.to_rule() for s in mined], world.catalog, max_fired=100
+        ),
+        "default rules (circular)": RuleEngine.compile(
+            default_rules(), world.catalog, max_fired=100
+        ),
     }
     # same-order category co-occurrence from the training purchases
     buys = train.purchases()
@@ -208,11 +244,14 @@ def quality(world, ks: tuple[int, ...] = (1, 3, 5)) -> list[tuple[str, int, floa
     joined = joined[joined["c_x"] != joined["c_y"]]
     co = joined.groupby(["c_x", "c_y"]).size()
     gt = world.ground_truth
-    test = gt[(gt["ts"] >= cut) & (gt["kind"] == "project") & (gt["forgotten_categories"].map(len) > 0)]
+    test = gt[
+        (gt["ts"] >= cut) & (gt["kind"] == "project") & (gt["forgotten_categories"].map(len) > 0)
+    ]
     test_buys = inter.purchases()
     test_buys = test_buys[test_buys["order_id"].isin(set(test["order_id"]))]
     basket_of = {
-        o: (g["sku"].tolist(), g["quantity"].tolist()) for o, g in test_buys.groupby("order_id", sort=False)
+        o: (g["sku"].tolist(), g["quantity"].tolist())
+        for o, g in test_buys.groupby("order_id", sort=False)
     }
     names = world.catalog.categories
     out = []
@@ -229,7 +268,9 @@ def quality(world, ks: tuple[int, ...] = (1, 3, 5)) -> list[tuple[str, int, floa
                     fired = engines[method].match(brows, qty, NO_STYLE, "checkout")
                     picked: list[str] = []
                     for f in fired:
-                        for c in dict.fromkeys(names[world.catalog.category_codes[r]] for r in f.candidate_rows):
+                        for c in dict.fromkeys(
+                            names[world.catalog.category_codes[r]] for r in f.candidate_rows
+                        ):
                             if c not in picked:
                                 picked.append(c)
                     picked = picked[:k]
@@ -248,8 +289,10 @@ def quality(world, ks: tuple[int, ...] = (1, 3, 5)) -> list[tuple[str, int, floa
                 shown += len(picked)
                 correct += len(forgot & set(picked))
             out.append((method, k, hit / max(relevant, 1), correct / max(shown, 1), n))
-            print(f"quality k={k} {method:42s} recall={out[-1][2]:.3f} precision={out[-1][3]:.3f} orders={n}",
-                  flush=True)
+            print(
+                f"quality k={k} {method:42s} recall={out[-1][2]:.3f} precision={out[-1][3]:.3f} orders={n}",
+                flush=True,
+            )
     return out
 
 
@@ -300,12 +343,22 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, color in (("sample", "tab:blue"), ("wide", "tab:green")):
-        pts = sorted((r.n_rules, r.p50_us, r.p99_us, r.cpu_p99_us)
-                     for r in results if r.name == name and r.max_fired == 20)
+        pts = sorted(
+            (r.n_rules, r.p50_us, r.p99_us, r.cpu_p99_us)
+            for r in results
+            if r.name == name and r.max_fired == 20
+        )
         xs = [p[0] for p in pts]
         ax.plot(xs, [p[1] for p in pts], "o-", color=color, label=f"{name} p50")
         ax.plot(xs, [p[3] for p in pts], "s-", color=color, alpha=0.6, label=f"{name} p99 on-CPU")
-        ax.plot(xs, [p[2] for p in pts], "x:", color=color, alpha=0.6, label=f"{name} p99 wall (shared machine)")
+        ax.plot(
+            xs,
+            [p[2] for p in pts],
+            "x:",
+            color=color,
+            alpha=0.6,
+            label=f"{name} p99 wall (shared machine)",
+        )
     ax.axhline(1000, color="red", ls="--", lw=1, label="1 ms target")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -121,26 +121,64 @@ def start_service(bundle: Path, workers: int, budget_ms: float) -> App:
     """``recsys serve`` as an operator runs it (threads per worker stay at 1)."""
     port = free_port()
     env = {
-        **os.environ, "RECSYS_DATA_DIR": tempfile.mkdtemp(prefix="recsys-bench-"),
-        "RECSYS_RELOAD_POLL_SECONDS": "0", "PYTHONPATH": str(ROOT),
+        **os.environ,
+        "RECSYS_DATA_DIR": tempfile.mkdtemp(prefix="recsys-bench-"),
+        "RECSYS_RELOAD_POLL_SECONDS": "0",
+        "PYTHONPATH": str(ROOT),
         "RECSYS_LATENCY_BUDGET_MS": str(budget_ms),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from recsys.cli import main; sys.exit(main())", "serve",
-         "--port", str(port), "--workers", str(workers), "--model-uri", str(bundle)],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from recsys.cli import main; sys.exit(main())",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--model-uri",
+            str(bundle),
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return _wait_ready(App("service", proc, port), workers)
 
 
 def start_floor(bundle: Path, model: Path, workers: int) -> App:
     port = free_port()
-    env = {**os.environ, "FLOOR_BUNDLE": str(bundle), "FLOOR_MODEL": str(model), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "FLOOR_BUNDLE": str(bundle),
+        "FLOOR_MODEL": str(model),
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "experiments.floor_app:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "30"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "experiments.floor_app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "30",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return _wait_ready(App("floor", proc, port), workers)
 
@@ -159,8 +197,15 @@ def idle_cpu_rate(app: App, seconds: float) -> float:
     return (app.cpu_seconds() - c0) / (time.perf_counter() - t0)
 
 
-def phase(app: App, raws: list[bytes], rate: float, duration: float, max_requests: int,
-          stages: dict[str, list[float]] | None = None, idle_rate: float = 0.0) -> dict:
+def phase(
+    app: App,
+    raws: list[bytes],
+    rate: float,
+    duration: float,
+    max_requests: int,
+    stages: dict[str, list[float]] | None = None,
+    idle_rate: float = 0.0,
+) -> dict:
     """One open-loop phase; CPU is measured over the phase and divided by requests sent.
     ``available_cores``: the server's own CPU plus the machine's idle CPU over the phase, i.e.
     what this server could have used while the other jobs ran."""
@@ -174,23 +219,32 @@ def phase(app: App, raws: list[bytes], rate: float, duration: float, max_request
 
     cpu0, idle0 = app.cpu_seconds(), idle_cpu_seconds()
     t0 = time.perf_counter()
-    raw = asyncio.run(open_loop(app.port, raws, rate, duration, on_body=on_body, max_requests=max_requests))
+    raw = asyncio.run(
+        open_loop(app.port, raws, rate, duration, on_body=on_body, max_requests=max_requests)
+    )
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # let the last responses' CPU be accounted
     cpu = app.cpu_seconds() - cpu0
     idle = idle_cpu_seconds() - idle0
     n_err = sum(raw["errors"].values())
     return {
-        "app": app.name, "rate": round(rate, 1), "sent": raw["sent"], "errors": raw["errors"],
+        "app": app.name,
+        "rate": round(rate, 1),
+        "sent": raw["sent"],
+        "errors": raw["errors"],
         "error_rate": round(n_err / max(raw["sent"], 1), 4),
         "degraded_share": round(raw["degraded"] / max(raw["sent"], 1), 4),
         "cpu_ms_per_request": round(1000 * cpu / max(raw["sent"], 1), 3),
         # without what the server burns idle over the same time: the cost of the requests
-        "cpu_ms_per_request_net": round(1000 * max(cpu - idle_rate * (wall + 0.3), 0.0) / max(raw["sent"], 1), 3),
+        "cpu_ms_per_request_net": round(
+            1000 * max(cpu - idle_rate * (wall + 0.3), 0.0) / max(raw["sent"], 1), 3
+        ),
         "cpu_pct": round(100 * cpu / wall, 1),
         "available_cores": round((cpu + idle) / (wall + 0.3), 2),
-        "client_p50": pct(raw["client_ms"], 50), "client_p99": pct(raw["client_ms"], 99),
-        "server_p50": pct(raw["server_ms"], 50), "server_p99": pct(raw["server_ms"], 99),
+        "client_p50": pct(raw["client_ms"], 50),
+        "client_p99": pct(raw["client_ms"], 99),
+        "server_p50": pct(raw["server_ms"], 50),
+        "server_p99": pct(raw["server_ms"], 99),
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -199,7 +253,10 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
     bundle, bodies_file = prepare(world)
     bodies = json.loads(bodies_file.read_text())
     raws = [raw_post("/v1/recommendations", json.dumps(b).encode()) for b in bodies]
-    print(f"[{world}] starting recsys serve and the floor app, {args.workers} workers each", flush=True)
+    print(
+        f"[{world}] starting recsys serve and the floor app, {args.workers} workers each",
+        flush=True,
+    )
     service = start_service(bundle, args.workers, args.latency_budget_ms)
     try:
         floor = start_floor(bundle, model, args.workers)
@@ -214,9 +271,15 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         stages: dict[str, list[float]] = {}
         calib = {}
         for app in (service, floor):
-            calib[app.name] = phase(app, raws, args.calibration_rate, args.calibration_duration,
-                                    args.max_requests, stages if app is service else None,
-                                    idle[app.name])
+            calib[app.name] = phase(
+                app,
+                raws,
+                args.calibration_rate,
+                args.calibration_duration,
+                args.max_requests,
+                stages if app is service else None,
+                idle[app.name],
+            )
             print(f"[{world}] calibration {json.dumps(calib[app.name])}", flush=True)
         cores = min(args.workers, calib["service"]["available_cores"])
         capacity = cores * 1000.0 / max(calib["service"]["cpu_ms_per_request"], 1e-3)
@@ -224,7 +287,9 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         for frac in args.fractions:
             rate = frac * capacity
             for app in (service, floor):
-                row = phase(app, raws, rate, args.duration, args.max_requests, idle_rate=idle[app.name])
+                row = phase(
+                    app, raws, rate, args.duration, args.max_requests, idle_rate=idle[app.name]
+                )
                 row["fraction"] = frac
                 rows.append(row)
                 print(f"[{world}] {frac:.2f} x capacity {json.dumps(row)}", flush=True)
@@ -233,8 +298,11 @@ def run_world(world: str, args: argparse.Namespace, model: Path) -> dict:
         service.stop()
         floor.stop()
     return {
-        "world": world, "calibration": calib, "idle_cpu_per_s": {k: round(v, 4) for k, v in idle.items()},
-        "capacity_estimate": round(capacity, 1), "available_cores": round(cores, 2),
+        "world": world,
+        "calibration": calib,
+        "idle_cpu_per_s": {k: round(v, 4) for k, v in idle.items()},
+        "capacity_estimate": round(capacity, 1),
+        "available_cores": round(cores, 2),
         "stages_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()},
         "stages_p99_ms": {k: round(float(np.percentile(v, 99)), 3) for k, v in stages.items()},
         "rows": rows,
@@ -251,13 +319,19 @@ def summary(result: dict) -> list[dict]:
     out = []
     for w in result["worlds"]:
         c = w["calibration"]
-        line = {"world": w["world"], "cpu_service": c["service"]["cpu_ms_per_request"],
-                "cpu_floor": c["floor"]["cpu_ms_per_request"],
-                "cpu_ratio": _ratio(c["service"]["cpu_ms_per_request"], c["floor"]["cpu_ms_per_request"]),
-                "cpu_net_service": c["service"].get("cpu_ms_per_request_net"),
-                "cpu_net_floor": c["floor"].get("cpu_ms_per_request_net"),
-                "cpu_net_ratio": _ratio(c["service"].get("cpu_ms_per_request_net"),
-                                        c["floor"].get("cpu_ms_per_request_net"))}
+        line = {
+            "world": w["world"],
+            "cpu_service": c["service"]["cpu_ms_per_request"],
+            "cpu_floor": c["floor"]["cpu_ms_per_request"],
+            "cpu_ratio": _ratio(
+                c["service"]["cpu_ms_per_request"], c["floor"]["cpu_ms_per_request"]
+            ),
+            "cpu_net_service": c["service"].get("cpu_ms_per_request_net"),
+            "cpu_net_floor": c["floor"].get("cpu_ms_per_request_net"),
+            "cpu_net_ratio": _ratio(
+                c["service"].get("cpu_ms_per_request_net"), c["floor"].get("cpu_ms_per_request_net")
+            ),
+        }
         for frac in sorted({r["fraction"] for r in w["rows"]}):
             s = next(r for r in w["rows"] if r["fraction"] == frac and r["app"] == "service")
             f = next(r for r in w["rows"] if r["fraction"] == frac and r["app"] == "floor")
@@ -287,8 +361,15 @@ def plot(results: dict[str, dict], out: Path) -> None:
             flo = w["calibration"]["floor"]["cpu_ms_per_request"]
             x = i + (2 * j) * width
             ax.bar(x, svc, width, color=f"C{j}", label=f"{label}: service" if i == 0 else None)
-            ax.bar(x + width, flo, width, color=f"C{j}", alpha=0.35, hatch="//",
-                   label=f"{label}: floor" if i == 0 else None)
+            ax.bar(
+                x + width,
+                flo,
+                width,
+                color=f"C{j}",
+                alpha=0.35,
+                hatch="//",
+                label=f"{label}: floor" if i == 0 else None,
+            )
             ax.text(x + width / 2, svc * 1.02, f"{svc / flo:.2f}x", ha="center", fontsize=7)
     ax.set_xticks([i + width * (len(labels) - 0.5) for i in range(len(worlds))], worlds)
     ax.set_ylabel("server CPU ms per request (calibration phase)")
@@ -301,8 +382,13 @@ def plot(results: dict[str, dict], out: Path) -> None:
                 continue
             for app, style in (("service", "-"), ("floor", ":")):
                 pts = sorted((r for r in w["rows"] if r["app"] == app), key=lambda r: r["rate"])
-                ax.plot([r["rate"] for r in pts], [r["client_p99"] or np.nan for r in pts], style,
-                        marker="o", label=f"{label} {app} p99")
+                ax.plot(
+                    [r["rate"] for r in pts],
+                    [r["client_p99"] or np.nan for r in pts],
+                    style,
+                    marker="o",
+                    label=f"{label} {app} p99",
+                )
         ax.set_yscale("log")
         ax.set_xlabel("offered load (requests/s, open loop)")
         ax.set_ylabel("client p99 ms (log)")
@@ -349,26 +435,41 @@ def report(results: dict[str, dict]) -> str:
     ]
     for label, res in results.items():
         for s in summary(res):
-            lines.append(f"| {label} | {s['world']} | {s['cpu_service']} | {s['cpu_floor']} | "
-                         f"**{s['cpu_ratio']}** | {s['cpu_net_service'] or '-'} | {s['cpu_net_floor'] or '-'} | "
-                         f"**{s['cpu_net_ratio'] or '-'}** | {s.get('p99_ratio@0.5')} | {s.get('errors@0.5')} |")
+            lines.append(
+                f"| {label} | {s['world']} | {s['cpu_service']} | {s['cpu_floor']} | "
+                f"**{s['cpu_ratio']}** | {s['cpu_net_service'] or '-'} | {s['cpu_net_floor'] or '-'} | "
+                f"**{s['cpu_net_ratio'] or '-'}** | {s.get('p99_ratio@0.5')} | {s.get('errors@0.5')} |"
+            )
     for label, res in results.items():
-        lines += ["", f"## Run `{label}`", "",
-                  f"{res['started']} UTC, commit `{res['commit']}`, {res['workers']} workers each, "
-                  f"Python {res['python']}, load average before: {res['load_before']}, service latency "
-                  f"budget {res.get('latency_budget_ms', 50)} ms. "
-                  f"Command: `python -m experiments.bench_serving {res['command']}`", ""]
+        lines += [
+            "",
+            f"## Run `{label}`",
+            "",
+            f"{res['started']} UTC, commit `{res['commit']}`, {res['workers']} workers each, "
+            f"Python {res['python']}, load average before: {res['load_before']}, service latency "
+            f"budget {res.get('latency_budget_ms', 50)} ms. "
+            f"Command: `python -m experiments.bench_serving {res['command']}`",
+            "",
+        ]
         for w in res["worlds"]:
             st = w["stages_ms"]
-            lines += [f"### {w['world']} (capacity estimate {w['capacity_estimate']} req/s on "
-                      f"{w.get('available_cores', '?')} available cores)", "",
-                      f"Idle CPU (s per s, no traffic): {w.get('idle_cpu_per_s', 'not measured')}", "",
-                      "Pipeline stages, mean ms per request (p99): " + ", ".join(
-                          f"{k} {st[k]} ({w['stages_p99_ms'][k]})" for k in STAGES if k in st), "",
-                      "| phase | app | rate/s | sent | errors | degraded | CPU ms/req | net | CPU % | "
-                      "client p50 | client p99 | server p50 | server p99 | load |",
-                      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-            rows = [("calibration", w["calibration"]["service"]), ("calibration", w["calibration"]["floor"])]
+            lines += [
+                f"### {w['world']} (capacity estimate {w['capacity_estimate']} req/s on "
+                f"{w.get('available_cores', '?')} available cores)",
+                "",
+                f"Idle CPU (s per s, no traffic): {w.get('idle_cpu_per_s', 'not measured')}",
+                "",
+                "Pipeline stages, mean ms per request (p99): "
+                + ", ".join(f"{k} {st[k]} ({w['stages_p99_ms'][k]})" for k in STAGES if k in st),
+                "",
+                "| phase | app | rate/s | sent | errors | degraded | CPU ms/req | net | CPU % | "
+                "client p50 | client p99 | server p50 | server p99 | load |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            rows = [
+                ("calibration", w["calibration"]["service"]),
+                ("calibration", w["calibration"]["floor"]),
+            ]
             rows += [(f"{r['fraction']} x capacity", r) for r in w["rows"]]
             for ph, r in rows:
                 lines.append(
@@ -376,7 +477,8 @@ def report(results: dict[str, dict]) -> str:
                     f"{r['degraded_share']:.1%} | {r['cpu_ms_per_request']} | "
                     f"{r.get('cpu_ms_per_request_net', '-')} | {r['cpu_pct']}% | "
                     f"{r['client_p50']} | {r['client_p99']} | {r['server_p50'] or '-'} | "
-                    f"{r['server_p99'] or '-'} | {r['loadavg_1m']} |")
+                    f"{r['server_p99'] or '-'} | {r['loadavg_1m']} |"
+                )
             lines.append("")
     lines += ["![serving](serving.png)", ""]
     notes = REPORT / "notes.md"
@@ -398,25 +500,46 @@ def write_report(out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--worlds", nargs="*", default=["sample", "50k"], choices=list(WORLDS))
     ap.add_argument("--workers", type=int, default=2, help="workers of each app")
-    ap.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5, 0.8],
-                    help="rates as fractions of the service's estimated CPU capacity")
-    ap.add_argument("--calibration-rate", type=float, default=40.0, help="req/s of the CPU calibration")
+    ap.add_argument(
+        "--fractions",
+        type=float,
+        nargs="*",
+        default=[0.25, 0.5, 0.8],
+        help="rates as fractions of the service's estimated CPU capacity",
+    )
+    ap.add_argument(
+        "--calibration-rate", type=float, default=40.0, help="req/s of the CPU calibration"
+    )
     ap.add_argument("--calibration-duration", type=float, default=10.0)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per phase (upper bound)")
-    ap.add_argument("--max-requests", type=int, default=1500, help="requests per phase (upper bound)")
-    ap.add_argument("--latency-budget-ms", type=float, default=1000.0,
-                    help="the service's RECSYS_LATENCY_BUDGET_MS: high by default so that, like the "
-                    "floor, every answer runs the ranker even when the shared machine is slow "
-                    "(the default 50 ms budget skips it: 'degraded')")
-    ap.add_argument("--idle-seconds", type=float, default=5.0,
-                    help="seconds of no traffic to measure each server's idle CPU")
+    ap.add_argument(
+        "--max-requests", type=int, default=1500, help="requests per phase (upper bound)"
+    )
+    ap.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=1000.0,
+        help="the service's RECSYS_LATENCY_BUDGET_MS: high by default so that, like the "
+        "floor, every answer runs the ranker even when the shared machine is slow "
+        "(the default 50 ms budget skips it: 'degraded')",
+    )
+    ap.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=5.0,
+        help="seconds of no traffic to measure each server's idle CPU",
+    )
     ap.add_argument("--label", default="run", help="results-<label>.json (e.g. baseline, after)")
     ap.add_argument("--report-only", action="store_true", help="rebuild README.md and the plot")
     ap.add_argument("--out", type=Path, default=REPORT)
-    ap.add_argument("--commit", help="what code is measured (default: git describe of this checkout)")
+    ap.add_argument(
+        "--commit", help="what code is measured (default: git describe of this checkout)"
+    )
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     args.out.mkdir(parents=True, exist_ok=True)
@@ -424,14 +547,22 @@ def main(argv: list[str] | None = None) -> int:
         from experiments.floor_app import train_floor_model
 
         model = train_floor_model(Path(tempfile.mkdtemp(prefix="floor-")) / "floor_model.txt")
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         result = {
-            "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "commit": args.commit or (commit + ("+dirty" if dirty else "")),
-            "workers": args.workers, "python": platform.python_version(),
-            "load_before": [round(x, 2) for x in os.getloadavg()], "command": " ".join(sys.argv[1:]),
+            "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+            "commit": args.commit or (commit + ("+dirty" if dirty else "")),
+            "workers": args.workers,
+            "python": platform.python_version(),
+            "load_before": [round(x, 2) for x in os.getloadavg()],
+            "command": " ".join(sys.argv[1:]),
             "latency_budget_ms": args.latency_budget_ms,
             "worlds": [],
         }

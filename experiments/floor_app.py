@@ -49,9 +49,16 @@ def train_floor_model(path: Path, seed: int = 0) -> Path:
     n_groups, per = 200, 100
     X = rng.normal(size=(n_groups * per, N_FEATURES)).astype(np.float32)
     y = (X[:, :5].sum(axis=1) + rng.normal(scale=2.0, size=len(X)) > 2.5).astype(np.int32)
-    params = {"objective": "lambdarank", "num_leaves": 31, "learning_rate": 0.05,
-              "min_data_in_leaf": 20, "seed": seed, "deterministic": True, "num_threads": 1,
-              "verbosity": -1}
+    params = {
+        "objective": "lambdarank",
+        "num_leaves": 31,
+        "learning_rate": 0.05,
+        "min_data_in_leaf": 20,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+        "verbosity": -1,
+    }
     ds = lgb.Dataset(X, label=y, group=np.full(n_groups, per))
     booster = lgb.train(params, ds, num_boost_round=N_TREES)
     booster.save_model(str(path))
@@ -64,6 +71,7 @@ def app_from_env():  # noqa: ANN201 - FastAPI app
     import lightgbm as lgb
     from fastapi import FastAPI
     from fastapi.responses import Response
+
     faiss.omp_set_num_threads(1)
     bundle = Path(os.environ["FLOOR_BUNDLE"])
     from recsys.bundle import load_catalog
@@ -99,4 +107,3 @@ def app_from_env():  # noqa: ANN201 - FastAPI app
         return {"ready": True}
 
     return app
-

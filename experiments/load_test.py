@@ -46,7 +46,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "experiments" / "reports" / "load"
 CACHE = ROOT / "data" / "load"
-WORLDS = {"sample": {"n_skus": None, "n_orders": 30_000}, "50k": {"n_skus": 50_000, "n_orders": 30_000}}
+WORLDS = {
+    "sample": {"n_skus": None, "n_orders": 30_000},
+    "50k": {"n_skus": 50_000, "n_orders": 30_000},
+}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,10 +81,14 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
     t = time.perf_counter()
     w = generate_world(seed=seed, **kwargs)
     cfg = load_pipeline_config()
-    training = cfg.training.model_copy(update={
-        "max_train_orders": 4000, "max_validation_orders": 1500, "max_eval_orders": 500,
-        "refit_generators": False,
-    })
+    training = cfg.training.model_copy(
+        update={
+            "max_train_orders": 4000,
+            "max_validation_orders": 1500,
+            "max_eval_orders": 500,
+            "refit_generators": False,
+        }
+    )
     cfg = cfg.model_copy(update={"training": training})
     result = fit_recommender(w.catalog, w.interactions, cfg, seed=1)
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,11 +103,13 @@ def prepare(world: str, seed: int = 7) -> tuple[Path, Path]:
     for n, i in enumerate(rng.choice(late, size=min(2000, len(late)), replace=False)):
         items, _ = orders.items_of(int(i))
         keep = items[: max(1, len(items) - 1)][:20]
-        out.append({
-            "basket": [{"sku": str(skus[r]), "quantity": 1} for r in keep],
-            "page": "checkout" if n % 2 else "cart",
-            "k": 10,
-        })
+        out.append(
+            {
+                "basket": [{"sku": str(skus[r]), "quantity": 1} for r in keep],
+                "page": "checkout" if n % 2 else "cart",
+                "k": 10,
+            }
+        )
     bodies.write_text(json.dumps(out))
     return bundle, bodies
 
@@ -152,15 +161,36 @@ def start_server(bundle: Path, workers: int, sync_handlers: bool) -> Server:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="recsys-load-"))
     env = {
-        **os.environ, "RECSYS_MODEL_URI": str(bundle), "RECSYS_DATA_DIR": str(data_dir),
-        "RECSYS_RELOAD_POLL_SECONDS": "0", "RECSYS_SERVING_SYNC_HANDLERS": "1" if sync_handlers else "0",
+        **os.environ,
+        "RECSYS_MODEL_URI": str(bundle),
+        "RECSYS_DATA_DIR": str(data_dir),
+        "RECSYS_RELOAD_POLL_SECONDS": "0",
+        "RECSYS_SERVING_SYNC_HANDLERS": "1" if sync_handlers else "0",
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recsys-prom-"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "serving.app:app_from_env", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log", "--timeout-keep-alive", "30"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "serving.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "30",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     server = Server(proc, port, data_dir)
     deadline = time.monotonic() + 180
@@ -257,7 +287,12 @@ def server_ms(headers: dict[bytes, bytes]) -> float | None:
 
 
 async def open_loop(
-    port: int, raws: list[bytes], rate: float, duration: float, on_body=None, max_requests: int | None = None,  # noqa: ANN001
+    port: int,
+    raws: list[bytes],
+    rate: float,
+    duration: float,
+    on_body=None,
+    max_requests: int | None = None,  # noqa: ANN001
 ) -> dict:
     """Send ``rate`` requests/s for ``duration`` s (at most ``max_requests``); return latencies
     (ms) and counts. ``on_body`` sees every successful response body."""
@@ -298,8 +333,14 @@ async def open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*tasks)
-    return {"sent": n, "client_ms": client_ms, "server_ms": srv_ms, "degraded": degraded,
-            "errors": errors, "connections": pool.open}
+    return {
+        "sent": n,
+        "client_ms": client_ms,
+        "server_ms": srv_ms,
+        "degraded": degraded,
+        "errors": errors,
+        "connections": pool.open,
+    }
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -309,12 +350,16 @@ def pct(values: list[float], q: float) -> float | None:
 def summarise(raw: dict, rate: float, duration: float, cpu_s: float, gen_cpu_s: float) -> dict:
     n_err = sum(raw["errors"].values())
     return {
-        "rate": rate, "sent": raw["sent"], "errors": raw["errors"],
+        "rate": rate,
+        "sent": raw["sent"],
+        "errors": raw["errors"],
         "error_rate": round(n_err / max(raw["sent"], 1), 4),
         "degraded_share": round(raw["degraded"] / max(raw["sent"], 1), 4),
-        "server_p50": pct(raw["server_ms"], 50), "server_p95": pct(raw["server_ms"], 95),
+        "server_p50": pct(raw["server_ms"], 50),
+        "server_p95": pct(raw["server_ms"], 95),
         "server_p99": pct(raw["server_ms"], 99),
-        "client_p50": pct(raw["client_ms"], 50), "client_p95": pct(raw["client_ms"], 95),
+        "client_p50": pct(raw["client_ms"], 50),
+        "client_p95": pct(raw["client_ms"], 95),
         "client_p99": pct(raw["client_ms"], 99),
         "server_cpu_pct": round(100 * cpu_s / duration, 1),
         "server_cpu_ms_per_request": round(1000 * cpu_s / max(raw["sent"], 1), 2),
@@ -334,8 +379,13 @@ def event_batches(n_batches: int) -> list[bytes]:
     out = []
     for b in range(n_batches):
         events = [
-            {"event_id": uuid.uuid4().hex, "type": "view", "sku": "SKU-000004",
-             "session_id": f"load-{b % 50}", "ts": ts}
+            {
+                "event_id": uuid.uuid4().hex,
+                "type": "view",
+                "sku": "SKU-000004",
+                "session_id": f"load-{b % 50}",
+                "ts": ts,
+            }
             for _ in range(100)
         ]
         out.append(raw_post("/v1/events", json.dumps({"events": events}).encode()))
@@ -365,9 +415,13 @@ def run_world(world: str, args: argparse.Namespace) -> list[dict]:
             if handlers == args.handlers[0]:
                 batches = event_batches(int(args.event_rate * args.event_duration))
                 cpu0, gen0, t0 = server.cpu_seconds(), own_cpu(), time.perf_counter()
-                raw = asyncio.run(open_loop(server.port, batches, args.event_rate, args.event_duration))
+                raw = asyncio.run(
+                    open_loop(server.port, batches, args.event_rate, args.event_duration)
+                )
                 wall = time.perf_counter() - t0
-                row = summarise(raw, args.event_rate, wall, server.cpu_seconds() - cpu0, own_cpu() - gen0)
+                row = summarise(
+                    raw, args.event_rate, wall, server.cpu_seconds() - cpu0, own_cpu() - gen0
+                )
                 row.update(world=world, handlers=handlers, kind="events_x100")
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -388,8 +442,10 @@ def plot(rows: list[dict], out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, side in zip(axes, ("server", "client"), strict=True):
         for world, handlers in series:
-            pts = sorted((r for r in rec if r["world"] == world and r["handlers"] == handlers),
-                         key=lambda r: r["rate"])
+            pts = sorted(
+                (r for r in rec if r["world"] == world and r["handlers"] == handlers),
+                key=lambda r: r["rate"],
+            )
             x = [r["rate"] for r in pts]
             for q, style in (("p50", ":"), ("p99", "-")):
                 y = [r[f"{side}_{q}"] or np.nan for r in pts]
@@ -442,26 +498,53 @@ def report(rows: list[dict], args: argparse.Namespace, load_before: tuple, comma
             f"{r['loadgen_cpu_pct']}% | {r.get('loadavg_1m_after')} |"
         )
     lines += ["", "## Highest rate holding p99 <= 50 ms with zero errors", ""]
-    for world, handlers in sorted({(r["world"], r["handlers"]) for r in rows if r["kind"] == "recommend"}):
-        ok = [r["rate"] for r in rows if r["kind"] == "recommend" and r["world"] == world
-              and r["handlers"] == handlers and r["error_rate"] == 0
-              and r["server_p99"] is not None and r["server_p99"] <= 50]
-        ok_c = [r["rate"] for r in rows if r["kind"] == "recommend" and r["world"] == world
-                and r["handlers"] == handlers and r["error_rate"] == 0
-                and r["client_p99"] is not None and r["client_p99"] <= 50]
-        lines.append(f"- {world} / {handlers}: server-side {max(ok) if ok else 'none'} req/s; "
-                     f"client-side {max(ok_c) if ok_c else 'none'} req/s (of the rates tried)")
-    lines += ["", "## Event batches of 100 (POST /v1/events, SQLite WAL, synchronous=FULL)", "",
-              "| world | batches/s | sent | errors | server p50 | p95 | p99 | client p50 | p99 | load |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for world, handlers in sorted(
+        {(r["world"], r["handlers"]) for r in rows if r["kind"] == "recommend"}
+    ):
+        ok = [
+            r["rate"]
+            for r in rows
+            if r["kind"] == "recommend"
+            and r["world"] == world
+            and r["handlers"] == handlers
+            and r["error_rate"] == 0
+            and r["server_p99"] is not None
+            and r["server_p99"] <= 50
+        ]
+        ok_c = [
+            r["rate"]
+            for r in rows
+            if r["kind"] == "recommend"
+            and r["world"] == world
+            and r["handlers"] == handlers
+            and r["error_rate"] == 0
+            and r["client_p99"] is not None
+            and r["client_p99"] <= 50
+        ]
+        lines.append(
+            f"- {world} / {handlers}: server-side {max(ok) if ok else 'none'} req/s; "
+            f"client-side {max(ok_c) if ok_c else 'none'} req/s (of the rates tried)"
+        )
+    lines += [
+        "",
+        "## Event batches of 100 (POST /v1/events, SQLite WAL, synchronous=FULL)",
+        "",
+        "| world | batches/s | sent | errors | server p50 | p95 | p99 | client p50 | p99 | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if r["kind"] == "events_x100":
-            lines.append(f"| {r['world']} | {r['rate']:.0f} | {r['sent']} | {r['error_rate']:.2%} | "
-                         f"{r['server_p50']} | {r['server_p95']} | {r['server_p99']} | "
-                         f"{r['client_p50']} | {r['client_p99']} | {r.get('loadavg_1m_after')} |")
+            lines.append(
+                f"| {r['world']} | {r['rate']:.0f} | {r['sent']} | {r['error_rate']:.2%} | "
+                f"{r['server_p50']} | {r['server_p95']} | {r['server_p99']} | "
+                f"{r['client_p50']} | {r['client_p99']} | {r.get('loadavg_1m_after')} |"
+            )
     lines += [
-        "", "![latency](latency.png)", "",
-        "## How to read this", "",
+        "",
+        "![latency](latency.png)",
+        "",
+        "## How to read this",
+        "",
         "- The machine is shared (the `load` column): when other jobs keep more than two "
         "processes runnable, our workers wait for a core and the tail grows with the machine's "
         "load, not with ours. `CPU ms/req` is the load-independent figure.",
@@ -476,19 +559,28 @@ def report(rows: list[dict], args: argparse.Namespace, load_before: tuple, comma
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--worlds", nargs="*", default=["sample", "50k"], choices=list(WORLDS))
     ap.add_argument("--rates", type=float, nargs="*", default=[50, 100, 200, 400])
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--handlers", nargs="*", default=["async", "sync"], choices=["async", "sync"])
-    ap.add_argument("--sync-worlds", nargs="*", default=["sample"],
-                    help="worlds on which the def-handler variant is also measured")
+    ap.add_argument(
+        "--sync-worlds",
+        nargs="*",
+        default=["sample"],
+        help="worlds on which the def-handler variant is also measured",
+    )
     ap.add_argument("--event-rate", type=float, default=20.0, help="event batches per second")
     ap.add_argument("--event-duration", type=float, default=10.0)
     ap.add_argument("--prepare-only", action="store_true")
-    ap.add_argument("--report-only", action="store_true",
-                    help="rewrite README.md and latency.png from an existing results.json")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite README.md and latency.png from an existing results.json",
+    )
     ap.add_argument("--out", type=Path, default=REPORT)
     args = ap.parse_args(argv)
     if args.prepare_only:
@@ -508,9 +600,17 @@ def main(argv: list[str] | None = None) -> int:
         for w in args.worlds:
             rows += run_world(w, args)
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(
-            {"command": command, "load_before": load_before, "duration": args.duration,
-             "rows": rows}, indent=1))
+        (args.out / "results.json").write_text(
+            json.dumps(
+                {
+                    "command": command,
+                    "load_before": load_before,
+                    "duration": args.duration,
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
     plot(rows, args.out)
     text = report(rows, args, load_before, command)
     (args.out / "README.md").write_text(text)

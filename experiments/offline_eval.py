@@ -25,9 +25,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 REPORT_DIR = Path(__file__).parent / "reports" / "offline_eval"
 ONLINE_RETAIL = Path("/work/shared/data/online_retail_2010-12_2011-09.parquet")
-KEY = ("recall@10", "ndcg@10", "hit_rate@10", "mrr", "coverage", "cross_category_share",
-       "style_coherence", "accessory_recall", "accessory_category_recall", "accessory_slot_precision",
-       "accessory_slot_category_precision", "accessory_slots_per_basket")
+KEY = (
+    "recall@10",
+    "ndcg@10",
+    "hit_rate@10",
+    "mrr",
+    "coverage",
+    "cross_category_share",
+    "style_coherence",
+    "accessory_recall",
+    "accessory_category_recall",
+    "accessory_slot_precision",
+    "accessory_slot_category_precision",
+    "accessory_slots_per_basket",
+)
 
 
 def _load(data: str, n_orders: int, world_seed: int, path: Path):  # type: ignore[no-untyped-def]
@@ -45,7 +56,9 @@ def _load(data: str, n_orders: int, world_seed: int, path: Path):  # type: ignor
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", choices=("sample", "online-retail"), default="sample")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--n-orders", type=int, default=50_000, help="sample world size")
@@ -60,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     from training.fit import fit_recommender
 
     config = load_pipeline_config(args.config)
-    catalog, interactions, gt, item_truth, rules_parts = _load(args.data, args.n_orders, args.world_seed, args.path)
+    catalog, interactions, gt, item_truth, rules_parts = _load(
+        args.data, args.n_orders, args.world_seed, args.path
+    )
     runs = []
     out_dir = args.out / args.data
     for seed in args.seeds:
@@ -71,16 +86,29 @@ def main(argv: list[str] | None = None) -> int:
             engine_cls, default_rules = rules_parts
             rules = _LazyRules(engine_cls, default_rules(), catalog)
         res = fit_recommender(
-            catalog, interactions, config, seed=seed, ground_truth=gt, rules=rules,
-            item_truth=item_truth, output_dir=out_dir / f"seed{seed}", ablations=True,
+            catalog,
+            interactions,
+            config,
+            seed=seed,
+            ground_truth=gt,
+            rules=rules,
+            item_truth=item_truth,
+            output_dir=out_dir / f"seed{seed}",
+            ablations=True,
             refit=False,  # the figures are those of the pipeline fitted before the evaluation window
         )
-        runs.append({
-            "seed": seed, "seconds": round(time.perf_counter() - t, 1), "stages": res.stage_seconds,
-            "baselines": res.evaluation.baselines, "n_baskets": res.evaluation.n_baskets,
-            "windows": res.windows, "examples": res.n_examples,
-            "importance": dict(list(res.feature_importance.items())[:12]),
-        })
+        runs.append(
+            {
+                "seed": seed,
+                "seconds": round(time.perf_counter() - t, 1),
+                "stages": res.stage_seconds,
+                "baselines": res.evaluation.baselines,
+                "n_baskets": res.evaluation.n_baskets,
+                "windows": res.windows,
+                "examples": res.n_examples,
+                "importance": dict(list(res.feature_importance.items())[:12]),
+            }
+        )
         (out_dir).mkdir(parents=True, exist_ok=True)
         (out_dir / f"seed{seed}" / "report.md").write_text(res.evaluation.report_markdown)
     (out_dir / "runs.json").write_text(json.dumps(runs, indent=1, default=str))
@@ -110,7 +138,8 @@ def _report(args: argparse.Namespace, runs: list[dict], config_hash: str) -> str
         f"# Offline evaluation: {args.data}",
         "",
         f"Command: `python -m experiments.offline_eval --data {args.data} --seeds {' '.join(map(str, args.seeds))}"
-        + (f" --n-orders {args.n_orders}" if args.data == "sample" else "") + "`",
+        + (f" --n-orders {args.n_orders}" if args.data == "sample" else "")
+        + "`",
         f"Pipeline config hash `{config_hash}`; seeds {args.seeds} (each seed: a new hide-out draw, "
         "new model seeds, same data). Values are mean ± std over seeds.",
         "",
@@ -141,14 +170,22 @@ def _report(args: argparse.Namespace, runs: list[dict], config_hash: str) -> str
                 f"\n{metric}: ranker {np.mean(rk):.4f} vs best single baseline `{best}` {np.mean(bb):.4f}: "
                 f"relative gain per seed {', '.join(f'{x:+.1%}' for x in rel)}."
             )
-    lines.append(f"\nFit time per seed (s): {[r['seconds'] for r in runs]}; stages (seed {runs[0]['seed']}): {runs[0]['stages']}")
-    lines.append(f"\nTop features by gain (seed {runs[0]['seed']}): {', '.join(runs[0]['importance'])}")
-    lines.append(f"\nPlots: `{args.data}/seed{runs[0]['seed']}/recall_at_10.png`, `{args.data}/seed{runs[0]['seed']}/ndcg_at_10.png`.")
-    lines.append("\nNotes: 'merged candidates (no ranker)' is the candidate set in merged-quota order; "
-                 "'ranker' is the served list (category cap 3); ablations retrain the ranker on the same "
-                 "examples without the style feature group / without the item_knn+cf feature group (candidates unchanged). "
-                 "Accessory recall: forgotten SKUs from the ground truth found in the checkout answer for the "
-                 "full order (items + rule slots from the default rules); for baselines, in their top-10 list.")
+    lines.append(
+        f"\nFit time per seed (s): {[r['seconds'] for r in runs]}; stages (seed {runs[0]['seed']}): {runs[0]['stages']}"
+    )
+    lines.append(
+        f"\nTop features by gain (seed {runs[0]['seed']}): {', '.join(runs[0]['importance'])}"
+    )
+    lines.append(
+        f"\nPlots: `{args.data}/seed{runs[0]['seed']}/recall_at_10.png`, `{args.data}/seed{runs[0]['seed']}/ndcg_at_10.png`."
+    )
+    lines.append(
+        "\nNotes: 'merged candidates (no ranker)' is the candidate set in merged-quota order; "
+        "'ranker' is the served list (category cap 3); ablations retrain the ranker on the same "
+        "examples without the style feature group / without the item_knn+cf feature group (candidates unchanged). "
+        "Accessory recall: forgotten SKUs from the ground truth found in the checkout answer for the "
+        "full order (items + rule slots from the default rules); for baselines, in their top-10 list."
+    )
     return "\n".join(lines) + "\n"
 
 

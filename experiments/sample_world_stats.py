@@ -37,8 +37,13 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "base_mb": base / 
 
 def run_child(seed: int, n_orders: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(seed), str(n_orders)],
-                         capture_output=True, text=True, check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(seed), str(n_orders)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -58,22 +63,35 @@ def world_properties(seed: int) -> dict:
         "grey/black/anthracite colour": styled["color"].isin(["grey", "black", "anthracite"]),
         "metal or metal-and-wood": styled["material"].isin(["metal", "metal and wood"]),
         "concrete or brick look": styled["pattern"].isin(["concrete look", "brick look"]),
-        "white/light grey/natural colour": styled["color"].isin(["white", "light grey",
-                                                                 "natural"]),
+        "white/light grey/natural colour": styled["color"].isin(["white", "light grey", "natural"]),
     }
-    corr = {k: {"n": int(m.sum()), "p_loft": float(is_loft[m.to_numpy()].mean())}
-            for k, m in signals.items()}
+    corr = {
+        k: {"n": int(m.sum()), "p_loft": float(is_loft[m.to_numpy()].mean())}
+        for k, m in signals.items()
+    }
 
-    p = w.interactions.purchases().merge(
-        items[["sku", "category", "color", "paintable"]], on="sku").merge(
-        w.ground_truth[["order_id", "order_style", "kind"]], on="order_id")
+    p = (
+        w.interactions.purchases()
+        .merge(items[["sku", "category", "color", "paintable"]], on="sku")
+        .merge(w.ground_truth[["order_id", "order_style", "kind"]], on="order_id")
+    )
     p = p[p["kind"] == "project"]
-    o = p.assign(
-        gt=(p["category"] == "porcelain-tile") & p["color"].isin(["grey", "anthracite"]),
-        pw=(p["category"] == "wallpaper") & p["paintable"],
-        t=p["category"] == "porcelain-tile", w=p["category"] == "wallpaper",
-    ).groupby("order_id").agg(style=("order_style", "first"), gt=("gt", "any"),
-                              pw=("pw", "any"), t=("t", "any"), w=("w", "any"))
+    o = (
+        p.assign(
+            gt=(p["category"] == "porcelain-tile") & p["color"].isin(["grey", "anthracite"]),
+            pw=(p["category"] == "wallpaper") & p["paintable"],
+            t=p["category"] == "porcelain-tile",
+            w=p["category"] == "wallpaper",
+        )
+        .groupby("order_id")
+        .agg(
+            style=("order_style", "first"),
+            gt=("gt", "any"),
+            pw=("pw", "any"),
+            t=("t", "any"),
+            w=("w", "any"),
+        )
+    )
     both = o[o["t"] & o["w"]]
     ex = both["gt"] & both["pw"]
     loft = both["style"] == "loft"
@@ -98,20 +116,24 @@ def world_properties(seed: int) -> dict:
         },
         "forget_rates": observed,
         "shopper_two_styles_share": float((truth["shopper_styles"].str.len() == 2).mean()),
-        "event_ts_span_days": float((w.interactions.frame["ts"].max()
-                                     - w.interactions.frame["ts"].min()) / pd.Timedelta(days=1)),
+        "event_ts_span_days": float(
+            (w.interactions.frame["ts"].max() - w.interactions.frame["ts"].min())
+            / pd.Timedelta(days=1)
+        ),
     }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=5, help="runs of the default world")
     ap.add_argument("--quick", action="store_true", help="skip the scaling runs")
     args = ap.parse_args()
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -122,23 +144,39 @@ def main() -> int:
     peaks = np.array([r["peak_mb"] for r in runs])
     base = float(np.median([r["base_mb"] for r in runs]))
     summary = runs[0]["summary"]
-    print(f"default world: median {np.median(secs):.2f} s, p99 {np.percentile(secs, 99):.2f} s "
-          f"over {len(secs)} runs; peak RSS {np.median(peaks):.0f} MB "
-          f"(interpreter + numpy/pandas alone {base:.0f} MB)")
+    print(
+        f"default world: median {np.median(secs):.2f} s, p99 {np.percentile(secs, 99):.2f} s "
+        f"over {len(secs)} runs; peak RSS {np.median(peaks):.0f} MB "
+        f"(interpreter + numpy/pandas alone {base:.0f} MB)"
+    )
 
     sizes = [] if args.quick else [12_500, 25_000, 50_000, 100_000, 200_000]
     scaling = [(n, run_child(args.seed, n)) for n in sizes]
     for n, r in scaling:
-        print(f"  n_orders {n:>7,}: {r['summary']['interactions']:>10,} events, "
-              f"{r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MB")
+        print(
+            f"  n_orders {n:>7,}: {r['summary']['interactions']:>10,} events, "
+            f"{r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MB"
+        )
 
     props = world_properties(args.seed)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / "figures.json").write_text(json.dumps(
-        {"summary": summary, "seconds": secs.tolist(), "peak_mb": peaks.tolist(),
-         "baseline_mb": base, "scaling": [(n, r["seconds"], r["peak_mb"],
-                                           r["summary"]["interactions"]) for n, r in scaling],
-         "properties": props}, indent=2) + "\n")
+    (REPORT_DIR / "figures.json").write_text(
+        json.dumps(
+            {
+                "summary": summary,
+                "seconds": secs.tolist(),
+                "peak_mb": peaks.tolist(),
+                "baseline_mb": base,
+                "scaling": [
+                    (n, r["seconds"], r["peak_mb"], r["summary"]["interactions"])
+                    for n, r in scaling
+                ],
+                "properties": props,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     fams = list(summary["tagged_share_by_family"])
@@ -220,10 +258,17 @@ def write_readme(summary, secs, peaks, base, scaling, props) -> None:
         "",
     ]
     if scaling:
-        lines += ["Scaling (`--orders N`), one run each:", "",
-                  "| project orders | events | seconds | peak RSS MB |", "| --- | --- | --- | --- |"]
-        lines += [f"| {n:,} | {r['summary']['interactions']:,} | {r['seconds']:.1f} | "
-                  f"{r['peak_mb']:.0f} |" for n, r in scaling]
+        lines += [
+            "Scaling (`--orders N`), one run each:",
+            "",
+            "| project orders | events | seconds | peak RSS MB |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {n:,} | {r['summary']['interactions']:,} | {r['seconds']:.1f} | "
+            f"{r['peak_mb']:.0f} |"
+            for n, r in scaling
+        ]
         lines += ["", "![scaling](scaling.png)", ""]
     le = props["loft_example"]
     lines += [

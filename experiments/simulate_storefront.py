@@ -48,11 +48,15 @@ log = logging.getLogger("simulate_storefront")
 ADMIN_KEY = "simulator-admin-key"
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"name": "full", "share": 0.5}
-COPURCHASE = {"name": "copurchase", "share": 0.5,
-              "knobs": {"ranker": False, "style_slots": 0, "generators": ["co_purchase"]}}
+COPURCHASE = {
+    "name": "copurchase",
+    "share": 0.5,
+    "knobs": {"ranker": False, "style_slots": 0, "generators": ["co_purchase"]},
+}
 
 
 # --- shoppers -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Shopper:
@@ -114,15 +118,27 @@ def held_out_world(world: Any, cutoff: pd.Timestamp) -> World:
     gt = world.ground_truth
     gt = gt[(gt["kind"] == "project") & (gt["ts"] >= cutoff)]
     shoppers = [
-        Shopper(r.order_id, r.user_id, baskets[r.order_id], frozenset(r.shopper_styles),
-                needs.get(r.project, frozenset()), frozenset(r.forgotten_categories))
-        for r in gt.itertuples() if r.order_id in baskets.index
+        Shopper(
+            r.order_id,
+            r.user_id,
+            baskets[r.order_id],
+            frozenset(r.shopper_styles),
+            needs.get(r.project, frozenset()),
+            frozenset(r.forgotten_categories),
+        )
+        for r in gt.itertuples()
+        if r.order_id in baskets.index
     ]
-    return World(dict(zip(cat["sku"], cat["category"], strict=True)),
-                 dict(zip(cat["sku"], cat["price"].astype(float), strict=True)), styles, shoppers)
+    return World(
+        dict(zip(cat["sku"], cat["category"], strict=True)),
+        dict(zip(cat["sku"], cat["price"].astype(float), strict=True)),
+        styles,
+        shoppers,
+    )
 
 
 # --- one shopper over HTTP -------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -133,19 +149,37 @@ class Outcome:
 
 
 def _event(kind: str, sku: str, shopper: Shopper, session: str, **extra: Any) -> dict[str, Any]:
-    return {"event_id": uuid.uuid4().hex, "type": kind, "sku": sku, "session_id": session,
-            "user_id": shopper.user_id, "ts": datetime.now(UTC).isoformat(), **extra}
+    return {
+        "event_id": uuid.uuid4().hex,
+        "type": kind,
+        "sku": sku,
+        "session_id": session,
+        "user_id": shopper.user_id,
+        "ts": datetime.now(UTC).isoformat(),
+        **extra,
+    }
 
 
-def shop(client: httpx.Client, world: World, shopper: Shopper, session: str,
-         rng: np.random.Generator, behaviour: Behaviour) -> Outcome:
+def shop(
+    client: httpx.Client,
+    world: World,
+    shopper: Shopper,
+    session: str,
+    rng: np.random.Generator,
+    behaviour: Behaviour,
+) -> Outcome:
     """Cart page, checkout page, purchase: 2 answers and 1-3 event batches."""
     out = Outcome()
     carted: list[tuple[str, str, int]] = []  # sku, recommendation id, position
     basket = list(shopper.basket)
     for page in ("cart", "checkout"):
-        body = {"basket": [{"sku": s} for s in basket + [c[0] for c in carted]],
-                "page": page, "k": 8, "session_id": session, "user_id": shopper.user_id}
+        body = {
+            "basket": [{"sku": s} for s in basket + [c[0] for c in carted]],
+            "page": page,
+            "k": 8,
+            "session_id": session,
+            "user_id": shopper.user_id,
+        }
         r = client.post("/v1/recommendations", json=body)
         r.raise_for_status()
         answer = r.json()
@@ -158,36 +192,65 @@ def shop(client: httpx.Client, world: World, shopper: Shopper, session: str,
             in_style = bool(world.item_styles.get(sku, frozenset()) & shopper.styles)
             needed = cat in shopper.needs
             forgot = cat in shopper.forgotten
-            p = behaviour.base + behaviour.style * in_style + behaviour.need * needed \
+            p = (
+                behaviour.base
+                + behaviour.style * in_style
+                + behaviour.need * needed
                 + behaviour.forgotten * forgot
+            )
             p /= 1.0 + behaviour.decay * (pos - 1)
             if rng.random() >= min(p, 0.95):
                 continue
             out.clicks += 1
-            events.append(_event("view", sku, shopper, session, recommendation_id=rid, position=pos))
+            events.append(
+                _event("view", sku, shopper, session, recommendation_id=rid, position=pos)
+            )
             relevant = in_style or needed or forgot
             if rng.random() < (behaviour.cart_relevant if relevant else behaviour.cart_other):
                 out.carts += 1
                 carted.append((sku, rid, pos))
-                events.append(_event("add_to_cart", sku, shopper, session,
-                                     recommendation_id=rid, position=pos))
+                events.append(
+                    _event(
+                        "add_to_cart", sku, shopper, session, recommendation_id=rid, position=pos
+                    )
+                )
         if events:
             client.post("/v1/events", json={"events": events}).raise_for_status()
     order = f"{session}-order"
-    purchases = [_event("purchase", s, shopper, session, order_id=order, price=world.price[s])
-                 for s in basket]
+    purchases = [
+        _event("purchase", s, shopper, session, order_id=order, price=world.price[s])
+        for s in basket
+    ]
     for sku, rid, pos in carted:
         if rng.random() < behaviour.buy:
             out.bought += 1
-            purchases.append(_event("purchase", sku, shopper, session, order_id=order,
-                                    recommendation_id=rid, position=pos, price=world.price[sku]))
+            purchases.append(
+                _event(
+                    "purchase",
+                    sku,
+                    shopper,
+                    session,
+                    order_id=order,
+                    recommendation_id=rid,
+                    position=pos,
+                    price=world.price[sku],
+                )
+            )
     for i in range(0, len(purchases), 500):
-        client.post("/v1/events", json={"events": purchases[i:i + 500]}).raise_for_status()
+        client.post("/v1/events", json={"events": purchases[i : i + 500]}).raise_for_status()
     return out
 
 
-def drive(base_url: str, world: World, shoppers: Iterable[Shopper], *, tag: str, seed: int,
-          behaviour: Behaviour | None = None, progress_every: int = 200) -> Outcome:
+def drive(
+    base_url: str,
+    world: World,
+    shoppers: Iterable[Shopper],
+    *,
+    tag: str,
+    seed: int,
+    behaviour: Behaviour | None = None,
+    progress_every: int = 200,
+) -> Outcome:
     """Replay ``shoppers`` once (a bounded loop: one pass, two answers each)."""
     behaviour = behaviour or Behaviour()
     rng = np.random.default_rng(seed)
@@ -200,12 +263,19 @@ def drive(base_url: str, world: World, shoppers: Iterable[Shopper], *, tag: str,
             total.carts += o.carts
             total.bought += o.bought
             if i % progress_every == 0:
-                log.info("%s: %d shoppers, %d clicks, %d carts, %d bought", tag, i,
-                         total.clicks, total.carts, total.bought)
+                log.info(
+                    "%s: %d shoppers, %d clicks, %d carts, %d bought",
+                    tag,
+                    i,
+                    total.clicks,
+                    total.carts,
+                    total.bought,
+                )
     return total
 
 
 # --- the API process and the experiment ------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -216,21 +286,44 @@ def free_port() -> int:
 class ApiProcess:
     """``uvicorn serving.app:app_from_env`` on 127.0.0.1 with its own data dir."""
 
-    def __init__(self, bundle: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, bundle: Path, data_dir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "RECSYS_DATA_DIR": str(data_dir), "RECSYS_MODEL_URI": str(bundle),
-                    "RECSYS_ADMIN_KEY": ADMIN_KEY, "RECSYS_RELOAD_POLL_SECONDS": "0",
-                    "RECSYS_EXPERIMENT_POLL_SECONDS": "0.5", "RECSYS_LATENCY_BUDGET_MS": "1000",
-                    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(extra_env or {})}
+        self.env = {
+            **os.environ,
+            "RECSYS_DATA_DIR": str(data_dir),
+            "RECSYS_MODEL_URI": str(bundle),
+            "RECSYS_ADMIN_KEY": ADMIN_KEY,
+            "RECSYS_RELOAD_POLL_SECONDS": "0",
+            "RECSYS_EXPERIMENT_POLL_SECONDS": "0.5",
+            "RECSYS_LATENCY_BUDGET_MS": "1000",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            **(extra_env or {}),
+        }
         self.log_path = data_dir / "uvicorn.log"
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> ApiProcess:
         self.proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "uvicorn", "--factory", "serving.app:app_from_env",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "serving.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stdout=open(self.log_path, "ab"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
             start_new_session=True,
         )
         deadline = time.monotonic() + 120
@@ -257,16 +350,28 @@ class ApiProcess:
 
 
 def admin(base: str) -> httpx.Client:
-    return httpx.Client(base_url=base, timeout=120,
-                        headers={"Authorization": f"Bearer {ADMIN_KEY}", "X-Author": "simulator"})
+    return httpx.Client(
+        base_url=base,
+        timeout=120,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}", "X-Author": "simulator"},
+    )
 
 
-def run_experiment(api: ApiProcess, world: World, shoppers: list[Shopper], name: str,
-                   variants: list[dict[str, Any]], *, seed: int) -> dict[str, Any]:
+def run_experiment(
+    api: ApiProcess,
+    world: World,
+    shoppers: list[Shopper],
+    name: str,
+    variants: list[dict[str, Any]],
+    *,
+    seed: int,
+) -> dict[str, Any]:
     """Create + start the experiment, replay the shoppers, stop, return the API's report."""
     with admin(api.base) as c:
-        c.post("/v1/experiments", json={"name": name, "placements": ["cart", "checkout"],
-                                        "variants": variants}).raise_for_status()
+        c.post(
+            "/v1/experiments",
+            json={"name": name, "placements": ["cart", "checkout"], "variants": variants},
+        ).raise_for_status()
         c.post(f"/v1/experiments/{name}/start").raise_for_status()
         drive(api.base, world, shoppers, tag=name, seed=seed)
         c.post(f"/v1/experiments/{name}/stop").raise_for_status()
@@ -276,6 +381,7 @@ def run_experiment(api: ApiProcess, world: World, shoppers: list[Shopper], name:
 
 
 # --- model -----------------------------------------------------------------------------------
+
 
 def fit_bundle(world: Any, cutoff: pd.Timestamp, config_path: Path, out: Path, seed: int) -> Path:
     """Fit the pipeline on the world's events before ``cutoff`` and save the bundle."""
@@ -291,7 +397,9 @@ def fit_bundle(world: Any, cutoff: pd.Timestamp, config_path: Path, out: Path, s
     return out
 
 
-def prepare(seed: int, n_orders: int, train_share: float, config: Path, work: Path) -> tuple[Path, World]:
+def prepare(
+    seed: int, n_orders: int, train_share: float, config: Path, work: Path
+) -> tuple[Path, World]:
     from recsys.sample_world import generate_world
 
     world = generate_world(seed=seed, n_orders=n_orders)
@@ -304,9 +412,13 @@ def prepare(seed: int, n_orders: int, train_share: float, config: Path, work: Pa
 
 # --- the study and its report ----------------------------------------------------------------
 
-METRIC_LABELS = {"ctr": "click-through", "cart_rate": "add-to-cart rate",
-                 "attach_rate": "attach rate at checkout",
-                 "revenue_per_session": "attributed revenue / session", "aov": "average order value"}
+METRIC_LABELS = {
+    "ctr": "click-through",
+    "cart_rate": "add-to-cart rate",
+    "attach_rate": "attach rate at checkout",
+    "revenue_per_session": "attributed revenue / session",
+    "aov": "average order value",
+}
 
 
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
@@ -315,20 +427,32 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     bundle, world = prepare(args.seed, args.orders, args.train_share, args.config, work)
     shoppers = world.shoppers[: args.shoppers]
     log.info("%d held-out shoppers (using %d)", len(world.shoppers), len(shoppers))
-    results: dict[str, Any] = {"seed": args.seed, "orders": args.orders, "shoppers": len(shoppers),
-                               "held_out": len(world.shoppers), "aa_shoppers": args.aa_shoppers,
-                               "train_share": args.train_share, "fit_seconds": time.perf_counter() - t0}
+    results: dict[str, Any] = {
+        "seed": args.seed,
+        "orders": args.orders,
+        "shoppers": len(shoppers),
+        "held_out": len(world.shoppers),
+        "aa_shoppers": args.aa_shoppers,
+        "train_share": args.train_share,
+        "fit_seconds": time.perf_counter() - t0,
+    }
     with ApiProcess(bundle, work) as api:
-        results["ab"] = run_experiment(api, world, shoppers, f"ab-{args.seed}", [FULL, COPURCHASE],
-                                       seed=args.seed)
+        results["ab"] = run_experiment(
+            api, world, shoppers, f"ab-{args.seed}", [FULL, COPURCHASE], seed=args.seed
+        )
         aa = []
         pool = world.shoppers  # A/A runs take consecutive slices of all held-out shoppers
         for r in range(args.aa_runs):
             start = (r * args.aa_shoppers) % max(len(pool), 1)
             aa_shoppers = (pool[start:] + pool[:start])[: args.aa_shoppers]
-            rep = run_experiment(api, world, aa_shoppers, f"aa-{args.seed}-{r}",
-                                 [{"name": "a1", "share": 0.5}, {"name": "a2", "share": 0.5}],
-                                 seed=1000 + r)
+            rep = run_experiment(
+                api,
+                world,
+                aa_shoppers,
+                f"aa-{args.seed}-{r}",
+                [{"name": "a1", "share": 0.5}, {"name": "a2", "share": 0.5}],
+                seed=1000 + r,
+            )
             aa.append(rep)
             log.info("A/A run %d/%d done", r + 1, args.aa_runs)
         results["aa"] = aa
@@ -344,11 +468,21 @@ def aa_summary(aa: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": len(aa),
         "false_positive_rate": float(np.mean([p < 0.05 for p in tests])) if tests else float("nan"),
         "tests": len(tests),
-        "per_metric": {m: float(np.mean([p < 0.05 for p in ps])) if ps else float("nan")
-                       for m, ps in pvals.items()},
+        "per_metric": {
+            m: float(np.mean([p < 0.05 for p in ps])) if ps else float("nan")
+            for m, ps in pvals.items()
+        },
         "srm_flags": int(sum(r["srm"]["flagged"] for r in aa)),
-        "runs_with_fp": int(sum(any(d["p_value"] < 0.05 for d in r["variants"][1]["vs_control"].values()
-                                    if d["p_value"] == d["p_value"]) for r in aa)),
+        "runs_with_fp": int(
+            sum(
+                any(
+                    d["p_value"] < 0.05
+                    for d in r["variants"][1]["vs_control"].values()
+                    if d["p_value"] == d["p_value"]
+                )
+                for r in aa
+            )
+        ),
         "srm_p_values": [r["srm"]["p_value"] for r in aa],
         "p_values": pvals,
     }
@@ -366,13 +500,20 @@ def plot(results: dict[str, Any], out: Path) -> None:
         names = [v["variant"] for v in ab["variants"]]
         vals = [v["metrics"][m] or 0.0 for v in ab["variants"]]
         d = ab["variants"][1]["vs_control"][m]
-        err = [[0, max(d["diff"] - d["ci_low"], 0) if d["ci_low"] is not None else 0],
-               [0, max(d["ci_high"] - d["diff"], 0) if d["ci_high"] is not None else 0]]
-        ax.bar(names, vals, yerr=err, capsize=5, color=["#777", "#2a7" if d["significant"] else "#49c"])
+        err = [
+            [0, max(d["diff"] - d["ci_low"], 0) if d["ci_low"] is not None else 0],
+            [0, max(d["ci_high"] - d["diff"], 0) if d["ci_high"] is not None else 0],
+        ]
+        ax.bar(
+            names, vals, yerr=err, capsize=5, color=["#777", "#2a7" if d["significant"] else "#49c"]
+        )
         ax.set_title(f"{label}\np={d['p_value']:.2g}", fontsize=9)
-    fig.suptitle(f"A/B on the simulated storefront (seed {results['seed']}, {results['shoppers']} "
-                 "held-out shoppers): control = full pipeline; bars on copurchase = 95% CI of the "
-                 "difference", fontsize=9)
+    fig.suptitle(
+        f"A/B on the simulated storefront (seed {results['seed']}, {results['shoppers']} "
+        "held-out shoppers): control = full pipeline; bars on copurchase = 95% CI of the "
+        "difference",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(out / "ab.png", dpi=110)
     plt.close(fig)
@@ -382,8 +523,10 @@ def plot(results: dict[str, Any], out: Path) -> None:
     all_p = [p for ps in aa["p_values"].values() for p in ps]
     axes[0].hist(all_p, bins=np.linspace(0, 1, 11), color="#49c", edgecolor="white")
     axes[0].axvline(0.05, color="red", ls="--")
-    axes[0].set_title(f"A/A p-values ({aa['runs']} runs x 5 metrics); FPR {aa['false_positive_rate']:.2f}",
-                      fontsize=9)
+    axes[0].set_title(
+        f"A/A p-values ({aa['runs']} runs x 5 metrics); FPR {aa['false_positive_rate']:.2f}",
+        fontsize=9,
+    )
     axes[1].bar(range(len(aa["srm_p_values"])), aa["srm_p_values"], color="#777")
     axes[1].axhline(0.001, color="red", ls="--")
     axes[1].set_title(f"SRM p-value per A/A run ({aa['srm_flags']} flagged at 0.001)", fontsize=9)
@@ -394,35 +537,48 @@ def plot(results: dict[str, Any], out: Path) -> None:
 
 def write_report(results: dict[str, Any], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"results-seed{results['seed']}.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / f"results-seed{results['seed']}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
     plot(results, out)
     ab = results["ab"]
     aa = aa_summary(results["aa"])
     lines = [
-        "# A/B and A/A on the simulated storefront", "",
-        f"Reproduce: `{command}`", "",
+        "# A/B and A/A on the simulated storefront",
+        "",
+        f"Reproduce: `{command}`",
+        "",
         f"Sample world seed {results['seed']}, {results['orders']:,} project orders; the pipeline "
         f"is fitted on the orders before the {results['train_share']:.0%} time quantile and "
         f"{results['shoppers']:,} held-out project orders after it are replayed as shoppers over "
         "HTTP against a real API process (uvicorn, 127.0.0.1, SQLite stores). The numbers below are "
         "the product's own report (`GET /v1/experiments/{name}/report`). Run time "
         f"{results['seconds']:.0f} s on the shared 2-core development machine (other agents were "
-        "running; timings are context only).", "",
-        "## A/B: full pipeline (control) vs co-purchase only (ranker and style off)", "",
+        "running; timings are context only).",
+        "",
+        "## A/B: full pipeline (control) vs co-purchase only (ranker and style off)",
+        "",
         "| metric | full | copurchase | difference (95% CI) | relative | p |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for m, label in METRIC_LABELS.items():
         c, t = ab["variants"][0]["metrics"][m], ab["variants"][1]["metrics"][m]
         d = ab["variants"][1]["vs_control"][m]
-        lines.append(f"| {label} | {c:.4f} | {t:.4f} | {d['diff']:+.4f} [{d['ci_low']:+.4f}, "
-                     f"{d['ci_high']:+.4f}] | {d['relative']:+.1%} | {d['p_value']:.2g} |")
+        lines.append(
+            f"| {label} | {c:.4f} | {t:.4f} | {d['diff']:+.4f} [{d['ci_low']:+.4f}, "
+            f"{d['ci_high']:+.4f}] | {d['relative']:+.1%} | {d['p_value']:.2g} |"
+        )
     units = {v["variant"]: v["units"] for v in ab["variants"]}
     lines += [
-        "", f"Units (sessions): {units}; SRM chi2 {ab['srm']['chi2']:.2f}, p {ab['srm']['p_value']:.3f}"
+        "",
+        f"Units (sessions): {units}; SRM chi2 {ab['srm']['chi2']:.2f}, p {ab['srm']['p_value']:.3f}"
         f" ({'FLAGGED' if ab['srm']['flagged'] else 'not flagged'}). Unattributed events: "
-        f"{ab['unattributed']}.", "", "![A/B](ab.png)", "",
-        "## A/A: two identical variants, repeated", "",
+        f"{ab['unattributed']}.",
+        "",
+        "![A/B](ab.png)",
+        "",
+        "## A/A: two identical variants, repeated",
+        "",
         f"{aa['runs']} runs (a new experiment name, so a new split, a new shopper seed, and the next "
         f"slice of {results['aa_shoppers']} of the {results['held_out']:,} held-out shoppers each), "
         f"5 metrics each: {aa['tests']} tests at alpha 0.05; observed false-positive rate "
@@ -433,7 +589,9 @@ def write_report(results: dict[str, Any], out: Path, command: str) -> Path:
         "correlated (a lucky split moves clicks, carts, attach and revenue together), so the "
         f"{aa['tests']} tests are not independent and the rate is noisy; the statistics themselves are calibrated "
         "on independent units (`tests/experiments/test_stats.py::test_a_a_false_positive_rate_is_calibrated`).",
-        "", "![A/A](aa.png)", "",
+        "",
+        "![A/A](aa.png)",
+        "",
     ]
     path = out / "README.md"
     path.write_text("\n".join(lines))
@@ -441,20 +599,28 @@ def write_report(results: dict[str, Any], out: Path, command: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--orders", type=int, default=6000, help="project orders in the world")
     parser.add_argument("--train-share", type=float, default=0.7)
     parser.add_argument("--shoppers", type=int, default=1500, help="held-out shoppers in the A/B")
     parser.add_argument("--aa-runs", type=int, default=10)
     parser.add_argument("--aa-shoppers", type=int, default=300, help="shoppers per A/A run")
-    parser.add_argument("--config", type=Path, default=ROOT / "tests" / "serving" / "pipeline_small.yaml")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "tests" / "serving" / "pipeline_small.yaml"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "reports" / "ab")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     results = run_study(args)
-    command = "python -m experiments.simulate_storefront " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m experiments.simulate_storefront " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     print(write_report(results, args.out, command.strip()))
     return 0
 

@@ -73,7 +73,7 @@ LIMITS = [
     "- Sample-world figures measure how well the model recovers a generator written by our "
     "team; they show the mechanics work, not that real shoppers behave this way.",
     "- Online Retail labels are our keyword mapping (`style_online_retail.yaml`), partial and "
-    "noisy; \"industrial\" rests on ZINC, our choice. Its baskets are wholesale giftware orders.",
+    'noisy; "industrial" rests on ZINC, our choice. Its baskets are wholesale giftware orders.',
     "- Neutrality needs purchases: a product bought a few times with styled products can look "
     "styled (e.g. tile spacers bought only in tiling projects of some styles).",
     "",
@@ -138,14 +138,18 @@ def item_predictions(model: ItemStyleModel, rows: np.ndarray) -> np.ndarray:
     return np.where(model.neutral_[rows], -1, pred)
 
 
-def majority_vote(train_labels: np.ndarray, prior: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def majority_vote(
+    train_labels: np.ndarray, prior: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     """Baseline: the style most common among the basket's tagged items (ties by prior);
     the prior itself when no item is tagged. Returns a (k,) one-hot-ish vote share."""
+
     def vote(rows: np.ndarray) -> np.ndarray:
         votes = train_labels[rows].sum(axis=0)
         if votes.sum() == 0:
             return np.zeros_like(prior)
         return (votes + 1e-6 * prior) / (votes + 1e-6 * prior).sum()
+
     return vote
 
 
@@ -161,8 +165,12 @@ class BasketScores:
 
 
 def style_of_baskets(
-    name: str, read: Callable[[np.ndarray], np.ndarray], baskets: list[np.ndarray],
-    truth: np.ndarray, rng_seed: int, min_confidence: float,
+    name: str,
+    read: Callable[[np.ndarray], np.ndarray],
+    baskets: list[np.ndarray],
+    truth: np.ndarray,
+    rng_seed: int,
+    min_confidence: float,
 ) -> BasketScores:
     """Top-1/top-2 accuracy of the basket's style by number of items (the first n items of a
     seeded shuffle of each basket; baskets smaller than n are skipped for that n)."""
@@ -189,7 +197,9 @@ def style_of_baskets(
                 corrects.append(order[0] == t)
         top1[n], top2[n], answered[n] = hits1 / total, hits2 / total, said / total
         covered[n] = has_answer / total
-    return BasketScores(name, top1, top2, answered, covered, np.asarray(confs), np.asarray(corrects, float))
+    return BasketScores(
+        name, top1, top2, answered, covered, np.asarray(confs), np.asarray(corrects, float)
+    )
 
 
 def benchmark(
@@ -230,7 +240,9 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     cutoff = purchases["ts"].quantile(0.8)
     train_orders = build_orders(interactions, catalog, before=cutoff).matrix
     train_catalog, held = hold_out_tags(catalog, 0.2, seed)
-    log.info("world: %d items, %d orders, generated in %.0fs", len(catalog), n_orders, time.time() - t0)
+    log.info(
+        "world: %d items, %d orders, generated in %.0fs", len(catalog), n_orders, time.time() - t0
+    )
 
     t1 = time.time()
     full = ItemStyleModel(seed=seed).fit(train_catalog, train_orders)
@@ -264,7 +276,10 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     true_styles = world.item_styles.set_index("sku").loc[list(catalog.skus), "true_styles"]
     true_sets = [{slugs.index(s) for s in ts} for ts in true_styles]
     styled_untagged = np.flatnonzero(untagged & np.array([bool(t) for t in true_sets]))
-    for name, model in (("content + behaviour (ours)", full), ("content only (no behaviour)", content)):
+    for name, model in (
+        ("content + behaviour (ours)", full),
+        ("content only (no behaviour)", content),
+    ):
         pred = item_predictions(model, styled_untagged)
         t = [true_sets[r] for r in styled_untagged]
         acc = np.mean([p in tt for p, tt in zip(pred, t, strict=True)])
@@ -272,14 +287,20 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     no_style = np.array([not t for t in true_sets])
     neutral_rows = [
         (name, float(m.neutral_[no_style].mean()), float(m.neutral_[~no_style & untagged].mean()))
-        for name, m in (("content + behaviour (ours)", full), ("content only (no behaviour)", content))
+        for name, m in (
+            ("content + behaviour (ours)", full),
+            ("content only (no behaviour)", content),
+        )
     ]
     # the tagging-quality report on the full catalog vs the generator's deliberate wrong tags
     report_model = ItemStyleModel(seed=seed).fit(catalog, train_orders)
     report = report_model.tag_disagreements(catalog)
     tag_sets = [set(t) for t in catalog.frame["styles"]]
-    wrong = {sku for sku, t, ts in zip(catalog.skus, tag_sets, true_styles, strict=True)
-             if t and not (t & set(ts))}
+    wrong = {
+        sku
+        for sku, t, ts in zip(catalog.skus, tag_sets, true_styles, strict=True)
+        if t and not (t & set(ts))
+    }
     flagged = set(report["sku"])
     report_line = (
         f"Tagging-quality report (`tag_disagreements`, confidence >= 0.5, model fitted on the "
@@ -291,8 +312,15 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     cat_rows = []
     for cat in sorted(set(cats[untagged])):
         m = untagged & (cats == cat)
-        cat_rows.append((cat, int(m.sum()), float(no_style[m].mean()), float(full.neutral_[m].mean()),
-                         float(full.informativeness_[m].mean())))
+        cat_rows.append(
+            (
+                cat,
+                int(m.sum()),
+                float(no_style[m].mean()),
+                float(full.neutral_[m].mean()),
+                float(full.informativeness_[m].mean()),
+            )
+        )
 
     # baskets after the cutoff against the shopper's order style
     test = purchases[purchases["ts"] >= cutoff]
@@ -311,13 +339,26 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         truth.append(slugs.index(style))
     truth_arr = np.asarray(truth)
     ours = BasketStyleInferer.from_model(full, train_catalog)
-    follow_no_style = np.mean([ours.infer(b).top is None for b in follow_ups]) if follow_ups else float("nan")
+    follow_no_style = (
+        np.mean([ours.infer(b).top is None for b in follow_ups]) if follow_ups else float("nan")
+    )
     cont = BasketStyleInferer.from_model(content, train_catalog)
     vote = majority_vote(train_labels, full.prior_)
     scores = [
-        style_of_baskets("ours (content + behaviour)", ours.infer_vector, baskets, truth_arr, seed, ours.min_confidence),
-        style_of_baskets("content-only model", cont.infer_vector, baskets, truth_arr, seed, ours.min_confidence),
-        style_of_baskets("majority vote of tagged items", vote, baskets, truth_arr, seed, ours.min_confidence),
+        style_of_baskets(
+            "ours (content + behaviour)",
+            ours.infer_vector,
+            baskets,
+            truth_arr,
+            seed,
+            ours.min_confidence,
+        ),
+        style_of_baskets(
+            "content-only model", cont.infer_vector, baskets, truth_arr, seed, ours.min_confidence
+        ),
+        style_of_baskets(
+            "majority vote of tagged items", vote, baskets, truth_arr, seed, ours.min_confidence
+        ),
     ]
     # the basket of the issue: grey porcelain tile + paintable wallpaper
     titles = catalog.frame["title"].str.lower()
@@ -328,16 +369,20 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
     if len(tile) and len(paper):  # the first of each by catalog order, not picked by score
         pick_t, pick_p = tile[0], paper[0]
         r = ours.infer(np.array([pick_t, pick_p]))
-        example = (f"`{catalog.frame['title'][pick_t]}` + `{catalog.frame['title'][pick_p]}` "
-                   f"(both untagged, true style loft; the first such pair in catalog order) -> "
-                   f"top **{r.top}**: \"{r.explanation}\"")
+        example = (
+            f"`{catalog.frame['title'][pick_t]}` + `{catalog.frame['title'][pick_p]}` "
+            f"(both untagged, true style loft; the first such pair in catalog order) -> "
+            f'top **{r.top}**: "{r.explanation}"'
+        )
         n_pairs = loft_top = 0
         for a in tile:
             for b in paper:
                 n_pairs += 1
                 loft_top += ours.infer_vector(np.array([a, b])).argmax() == slugs.index("loft")
-        example += (f". Over all {n_pairs:,} such pairs, loft is the top style in "
-                    f"{pct(loft_top / n_pairs)}.")
+        example += (
+            f". Over all {n_pairs:,} such pairs, loft is the top style in "
+            f"{pct(loft_top / n_pairs)}."
+        )
 
     # plots
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -345,12 +390,21 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         ns = list(BASKET_SIZES)
         axes[0].plot(ns, [s.top1[n] for n in ns], "o-", label=f"{s.name} top-1")
         axes[0].plot(ns, [s.top2[n] for n in ns], "x--", alpha=0.6, label=f"{s.name} top-2")
-    axes[0].set(xlabel="items in basket", ylabel="accuracy vs order style", title="Sample world: basket style", ylim=(0, 1))
+    axes[0].set(
+        xlabel="items in basket",
+        ylabel="accuracy vs order style",
+        title="Sample world: basket style",
+        ylim=(0, 1),
+    )
     axes[0].legend(fontsize=7)
     for s in scores[:2]:
         reliability(axes[1], s.conf, s.correct, s.name)
     axes[1].plot([0, 1], [0, 1], "k:", lw=1)
-    axes[1].set(xlabel="confidence of top style", ylabel="accuracy", title="Reliability (whole test baskets)")
+    axes[1].set(
+        xlabel="confidence of top style",
+        ylabel="accuracy",
+        title="Reliability (whole test baskets)",
+    )
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "world_basket_style.png", dpi=110)
@@ -371,7 +425,7 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         "",
         "ECE: calibration of the top style's probability on the held-out products with an answer; "
         "the target is the label's share of that style (1 for a single tag, 1/2 for each of two "
-        "tags), so \"credit\" is below accuracy (top style among the tags) for multi-tagged products.",
+        'tags), so "credit" is below accuracy (top style among the tags) for multi-tagged products.',
         "",
         "| model | macro-F1 | accuracy | coverage (not neutral) | ECE |",
         "| --- | --- | --- | --- | --- |",
@@ -399,17 +453,24 @@ def evaluate_world(seed: int, n_orders: int, out: Path) -> tuple[list[str], dict
         f"### Basket style vs the shopper's order style ({len(baskets):,} test project orders)",
         "",
         "Top-1 / top-2 accuracy by number of items (first n items of a seeded shuffle of each "
-        "basket; \"all\" = whole basket, any size). A model without an answer (no styled item) "
+        'basket; "all" = whole basket, any size). A model without an answer (no styled item) '
         "counts as wrong. ECE over the top style's confidence on whole baskets, 10 bins. "
         f"The {len(follow_ups):,} follow-up orders (forgotten accessories only) are left out: "
-        f"our reader says \"no clear style\" for {pct(follow_no_style)} of them, which is right.",
+        f'our reader says "no clear style" for {pct(follow_no_style)} of them, which is right.',
         "",
-        "| model | " + " | ".join(f"n={n}" for n in BASKET_SIZES) + " | all | ECE (all) | answerable (all) | top-1 where answerable |",
+        "| model | "
+        + " | ".join(f"n={n}" for n in BASKET_SIZES)
+        + " | all | ECE (all) | answerable (all) | top-1 where answerable |",
         "| --- |" + " --- |" * (len(BASKET_SIZES) + 4),
         *[
-            f"| {s.name} | " + " | ".join(f"{s.top1[n]:.3f} / {s.top2[n]:.3f}" for n in BASKET_SIZES)
+            f"| {s.name} | "
+            + " | ".join(f"{s.top1[n]:.3f} / {s.top2[n]:.3f}" for n in BASKET_SIZES)
             + f" | {s.top1[0]:.3f} / {s.top2[0]:.3f} | "
-            + (f"{expected_calibration_error(s.conf, s.correct):.3f}" if "vote" not in s.name else "n/a")
+            + (
+                f"{expected_calibration_error(s.conf, s.correct):.3f}"
+                if "vote" not in s.name
+                else "n/a"
+            )
             + f" | {pct(s.covered[0])} | {s.top1[0] / max(s.covered[0], 1e-9):.3f} |"
             for s in scores
         ],
@@ -441,11 +502,19 @@ def online_retail(path: Path, taxonomy: StyleTaxonomy) -> tuple[pd.DataFrame, pd
     return products, lines[["order_id", "sku", "ts"]]
 
 
-def catalog_from(products: pd.DataFrame, titles: pd.Series, styles: list, taxonomy: StyleTaxonomy) -> Catalog:
-    frame = pd.DataFrame({
-        "sku": products["sku"], "title": titles, "category": None, "price": 1.0,
-        "in_stock": True, "styles": styles,
-    })
+def catalog_from(
+    products: pd.DataFrame, titles: pd.Series, styles: list, taxonomy: StyleTaxonomy
+) -> Catalog:
+    frame = pd.DataFrame(
+        {
+            "sku": products["sku"],
+            "title": titles,
+            "category": None,
+            "price": 1.0,
+            "in_stock": True,
+            "styles": styles,
+        }
+    )
     return validate_catalog(frame, "<online retail>", taxonomy)
 
 
@@ -475,8 +544,10 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
     lines = lines.assign(row=lines["sku"].map(row_of))
     train_lines = lines[lines["ts"] < cutoff]
     codes, _ = pd.factorize(train_lines["order_id"])
-    orders = sp.csr_matrix((np.ones(len(codes), np.float32), (codes, train_lines["row"].to_numpy())),
-                           shape=(codes.max() + 1, len(products)))
+    orders = sp.csr_matrix(
+        (np.ones(len(codes), np.float32), (codes, train_lines["row"].to_numpy())),
+        shape=(codes.max() + 1, len(products)),
+    )
     t0 = time.time()
     full = ItemStyleModel(seed=seed).fit(train_catalog, orders)
     fit_seconds = time.time() - t0
@@ -498,7 +569,9 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
         ece = "n/a"
         if model is not None and answered.any():
             conf = model.item_styles_[held].max(axis=1)[answered]
-            credit = np.array([(p in t) / len(t) for p, t in zip(pred, tags, strict=True)])[answered]
+            credit = np.array([(p in t) / len(t) for p, t in zip(pred, tags, strict=True)])[
+                answered
+            ]
             ece = f"{expected_calibration_error(conf, credit):.3f} (mean confidence {conf.mean():.2f}, credit {credit.mean():.2f})"
         item_rows.append((name, macro_f1(tags, pred, k), acc, answered.mean(), acc_answered, ece))
 
@@ -509,8 +582,11 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
     ours = BasketStyleInferer.from_model(full, train_catalog)
     cont = BasketStyleInferer.from_model(content, train_catalog)
     vote = majority_vote(train_labels, full.prior_)
-    readers = {"ours (content + behaviour)": ours.infer_vector, "content-only model": cont.infer_vector,
-               "majority vote of tagged items": vote}
+    readers = {
+        "ours (content + behaviour)": ours.infer_vector,
+        "content-only model": cont.infer_vector,
+        "majority vote of tagged items": vote,
+    }
     hits = {n: [] for n in readers}
     answered_b = {n: [] for n in readers}
     baskets_all = []
@@ -526,18 +602,32 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
                 dist = read(context)
                 said = dist.sum() > 0
                 answered_b[name].append(said)
-                hits[name].append(said and int(dist.argmax()) in tags[int(np.searchsorted(held, target))])
-    basket_rows = [(n, np.mean(hits[n]), np.mean(answered_b[n]),
-                    np.sum(hits[n]) / max(np.sum(answered_b[n]), 1)) for n in readers]
+                hits[name].append(
+                    said and int(dist.argmax()) in tags[int(np.searchsorted(held, target))]
+                )
+    basket_rows = [
+        (
+            n,
+            np.mean(hits[n]),
+            np.mean(answered_b[n]),
+            np.sum(hits[n]) / max(np.sum(answered_b[n]), 1),
+        )
+        for n in readers
+    ]
     n_pairs = len(hits["ours (content + behaviour)"])
 
     # are real baskets style-coherent? pairs of tagged items in one basket sharing a style
     coh_real, coh_shuf = coherence(baskets_all, labels, seed)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar(["real test baskets"] + [f"shuffled {i + 1}" for i in range(len(coh_shuf))],
-           [coh_real, *coh_shuf], color=["C0"] + ["C7"] * len(coh_shuf))
-    ax.set(ylabel="P(two tagged items share a style)", title="Online Retail: basket style coherence")
+    ax.bar(
+        ["real test baskets"] + [f"shuffled {i + 1}" for i in range(len(coh_shuf))],
+        [coh_real, *coh_shuf],
+        color=["C0"] + ["C7"] * len(coh_shuf),
+    )
+    ax.set(
+        ylabel="P(two tagged items share a style)", title="Online Retail: basket style coherence"
+    )
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     fig.savefig(out / "online_retail_coherence.png", dpi=110)
@@ -559,7 +649,10 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
         "",
         "| model | macro-F1 | accuracy | coverage (not neutral) | accuracy where answered | ECE |",
         "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} | {pct(aa)} | {e} |" for n, f, a, c, aa, e in item_rows],
+        *[
+            f"| {n} | {f:.3f} | {pct(a)} | {pct(c)} | {pct(aa)} | {e} |"
+            for n, f, a, c, aa, e in item_rows
+        ],
         "",
         "### Held-out tagged items inside real test baskets",
         "",
@@ -584,7 +677,9 @@ def evaluate_online_retail(path: Path, seed: int, out: Path) -> tuple[list[str],
     return lines_md, {"inferer": ours}
 
 
-def coherence(baskets: list[np.ndarray], labels: np.ndarray, seed: int, n_shuffles: int = 5) -> tuple[float, list[float]]:
+def coherence(
+    baskets: list[np.ndarray], labels: np.ndarray, seed: int, n_shuffles: int = 5
+) -> tuple[float, list[float]]:
     """Share of same-basket pairs of tagged items with a common style: real vs shuffled."""
     tagged = labels.sum(axis=1) > 0
 
@@ -617,8 +712,11 @@ def speed_lines(bench: dict, out: Path, where: str) -> list[str]:
     for name, runs in bench.items():
         t = np.concatenate([w for w, _ in runs])
         ax.hist(np.clip(t, 0, np.percentile(t, 99.5)), bins=60, alpha=0.6, label=name)
-    ax.set(xlabel="microseconds per 20-item basket (clipped at p99.5)", ylabel="calls",
-           title="Basket style inference latency")
+    ax.set(
+        xlabel="microseconds per 20-item basket (clipped at p99.5)",
+        ylabel="calls",
+        title="Basket style inference latency",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "basket_latency.png", dpi=110)
@@ -626,7 +724,8 @@ def speed_lines(bench: dict, out: Path, where: str) -> list[str]:
     rows = [
         f"| `{n}` | run {i + 1} | {np.median(w):.1f} | {np.percentile(w, 99):.1f} | "
         f"{np.median(c):.1f} | {np.percentile(c, 99):.1f} |"
-        for n, runs in bench.items() for i, (w, c) in enumerate(runs)
+        for n, runs in bench.items()
+        for i, (w, c) in enumerate(runs)
     ]
     n_calls = len(bench["infer"][0][0])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -649,22 +748,31 @@ def speed_lines(bench: dict, out: Path, where: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--world-seed", type=int, default=7)
     parser.add_argument("--world-orders", type=int, default=50_000)
-    parser.add_argument("--online-retail", type=Path, default=DEFAULT_OR,
-                        help="the Online Retail parquet; 'none' skips it")
+    parser.add_argument(
+        "--online-retail",
+        type=Path,
+        default=DEFAULT_OR,
+        help="the Online Retail parquet; 'none' skips it",
+    )
     parser.add_argument("--skip-world", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [
         "# Style intelligence: evaluation",
         "",
         "Reproduce: `python -m experiments.style_eval --world-seed "
         f"{args.world_seed} --world-orders {args.world_orders}"
-        + ("" if str(args.online_retail) == "none" else f" --online-retail {args.online_retail}") + "`",
+        + ("" if str(args.online_retail) == "none" else f" --online-retail {args.online_retail}")
+        + "`",
         "",
     ]
     sections += METHOD
@@ -678,7 +786,9 @@ def main(argv: list[str] | None = None) -> int:
         if bench is None:
             bench = benchmark(extra["inferer"], args.world_seed)
     if bench is not None:
-        sections += speed_lines(bench, args.out, "sample-world model" if not args.skip_world else "Online Retail model")
+        sections += speed_lines(
+            bench, args.out, "sample-world model" if not args.skip_world else "Online Retail model"
+        )
     sections += LIMITS
     (args.out / "README.md").write_text("\n".join(sections))
     print("\n".join(sections))

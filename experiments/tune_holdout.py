@@ -19,8 +19,12 @@ def main() -> None:
     from training.fit import fit_recommender
     from training.train import load_inputs
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="folder with catalog/interactions.parquet")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data", type=Path, required=True, help="folder with catalog/interactions.parquet"
+    )
     ap.add_argument("--base", type=Path, default=DEFAULT_CONFIG_PATH, help="base pipeline YAML")
     ap.add_argument("--tuned", type=Path, required=True, help="YAML written by recsys tune")
     ap.add_argument("--seed", type=int, default=7)
@@ -29,8 +33,9 @@ def main() -> None:
     rows = []
     for label, cfg in (("base", args.base), ("tuned", args.tuned)):
         inputs = load_inputs(args.data / "catalog.parquet", args.data / "interactions.parquet", cfg)
-        result = fit_recommender(inputs.catalog, inputs.interactions, inputs.config, seed=args.seed,
-                                 references=())
+        result = fit_recommender(
+            inputs.catalog, inputs.interactions, inputs.config, seed=args.seed, references=()
+        )
         rows.append((label, result.evaluation.metrics, result.evaluation.n_baskets))
     print("| config | " + " | ".join(KEYS) + " | baskets |")
     print("| --- |" + " --- |" * (len(KEYS) + 1))

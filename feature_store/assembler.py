@@ -53,7 +53,10 @@ class StoreFeatureAssembler:
     def with_exclusions(self, exclude: tuple[str, ...]) -> StoreFeatureAssembler:
         """The same store with some features or groups dropped (ablations)."""
         return StoreFeatureAssembler(
-            self.stats, self.feature_set, self.source_names, self.cf_sources,
+            self.stats,
+            self.feature_set,
+            self.source_names,
+            self.cf_sources,
             tuple(self.exclude) + tuple(exclude),
         )
 
@@ -80,9 +83,12 @@ class StoreFeatureAssembler:
         directory = Path(directory)
         self.stats.save(directory)
         meta = {
-            "feature_set": self.feature_set, "version": self.version,
-            "source_names": list(self.source_names), "cf_sources": sorted(self.cf_sources),
-            "exclude": list(self.exclude), "feature_names": list(self.feature_names),
+            "feature_set": self.feature_set,
+            "version": self.version,
+            "source_names": list(self.source_names),
+            "cf_sources": sorted(self.cf_sources),
+            "exclude": list(self.exclude),
+            "feature_names": list(self.feature_names),
         }
         (directory / SET_FILE).write_text(json.dumps(meta, indent=1))
 
@@ -98,8 +104,11 @@ class StoreFeatureAssembler:
                 f"defines version {FEATURE_SETS[meta['feature_set']]}"
             )
         self = cls(
-            FeatureStatistics.load(directory), meta["feature_set"], tuple(meta["source_names"]),
-            frozenset(meta["cf_sources"]), tuple(meta["exclude"]),
+            FeatureStatistics.load(directory),
+            meta["feature_set"],
+            tuple(meta["source_names"]),
+            frozenset(meta["cf_sources"]),
+            tuple(meta["exclude"]),
         )
         if list(self.feature_names) != meta["feature_names"]:
             raise ValueError("feature names in the bundle differ from this code's feature set")

@@ -75,13 +75,16 @@ class EventContextLog:
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same API
         with self.engine.begin() as conn:
-            conn.execute(insert(self.table).on_conflict_do_nothing(index_elements=["event_id"]), data)
+            conn.execute(
+                insert(self.table).on_conflict_do_nothing(index_elements=["event_id"]), data
+            )
 
     def read_frame(self) -> pd.DataFrame:
         self._ensure_table()
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(sa.select(self.table)).mappings().all(),
-                                columns=self.table.c.keys())
+            return pd.DataFrame(
+                conn.execute(sa.select(self.table)).mappings().all(), columns=self.table.c.keys()
+            )
 
     def drop(self) -> None:
         self.table.drop(self.engine, checkfirst=True)
@@ -97,20 +100,38 @@ def shopper(user_id: pd.Series, session_id: pd.Series) -> pd.Series:
 def shown_items(impressions: pd.DataFrame) -> pd.DataFrame:
     """One row per SKU shown: recommendation_id, ts, shopper, experiment, variant, placement,
     sku, slot, position."""
-    cols = ["recommendation_id", "ts", "shopper", "experiment", "variant", "placement",
-            "sku", "slot", "position"]
+    cols = [
+        "recommendation_id",
+        "ts",
+        "shopper",
+        "experiment",
+        "variant",
+        "placement",
+        "sku",
+        "slot",
+        "position",
+    ]
     if impressions.empty:
         return pd.DataFrame(columns=cols)
     imp = impressions.assign(shopper=shopper(impressions["user_id"], impressions["session_id"]))
-    exploded = imp[["recommendation_id", "ts", "shopper", "experiment", "variant", "placement",
-                    "items"]].explode("items").dropna(subset=["items"])
-    parts = pd.DataFrame(exploded["items"].tolist(), index=exploded.index, columns=["sku", "slot", "position"])
+    exploded = (
+        imp[["recommendation_id", "ts", "shopper", "experiment", "variant", "placement", "items"]]
+        .explode("items")
+        .dropna(subset=["items"])
+    )
+    parts = pd.DataFrame(
+        exploded["items"].tolist(), index=exploded.index, columns=["sku", "slot", "position"]
+    )
     return pd.concat([exploded.drop(columns="items"), parts], axis=1)[cols].reset_index(drop=True)
 
 
 def attribute(
-    events: pd.DataFrame, context: pd.DataFrame, impressions: pd.DataFrame,
-    *, window_hours: float, prices: dict[str, float] | None = None,
+    events: pd.DataFrame,
+    context: pd.DataFrame,
+    impressions: pd.DataFrame,
+    *,
+    window_hours: float,
+    prices: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Every event with its credit (see module doc). ``events`` as ``EventLog.read_frame``,
     ``context`` as ``EventContextLog.read_frame``, ``impressions`` as
@@ -118,8 +139,10 @@ def attribute(
     (purchases), ``rule`` (named / window / None), ``reason`` (why unattributed), and the
     credited answer's ``recommendation_id``, ``experiment``, ``variant``, ``slot``,
     ``position``, ``placement``."""
-    ev = events.merge(context, on="event_id", how="left") if len(context) else events.assign(
-        recommendation_id=None, position=np.nan, price=np.nan
+    ev = (
+        events.merge(context, on="event_id", how="left")
+        if len(context)
+        else events.assign(recommendation_id=None, position=np.nan, price=np.nan)
     )
     ev = ev.rename(columns={"recommendation_id": "named_id", "position": "named_position"})
     ev["shopper"] = shopper(ev["user_id"], ev["session_id"])
@@ -127,7 +150,9 @@ def attribute(
     if prices:
         price = price.fillna(ev["sku"].map(prices))
     ev["price"] = price
-    ev["revenue"] = np.where(ev["type"] == "purchase", ev["price"].fillna(0.0) * ev["quantity"], 0.0)
+    ev["revenue"] = np.where(
+        ev["type"] == "purchase", ev["price"].fillna(0.0) * ev["quantity"], 0.0
+    )
     shown = shown_items(impressions)
     credit_cols = ["recommendation_id", "experiment", "variant", "slot", "position", "placement"]
     ev = ev.reset_index(drop=True)
@@ -142,10 +167,17 @@ def attribute(
     unknown = named & ~ev["named_id"].isin(known_ids)
     ev.loc[unknown, "reason"] = "unknown_id"
     if named.any() and len(shown):
-        hit = ev.loc[named & ~unknown, ["named_id", "sku"]].reset_index().merge(
-            shown.drop_duplicates(["recommendation_id", "sku"]),
-            left_on=["named_id", "sku"], right_on=["recommendation_id", "sku"], how="left",
-        ).set_index("index")
+        hit = (
+            ev.loc[named & ~unknown, ["named_id", "sku"]]
+            .reset_index()
+            .merge(
+                shown.drop_duplicates(["recommendation_id", "sku"]),
+                left_on=["named_id", "sku"],
+                right_on=["recommendation_id", "sku"],
+                how="left",
+            )
+            .set_index("index")
+        )
         found = hit["recommendation_id"].notna()
         ok_idx = hit.index[found]
         for c in credit_cols:
@@ -160,7 +192,11 @@ def attribute(
         right = shown[shown["shopper"].notna()].sort_values("ts").rename(columns={"ts": "shown_ts"})
         right = right.assign(ts=right["shown_ts"])
         m = pd.merge_asof(
-            left, right, on="ts", by=["shopper", "sku"], direction="backward",
+            left,
+            right,
+            on="ts",
+            by=["shopper", "sku"],
+            direction="backward",
             tolerance=pd.Timedelta(hours=window_hours),
         ).set_index("index")
         found = m["recommendation_id"].notna()

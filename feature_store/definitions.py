@@ -144,7 +144,9 @@ class FeatureContext:
         if len(self.batch.now) and bool(np.all(self.batch.now == self.stats.reference_ts_)):
             return self.stats.popularity_at_reference(days)[self.batch.cand_rows]  # online
         now = self.batch.now[self.query]
-        return np.log1p(self.stats.purchases_between(self.batch.cand_rows, now - days * DAY, now)).astype(np.float32)
+        return np.log1p(
+            self.stats.purchases_between(self.batch.cand_rows, now - days * DAY, now)
+        ).astype(np.float32)
 
     @cached_property
     def basket_price(self) -> np.ndarray:
@@ -186,45 +188,131 @@ def _source(name: str, field: str) -> Callable[[FeatureContext], np.ndarray]:
 
 def _static_definitions() -> tuple[FeatureDef, ...]:
     defs = [
-        FeatureDef("n_sources", 2, "item_basket", "source", "how many generators proposed it",
-                   lambda c: np.sum(~np.isnan(c.batch.source_ranks), axis=1).astype(np.float32)),
-        FeatureDef("cop_lift_max", 1, "item_basket", "co_purchase",
-                   "max co-purchase lift between the item and a basket item", lambda c: c._lift[0]),
-        FeatureDef("cop_lift_mean", 1, "item_basket", "co_purchase",
-                   "mean co-purchase lift over the basket's items", lambda c: c._lift[1]),
-        FeatureDef("cop_count_max", 1, "item_basket", "co_purchase",
-                   "log1p of the largest co-purchase count with a basket item", lambda c: c._lift[2]),
-        FeatureDef("cat_complement_max", 1, "item_basket", "category",
-                   "max P(order has the item's category | it has a basket category)",
-                   lambda c: c._category[0]),
-        FeatureDef("cat_complement_mean", 1, "item_basket", "category",
-                   "mean of the same over the basket's categories", lambda c: c._category[1]),
-        FeatureDef("cat_in_basket", 1, "item_basket", "category",
-                   "the item's category is already in the basket", lambda c: c._category[2]),
-        FeatureDef("style_match", 1, "item_basket", "style",
-                   "dot product of the item's style vector and the basket's style distribution",
-                   lambda c: c._dot(c.batch.basket_style)),
-        FeatureDef("style_confidence", 1, "basket", "style", "confidence of the basket's style",
-                   lambda c: c.batch.style_confidence[c.query].astype(np.float32)),
-        FeatureDef("item_style_strength", 1, "item", "style",
-                   "how style-informative the item is (0 = neutral)",
-                   lambda c: c.stats.informativeness_[c.batch.cand_rows].astype(np.float32)),
-        FeatureDef("user_style_match", 1, "item_user", "style",
-                   "dot product of the item's style and the shopper's style affinity (NaN: unknown)",
-                   lambda c: c._dot(c.batch.user_affinity)),
-        FeatureDef("price_rel", 1, "item_basket", "price",
-                   "log of the item's price over the basket's mean price",
-                   lambda c: np.log((c.stats.prices_[c.batch.cand_rows] + 1.0) / (c.basket_price + 1.0)).astype(np.float32)),
-        FeatureDef("log_price", 1, "item", "price", "log1p price",
-                   lambda c: np.log1p(c.stats.prices_[c.batch.cand_rows]).astype(np.float32)),
-        FeatureDef("basket_size", 1, "basket", "basket", "distinct known items in the basket",
-                   lambda c: c.basket_size),
+        FeatureDef(
+            "n_sources",
+            2,
+            "item_basket",
+            "source",
+            "how many generators proposed it",
+            lambda c: np.sum(~np.isnan(c.batch.source_ranks), axis=1).astype(np.float32),
+        ),
+        FeatureDef(
+            "cop_lift_max",
+            1,
+            "item_basket",
+            "co_purchase",
+            "max co-purchase lift between the item and a basket item",
+            lambda c: c._lift[0],
+        ),
+        FeatureDef(
+            "cop_lift_mean",
+            1,
+            "item_basket",
+            "co_purchase",
+            "mean co-purchase lift over the basket's items",
+            lambda c: c._lift[1],
+        ),
+        FeatureDef(
+            "cop_count_max",
+            1,
+            "item_basket",
+            "co_purchase",
+            "log1p of the largest co-purchase count with a basket item",
+            lambda c: c._lift[2],
+        ),
+        FeatureDef(
+            "cat_complement_max",
+            1,
+            "item_basket",
+            "category",
+            "max P(order has the item's category | it has a basket category)",
+            lambda c: c._category[0],
+        ),
+        FeatureDef(
+            "cat_complement_mean",
+            1,
+            "item_basket",
+            "category",
+            "mean of the same over the basket's categories",
+            lambda c: c._category[1],
+        ),
+        FeatureDef(
+            "cat_in_basket",
+            1,
+            "item_basket",
+            "category",
+            "the item's category is already in the basket",
+            lambda c: c._category[2],
+        ),
+        FeatureDef(
+            "style_match",
+            1,
+            "item_basket",
+            "style",
+            "dot product of the item's style vector and the basket's style distribution",
+            lambda c: c._dot(c.batch.basket_style),
+        ),
+        FeatureDef(
+            "style_confidence",
+            1,
+            "basket",
+            "style",
+            "confidence of the basket's style",
+            lambda c: c.batch.style_confidence[c.query].astype(np.float32),
+        ),
+        FeatureDef(
+            "item_style_strength",
+            1,
+            "item",
+            "style",
+            "how style-informative the item is (0 = neutral)",
+            lambda c: c.stats.informativeness_[c.batch.cand_rows].astype(np.float32),
+        ),
+        FeatureDef(
+            "user_style_match",
+            1,
+            "item_user",
+            "style",
+            "dot product of the item's style and the shopper's style affinity (NaN: unknown)",
+            lambda c: c._dot(c.batch.user_affinity),
+        ),
+        FeatureDef(
+            "price_rel",
+            1,
+            "item_basket",
+            "price",
+            "log of the item's price over the basket's mean price",
+            lambda c: np.log(
+                (c.stats.prices_[c.batch.cand_rows] + 1.0) / (c.basket_price + 1.0)
+            ).astype(np.float32),
+        ),
+        FeatureDef(
+            "log_price",
+            1,
+            "item",
+            "price",
+            "log1p price",
+            lambda c: np.log1p(c.stats.prices_[c.batch.cand_rows]).astype(np.float32),
+        ),
+        FeatureDef(
+            "basket_size",
+            1,
+            "basket",
+            "basket",
+            "distinct known items in the basket",
+            lambda c: c.basket_size,
+        ),
     ]
     for days in POPULARITY_WINDOWS:
         defs.append(
-            FeatureDef(f"pop_{days}d", 1, "item", "popularity",
-                       f"log1p purchase lines in the {days} days before the basket's time",
-                       _popularity(days))
+            FeatureDef(
+                f"pop_{days}d",
+                1,
+                "item",
+                "popularity",
+                f"log1p purchase lines in the {days} days before the basket's time",
+                _popularity(days),
+            )
         )
     return tuple(defs)
 
@@ -232,17 +320,34 @@ def _static_definitions() -> tuple[FeatureDef, ...]:
 STATIC_FEATURES: tuple[FeatureDef, ...] = _static_definitions()
 
 
-def source_features(source_names: tuple[str, ...], cf_sources: frozenset[str] = frozenset()) -> tuple[FeatureDef, ...]:
+def source_features(
+    source_names: tuple[str, ...], cf_sources: frozenset[str] = frozenset()
+) -> tuple[FeatureDef, ...]:
     """The per-generator family: each source's score and 1-based rank (NaN = not proposed)."""
     out = []
     for name in source_names:
         group = "cf" if name in cf_sources else ("style" if name == "style" else "source")
-        out.append(FeatureDef(f"{name}_score", 2, "item_basket", group,
-                              f"score given by {name} (every candidate where {name} can score any "
-                              "item, e.g. EASE; else NaN where it did not propose the item)",
-                              _source(name, "score")))
-        out.append(FeatureDef(f"{name}_rank", 1, "item_basket", group, f"rank given by {name}",
-                              _source(name, "rank")))
+        out.append(
+            FeatureDef(
+                f"{name}_score",
+                2,
+                "item_basket",
+                group,
+                f"score given by {name} (every candidate where {name} can score any "
+                "item, e.g. EASE; else NaN where it did not propose the item)",
+                _source(name, "score"),
+            )
+        )
+        out.append(
+            FeatureDef(
+                f"{name}_rank",
+                1,
+                "item_basket",
+                group,
+                f"rank given by {name}",
+                _source(name, "rank"),
+            )
+        )
     return tuple(out)
 
 

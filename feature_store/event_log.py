@@ -48,7 +48,9 @@ class Event:
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {self.type!r}; use one of {', '.join(EVENT_TYPES)}")
+            raise ValueError(
+                f"unknown event type {self.type!r}; use one of {', '.join(EVENT_TYPES)}"
+            )
         if self.quantity < 1:
             raise ValueError(f"quantity must be >= 1, got {self.quantity}")
         object.__setattr__(self, "ts", to_utc(self.ts))
@@ -117,7 +119,12 @@ def sqlite_file(url: str) -> Path | None:
 
 def unwritable_parts(path: Path) -> list[str]:
     """Which of an SQLite database's files (db, WAL, shared memory, folder) cannot be written."""
-    parts = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.parent)
+    parts = (
+        path,
+        path.with_name(path.name + "-wal"),
+        path.with_name(path.name + "-shm"),
+        path.parent,
+    )
     return [p.name or str(p) for p in parts if p.exists() and not os.access(p, os.W_OK)]
 
 
@@ -257,8 +264,12 @@ class EventLog:
             try:
                 conn.execute(
                     self.table.insert().values(
-                        event_id=f"__probe__{uuid.uuid4().hex}", type="view", sku="__probe__",
-                        quantity=1, ts=datetime.now(UTC), received_at=datetime.now(UTC),
+                        event_id=f"__probe__{uuid.uuid4().hex}",
+                        type="view",
+                        sku="__probe__",
+                        quantity=1,
+                        ts=datetime.now(UTC),
+                        received_at=datetime.now(UTC),
                     )
                 )
             finally:
@@ -292,9 +303,15 @@ class EventLog:
         now = datetime.now(UTC)
         rows = [
             {
-                "event_id": e.event_id, "type": e.type, "sku": e.sku, "user_id": e.user_id,
-                "session_id": e.session_id, "order_id": e.order_id, "quantity": e.quantity,
-                "ts": e.ts, "received_at": now,
+                "event_id": e.event_id,
+                "type": e.type,
+                "sku": e.sku,
+                "user_id": e.user_id,
+                "session_id": e.session_id,
+                "order_id": e.order_id,
+                "quantity": e.quantity,
+                "ts": e.ts,
+                "received_at": now,
             }
             for e in unique.values()
         ]
@@ -323,7 +340,8 @@ class EventLog:
         if conflicting:
             log.warning(
                 "%d duplicate event_id(s) sent with a different payload (kept the stored one), e.g. %r",
-                len(conflicting), conflicting[0][:64],
+                len(conflicting),
+                conflicting[0][:64],
             )
         return AppendResult(
             inserted, len(events) - len(inserted) - n_rejected, tuple(rejected), conflicting
@@ -336,8 +354,9 @@ class EventLog:
         c = self.table.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(c.event_id, c.type, c.sku, c.user_id, c.session_id, c.order_id, c.quantity, c.ts)
-                .where(c.event_id.in_([e.event_id for e in duplicates]))
+                sa.select(
+                    c.event_id, c.type, c.sku, c.user_id, c.session_id, c.order_id, c.quantity, c.ts
+                ).where(c.event_id.in_([e.event_id for e in duplicates]))
             ).all()
         stored = {r.event_id: r for r in rows}
         out = []
@@ -347,7 +366,13 @@ class EventLog:
                 continue
             ts = r.ts if r.ts.tzinfo is not None else r.ts.replace(tzinfo=UTC)
             if (r.type, r.sku, r.user_id, r.session_id, r.order_id, r.quantity, ts) != (
-                e.type, e.sku, e.user_id, e.session_id, e.order_id, e.quantity, e.ts
+                e.type,
+                e.sku,
+                e.user_id,
+                e.session_id,
+                e.order_id,
+                e.quantity,
+                e.ts,
             ):
                 out.append(e.event_id)
         return tuple(out)
@@ -355,7 +380,9 @@ class EventLog:
     def count(self) -> int:
         self._ensure_table()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+            )
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
@@ -377,7 +404,9 @@ class EventLog:
         if bad.any():  # stored before timestamps were checked (e.g. year 0001 or 9999)
             log.warning(
                 "skipping %d stored event(s) whose ts is outside %s (e.g. event_id %s)",
-                int(bad.sum()), ALLOWED_RANGE, frame.loc[bad, "event_id"].iloc[0],
+                int(bad.sum()),
+                ALLOWED_RANGE,
+                frame.loc[bad, "event_id"].iloc[0],
             )
             frame = frame.loc[~bad].reset_index(drop=True)
         return frame

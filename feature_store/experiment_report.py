@@ -71,8 +71,13 @@ class ExperimentReport:
 
 
 def unit_table(
-    experiment: Experiment, impressions: pd.DataFrame, events: pd.DataFrame,
-    context: pd.DataFrame, *, window_hours: float, prices: dict[str, float] | None = None,
+    experiment: Experiment,
+    impressions: pd.DataFrame,
+    events: pd.DataFrame,
+    context: pd.DataFrame,
+    *,
+    window_hours: float,
+    prices: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per unit with variant and the metric columns, the attributed events)."""
     imp = impressions[impressions["experiment"] == experiment.name].copy()
@@ -80,9 +85,13 @@ def unit_table(
     imp = imp[imp["unit"].notna()]
     # a unit is in the variant of its first impression (assignment is stable; this only
     # guards against a unit seen by a stopped and a restarted run of the same name)
-    first = imp.sort_values("ts").groupby("unit").agg(variant=("variant", "first"), since=("ts", "min"))
+    first = (
+        imp.sort_values("ts").groupby("unit").agg(variant=("variant", "first"), since=("ts", "min"))
+    )
     imp["shown"] = imp["items"].map(len)
-    units = first.assign(impressions=imp.groupby("unit").size(), shown=imp.groupby("unit")["shown"].sum())
+    units = first.assign(
+        impressions=imp.groupby("unit").size(), shown=imp.groupby("unit")["shown"].sum()
+    )
     att = attribute(events, context, impressions, window_hours=window_hours, prices=prices)
     att = att[att["shopper"].isin(units.index)]
     # events from the unit's first impression on; a named event always counts (the client's
@@ -107,14 +116,21 @@ def unit_table(
 
 
 def report(
-    experiment: Experiment, impressions: pd.DataFrame, events: pd.DataFrame,
-    context: pd.DataFrame, *, window_hours: float, prices: dict[str, float] | None = None,
-    minimum_effect: float = 0.05, now: datetime | None = None,
+    experiment: Experiment,
+    impressions: pd.DataFrame,
+    events: pd.DataFrame,
+    context: pd.DataFrame,
+    *,
+    window_hours: float,
+    prices: dict[str, float] | None = None,
+    minimum_effect: float = 0.05,
+    now: datetime | None = None,
 ) -> ExperimentReport:
     """The full report (see module doc); ``minimum_effect`` is the relative change the
     "units still needed" figure is for."""
-    units, att = unit_table(experiment, impressions, events, context,
-                            window_hours=window_hours, prices=prices)
+    units, att = unit_table(
+        experiment, impressions, events, context, window_hours=window_hours, prices=prices
+    )
     control = experiment.control_variant
     estimates = {}
     variants = []
@@ -122,26 +138,39 @@ def report(
         u = units[units["variant"] == v.name]
         est = {m: ratio(u[n].to_numpy(), u[d].to_numpy()) for m, (n, d, _) in METRICS.items()}
         estimates[v.name] = est
-        variants.append(VariantReport(v.name, len(u), int(u["impressions"].sum()),
-                                      {m: e.value for m, e in est.items()}))
+        variants.append(
+            VariantReport(
+                v.name, len(u), int(u["impressions"].sum()), {m: e.value for m, e in est.items()}
+            )
+        )
     needed: dict[str, float] = {}
     for vr in variants:
         if vr.variant == control:
             continue
         for m in METRICS:
             d: Difference = difference(estimates[control][m], estimates[vr.variant][m])
-            vr.vs_control[m] = {k: float(x) for k, x in asdict(d).items()} | {"significant": float(d.significant)}
+            vr.vs_control[m] = {k: float(x) for k, x in asdict(d).items()} | {
+                "significant": float(d.significant)
+            }
     for m in METRICS:
         c = estimates[control][m]
         n = units_needed(c.unit_variance, c.value, minimum_effect)
         have = min(vr.units for vr in variants)
         needed[m] = float(max(0.0, n - have)) if np.isfinite(n) else float("inf")
-    srm: SRMCheck = srm_check({vr.variant: vr.units for vr in variants},
-                              {v.name: v.share for v in experiment.variants})
-    reasons = att.loc[att["reason"].notna() & att["type"].isin(["view", "add_to_cart", "purchase"]), "reason"]
+    srm: SRMCheck = srm_check(
+        {vr.variant: vr.units for vr in variants}, {v.name: v.share for v in experiment.variants}
+    )
+    reasons = att.loc[
+        att["reason"].notna() & att["type"].isin(["view", "add_to_cart", "purchase"]), "reason"
+    ]
     return ExperimentReport(
-        experiment=experiment.name, control=control, status=experiment.status,
-        variants=variants, srm=asdict(srm), units_needed=needed, minimum_effect=minimum_effect,
+        experiment=experiment.name,
+        control=control,
+        status=experiment.status,
+        variants=variants,
+        srm=asdict(srm),
+        units_needed=needed,
+        minimum_effect=minimum_effect,
         unattributed={str(k): int(v) for k, v in reasons.value_counts().items()},
         generated_at=(now or pd.Timestamp.now(tz="UTC").to_pydatetime()).isoformat(),
     )
@@ -169,5 +198,7 @@ def format_report(rep: ExperimentReport) -> str:
     need = ", ".join(f"{m}: {n:,.0f}" for m, n in rep.units_needed.items())
     lines.append(f"units per variant still needed for a {rep.minimum_effect:.0%} effect: {need}")
     if rep.unattributed:
-        lines.append("unattributed events: " + ", ".join(f"{k} {v}" for k, v in rep.unattributed.items()))
+        lines.append(
+            "unattributed events: " + ", ".join(f"{k} {v}" for k, v in rep.unattributed.items())
+        )
     return "\n".join(lines)

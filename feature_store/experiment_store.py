@@ -48,8 +48,12 @@ class StoredExperiment:
     updated_by: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.experiment.to_document(), "version": self.version,
-                "updated_at": self.updated_at.isoformat(), "updated_by": self.updated_by}
+        return {
+            **self.experiment.to_document(),
+            "version": self.version,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class ExperimentStore:
         self.engine = make_engine(url)
         self.metadata = sa.MetaData()
         self.current = sa.Table(
-            f"{table_prefix}experiments", self.metadata,
+            f"{table_prefix}experiments",
+            self.metadata,
             sa.Column("name", sa.String(80), primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),
             sa.Column("status", sa.String(16), nullable=False),
@@ -80,7 +85,8 @@ class ExperimentStore:
             sa.Column("updated_by", sa.String(200), nullable=False),
         )
         self.versions = sa.Table(
-            f"{table_prefix}experiment_versions", self.metadata,
+            f"{table_prefix}experiment_versions",
+            self.metadata,
             sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
             sa.Column("name", sa.String(80), nullable=False, index=True),
             sa.Column("version", sa.Integer, nullable=False),
@@ -103,7 +109,11 @@ class ExperimentStore:
     def change_counter(self) -> int:
         self._ensure_tables()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.versions.c.seq), 0))).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(self.versions.c.seq), 0))
+                ).scalar_one()
+            )
 
     def list(self) -> list[StoredExperiment]:
         self._ensure_tables()
@@ -126,13 +136,18 @@ class ExperimentStore:
         """Every version, newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(self.versions).where(self.versions.c.name == name)
+                sa.select(self.versions)
+                .where(self.versions.c.name == name)
                 .order_by(self.versions.c.version.desc())
             ).all()
         if not rows:
             raise ExperimentNotFound(name)
-        return [ExperimentVersion(r.name, r.version, r.action, r.author, _aware(r.at),
-                                  json.loads(r.document)) for r in rows]
+        return [
+            ExperimentVersion(
+                r.name, r.version, r.action, r.author, _aware(r.at), json.loads(r.document)
+            )
+            for r in rows
+        ]
 
     # -- writes ------------------------------------------------------------------------------
     def create(self, experiment: Experiment, author: str) -> StoredExperiment:
@@ -153,12 +168,18 @@ class ExperimentStore:
                 f"experiment {experiment.name!r} is {current.experiment.status}: only drafts can be "
                 "edited (assignments must not move); create a new experiment instead"
             )
-        doc = experiment.model_copy(update={"status": "draft", "started_at": None, "stopped_at": None})
+        doc = experiment.model_copy(
+            update={"status": "draft", "started_at": None, "stopped_at": None}
+        )
         with self.engine.begin() as conn:
             return self._write(conn, doc, base_version, author, "update")
 
     def start(
-        self, name: str, author: str, *, base_version: int | None = None,
+        self,
+        name: str,
+        author: str,
+        *,
+        base_version: int | None = None,
         check: Callable[[Experiment, builtins.list[Experiment]], None] | None = None,
     ) -> StoredExperiment:
         """draft -> running. ``check(experiment, running_others)`` may raise
@@ -184,8 +205,12 @@ class ExperimentStore:
     def stop(self, name: str, author: str, *, base_version: int | None = None) -> StoredExperiment:
         stored = self.get(name)
         if stored.experiment.status != "running":
-            raise ExperimentConflict(f"experiment {name!r} is {stored.experiment.status}, not running")
-        new = stored.experiment.model_copy(update={"status": "stopped", "stopped_at": datetime.now(UTC)})
+            raise ExperimentConflict(
+                f"experiment {name!r} is {stored.experiment.status}, not running"
+            )
+        new = stored.experiment.model_copy(
+            update={"status": "stopped", "stopped_at": datetime.now(UTC)}
+        )
         with self.engine.begin() as conn:
             return self._write(conn, new, base_version or stored.version, author, "stop")
 
@@ -196,39 +221,62 @@ class ExperimentStore:
         self.engine.dispose()
 
     # -- internals ---------------------------------------------------------------------------
-    def _write(self, conn: sa.Connection, exp: Experiment, base: int | None, author: str,
-               action: str) -> StoredExperiment:
+    def _write(
+        self, conn: sa.Connection, exp: Experiment, base: int | None, author: str, action: str
+    ) -> StoredExperiment:
         text = json.dumps(exp.to_document(), sort_keys=True)
         now = datetime.now(UTC)
         if base is None:
             version = 1
-            conn.execute(sa.insert(self.current).values(
-                name=exp.name, version=1, status=exp.status, document=text, updated_at=now,
-                updated_by=author))
+            conn.execute(
+                sa.insert(self.current).values(
+                    name=exp.name,
+                    version=1,
+                    status=exp.status,
+                    document=text,
+                    updated_at=now,
+                    updated_by=author,
+                )
+            )
         else:
             version = base + 1
             res = conn.execute(
                 sa.update(self.current)
                 .where(self.current.c.name == exp.name, self.current.c.version == base)
-                .values(version=version, status=exp.status, document=text, updated_at=now,
-                        updated_by=author)
+                .values(
+                    version=version,
+                    status=exp.status,
+                    document=text,
+                    updated_at=now,
+                    updated_by=author,
+                )
             )
             if res.rowcount != 1:
-                row = conn.execute(sa.select(self.current.c.version, self.current.c.updated_by)
-                                   .where(self.current.c.name == exp.name)).first()
+                row = conn.execute(
+                    sa.select(self.current.c.version, self.current.c.updated_by).where(
+                        self.current.c.name == exp.name
+                    )
+                ).first()
                 if row is None:
                     raise ExperimentNotFound(exp.name)
                 raise ExperimentConflict(
                     f"experiment {exp.name!r} was changed by {row.updated_by} (now version "
                     f"{row.version}); your change was based on version {base}. Reload and retry."
                 )
-        conn.execute(sa.insert(self.versions).values(
-            name=exp.name, version=version, action=action, author=author, at=now, document=text))
+        conn.execute(
+            sa.insert(self.versions).values(
+                name=exp.name, version=version, action=action, author=author, at=now, document=text
+            )
+        )
         return StoredExperiment(exp, version, now, author)
 
     def _stored(self, row: Any) -> StoredExperiment:
-        return StoredExperiment(Experiment.model_validate(json.loads(row.document)), row.version,
-                                _aware(row.updated_at), row.updated_by)
+        return StoredExperiment(
+            Experiment.model_validate(json.loads(row.document)),
+            row.version,
+            _aware(row.updated_at),
+            row.updated_by,
+        )
 
 
 def bundle_bytes(path: Path) -> int:

@@ -89,9 +89,14 @@ class ImpressionLog:
             return 0
         rows = [
             {
-                "recommendation_id": i.recommendation_id, "ts": i.ts, "placement": i.placement,
-                "user_id": i.user_id, "session_id": i.session_id, "experiment": i.experiment,
-                "variant": i.variant, "model_version": i.model_version,
+                "recommendation_id": i.recommendation_id,
+                "ts": i.ts,
+                "placement": i.placement,
+                "user_id": i.user_id,
+                "session_id": i.session_id,
+                "experiment": i.experiment,
+                "variant": i.variant,
+                "model_version": i.model_version,
                 "rules_version": i.rules_version,
                 "items": json.dumps([[s.sku, s.slot, s.position] for s in i.items]),
             }
@@ -110,7 +115,9 @@ class ImpressionLog:
     def count(self) -> int:
         self._ensure_table()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar() or 0)
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar() or 0
+            )
 
     def ids(self) -> set[str]:
         self._ensure_table()
@@ -158,8 +165,14 @@ class ImpressionLog:
 def _impression(r: sa.RowMapping) -> Impression:
     ts = r["ts"] if r["ts"].tzinfo else r["ts"].replace(tzinfo=UTC)
     return Impression(
-        recommendation_id=r["recommendation_id"], ts=ts, placement=r["placement"],
-        user_id=r["user_id"], session_id=r["session_id"], experiment=r["experiment"],
-        variant=r["variant"], model_version=r["model_version"], rules_version=r["rules_version"],
+        recommendation_id=r["recommendation_id"],
+        ts=ts,
+        placement=r["placement"],
+        user_id=r["user_id"],
+        session_id=r["session_id"],
+        experiment=r["experiment"],
+        variant=r["variant"],
+        model_version=r["model_version"],
+        rules_version=r["rules_version"],
         items=tuple(ShownItem(s, slot, int(p)) for s, slot, p in json.loads(r["items"])),
     )

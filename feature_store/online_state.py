@@ -165,7 +165,9 @@ class RedisOnlineState:
         self.backoff_seconds = backoff_seconds
         self._skip_until = 0.0
         self.client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_seconds,
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
         )
 

@@ -73,7 +73,9 @@ class FeatureStatistics:
 
         item_category = np.asarray(item_category, dtype=np.int64)
         self.item_category_ = item_category
-        n_cat = int(item_category.max()) + 1 if len(item_category) and item_category.max() >= 0 else 0
+        n_cat = (
+            int(item_category.max()) + 1 if len(item_category) and item_category.max() >= 0 else 0
+        )
         self.n_categories_ = n_cat
         if n_cat:
             has = item_category[x.indices] >= 0
@@ -99,7 +101,11 @@ class FeatureStatistics:
             item_styles = np.zeros((n_items, 0), np.float32)
         self.item_styles_ = np.asarray(item_styles, dtype=np.float32)
         if informativeness is None:
-            informativeness = self.item_styles_.max(axis=1) if self.item_styles_.shape[1] else np.zeros(n_items, np.float32)
+            informativeness = (
+                self.item_styles_.max(axis=1)
+                if self.item_styles_.shape[1]
+                else np.zeros(n_items, np.float32)
+            )
         self.informativeness_ = np.asarray(informativeness, dtype=np.float32)
         n_styles = self.item_styles_.shape[1]
         if user_affinity is None:
@@ -114,7 +120,11 @@ class FeatureStatistics:
         tkeys = (purchase_rows << TS_BITS) | (purchase_ts - self.base_ts_)
         self.timeline_keys_ = np.sort(tkeys)
         self.timeline_cum_ = np.arange(len(tkeys) + 1, dtype=np.float64)
-        self.reference_ts_ = int(reference_ts if reference_ts is not None else (purchase_ts.max() + 1 if len(purchase_ts) else 0))
+        self.reference_ts_ = int(
+            reference_ts
+            if reference_ts is not None
+            else (purchase_ts.max() + 1 if len(purchase_ts) else 0)
+        )
         return self
 
     def _top_per_row(self, co: sp.csr_matrix) -> sp.csr_matrix:
@@ -128,7 +138,9 @@ class FeatureStatistics:
             if hi - lo <= self.max_pairs_per_item:
                 keep[lo:hi] = True
             else:
-                top = np.argpartition(-co.data[lo:hi], self.max_pairs_per_item)[: self.max_pairs_per_item]
+                top = np.argpartition(-co.data[lo:hi], self.max_pairs_per_item)[
+                    : self.max_pairs_per_item
+                ]
                 keep[lo + top] = True
         co.data[~keep] = 0
         co.eliminate_zeros()
@@ -168,26 +180,41 @@ class FeatureStatistics:
         if block is None:
             rows = np.arange(self.n_items_, dtype=np.int64)
             now = np.full(self.n_items_, self.reference_ts_, np.int64)
-            block = np.log1p(self.purchases_between(rows, now - days * 86_400, now)).astype(np.float32)
+            block = np.log1p(self.purchases_between(rows, now - days * 86_400, now)).astype(
+                np.float32
+            )
             cache[days] = block
         return block
 
     # --- persistence -------------------------------------------------------------------------
 
     _ARRAYS = (
-        "pair_keys_", "pair_lift_", "pair_count_", "item_category_", "cat_complement_",
-        "prices_", "item_popularity_", "item_styles_", "informativeness_", "user_affinity_",
+        "pair_keys_",
+        "pair_lift_",
+        "pair_count_",
+        "item_category_",
+        "cat_complement_",
+        "prices_",
+        "item_popularity_",
+        "item_styles_",
+        "informativeness_",
+        "user_affinity_",
         "timeline_keys_",
     )
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(directory / STATS_FILE, **{k.rstrip("_"): getattr(self, k) for k in self._ARRAYS})
+        np.savez_compressed(
+            directory / STATS_FILE, **{k.rstrip("_"): getattr(self, k) for k in self._ARRAYS}
+        )
         meta = {
-            "min_support": self.min_support, "max_pairs_per_item": self.max_pairs_per_item,
-            "n_items": self.n_items_, "n_categories": self.n_categories_,
-            "base_ts": self.base_ts_, "reference_ts": self.reference_ts_,
+            "min_support": self.min_support,
+            "max_pairs_per_item": self.max_pairs_per_item,
+            "n_items": self.n_items_,
+            "n_categories": self.n_categories_,
+            "base_ts": self.base_ts_,
+            "reference_ts": self.reference_ts_,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=1))
 

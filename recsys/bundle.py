@@ -37,7 +37,15 @@ MANIFEST = "manifest.json"
 MLFLOW_BUNDLE_SUBPATH = "artifacts/bundle"
 CATALOG = "catalog.parquet"
 TAXONOMY = "taxonomy.json"
-REQUIRED_KEYS = ("schema_version", "code_version", "created_at", "feature_set", "config_hash", "config", "components")
+REQUIRED_KEYS = (
+    "schema_version",
+    "code_version",
+    "created_at",
+    "feature_set",
+    "config_hash",
+    "config",
+    "components",
+)
 
 
 class BundleError(RuntimeError):
@@ -53,7 +61,10 @@ def code_version() -> str:
     """Package version plus the git commit when run from a checkout (``0.1.0+abc1234``)."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=2,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
             cwd=Path(__file__).parent,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -71,7 +82,9 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     from recsys.bundle_check import FILES_KEY, checksums
 
     manifest = {**manifest, FILES_KEY: checksums(directory, exclude=(MANIFEST,))}
-    (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+    (Path(directory) / MANIFEST).write_text(
+        json.dumps(manifest, indent=1, sort_keys=True, default=str)
+    )
 
 
 def read_manifest(directory: Path | str) -> dict[str, Any]:
@@ -91,7 +104,8 @@ def read_manifest(directory: Path | str) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise BundleError(
-            path, f"schema_version {version!r} is not supported by this code (expects {SCHEMA_VERSION})"
+            path,
+            f"schema_version {version!r} is not supported by this code (expects {SCHEMA_VERSION})",
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
@@ -151,7 +165,9 @@ def find_bundle(folder: Path) -> Path:
         return found[0]
     if not found:
         raise BundleError(folder, f"no model bundle ({MANIFEST}) in this folder")
-    raise BundleError(folder, f"several bundles ({', '.join(map(str, found))}); point at one of them")
+    raise BundleError(
+        folder, f"several bundles ({', '.join(map(str, found))}); point at one of them"
+    )
 
 
 # --- a fitted Recommender <-> a bundle folder ------------------------------------------------
@@ -160,7 +176,10 @@ MINED_RULES = "mined_rules.json"
 
 
 def save_bundle(
-    rec: Recommender, directory: Path | str, *, run_id: str | None = None,
+    rec: Recommender,
+    directory: Path | str,
+    *,
+    run_id: str | None = None,
     metrics: dict[str, float] | None = None,
 ) -> Path:
     """Write ``rec`` as a bundle into ``directory`` and return it. The manifest records the
@@ -198,7 +217,8 @@ def save_bundle(
             "code_version": code_version(),
             "created_at": created,
             "run_id": run_id if run_id is not None else manifest.get("run_id"),
-            "version": manifest.get("version") or f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}",
+            "version": manifest.get("version")
+            or f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}",
             "feature_set": {
                 "name": config.feature_set,
                 "version": getattr(rec.features, "version", None),
@@ -243,7 +263,9 @@ def load_bundle(
         try:
             klass = spec.generator_class()
         except (ImportError, AttributeError) as exc:
-            raise BundleError(directory / comp["path"], f"generator class unavailable: {exc}") from exc
+            raise BundleError(
+                directory / comp["path"], f"generator class unavailable: {exc}"
+            ) from exc
         g = load_component(directory / comp["path"], klass.load)
         g.name = spec.name
         generators.append(g)
@@ -277,10 +299,21 @@ def load_bundle(
     if default_rules is None and suggestions:
         from recsys.rules.mining import suggestion_rules
 
-        item_styles = None if style_model is None else np.asarray(style_model.item_styles_, np.float32)
+        item_styles = (
+            None if style_model is None else np.asarray(style_model.item_styles_, np.float32)
+        )
         default_rules = suggestion_rules(suggestions, catalog, item_styles)
     return Recommender(
-        catalog, config, generators, features=features, ranker=ranker, style_model=style_model,
-        user_index=users, user_affinity=affinity, reference_ts=manifest.get("reference_ts"),
-        default_rules=default_rules, manifest=manifest, mined_suggestions=suggestions,
+        catalog,
+        config,
+        generators,
+        features=features,
+        ranker=ranker,
+        style_model=style_model,
+        user_index=users,
+        user_affinity=affinity,
+        reference_ts=manifest.get("reference_ts"),
+        default_rules=default_rules,
+        manifest=manifest,
+        mined_suggestions=suggestions,
     )

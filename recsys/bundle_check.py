@@ -38,7 +38,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def checksums(directory: Path | str, *, exclude: tuple[str, ...] = ("manifest.json",)) -> dict[str, str]:
+def checksums(
+    directory: Path | str, *, exclude: tuple[str, ...] = ("manifest.json",)
+) -> dict[str, str]:
     """SHA-256 of every file below ``directory`` (relative POSIX path -> hex), sorted."""
     directory = Path(directory)
     out: dict[str, str] = {}
@@ -72,7 +74,8 @@ def verify_checksums(directory: Path | str, manifest: dict[str, Any]) -> int:
             raise _error(path, "file missing (listed in the manifest's checksums)")
         if _sha256(path) != expected:
             raise _error(
-                path, "checksum mismatch: the file changed or was truncated after the bundle was saved"
+                path,
+                "checksum mismatch: the file changed or was truncated after the bundle was saved",
             )
     return len(recorded)
 
@@ -110,7 +113,11 @@ def probe_native_files(directory: Path | str, *, timeout: float = 120.0) -> int:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "recsys.bundle_check", str(directory)],
-            capture_output=True, text=True, errors="replace", timeout=timeout, env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         raise _error(directory, f"native files did not load within {timeout:.0f} s") from None
@@ -121,7 +128,9 @@ def probe_native_files(directory: Path | str, *, timeout: float = 120.0) -> int:
     culprit = lines[-1].removeprefix("loading ") if lines else str(directory)
     how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
     reason = next((ln for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "")[:200]
-    raise _error(culprit, f"corrupt: its native loader failed in a test process ({how}) {reason}".rstrip())
+    raise _error(
+        culprit, f"corrupt: its native loader failed in a test process ({how}) {reason}".rstrip()
+    )
 
 
 def verify_bundle(directory: Path | str) -> None:

@@ -77,7 +77,9 @@ def _import(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _check_params(cls: type, params: Mapping[str, Any], label: str, reserved: Collection[str] = ()) -> None:
+def _check_params(
+    cls: type, params: Mapping[str, Any], label: str, reserved: Collection[str] = ()
+) -> None:
     """Reject a parameter ``cls`` does not take and a value of the wrong type (checked against
     the constructor's annotations; the constructor's defaults stay the only defaults)."""
     sig = inspect.signature(cls)
@@ -97,7 +99,9 @@ def _check_params(cls: type, params: Mapping[str, Any], label: str, reserved: Co
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"{label} parameter {where}: {err['msg']}, got {err.get('input')!r}") from None
+        raise ValueError(
+            f"{label} parameter {where}: {err['msg']}, got {err.get('input')!r}"
+        ) from None
 
 
 class _Section(BaseModel):
@@ -133,7 +137,9 @@ class _Component(_Section):
     @classmethod
     def _known_kind(cls, kind: str) -> str:
         if kind not in cls.registry:
-            raise ValueError(f"unknown {cls.role} {kind!r}; known: {', '.join(sorted(cls.registry))}")
+            raise ValueError(
+                f"unknown {cls.role} {kind!r}; known: {', '.join(sorted(cls.registry))}"
+            )
         return kind
 
     @field_validator("params", check_fields=False)
@@ -166,7 +172,11 @@ class GeneratorSpec(_Component):
     @model_validator(mode="before")
     @classmethod
     def _kind_defaults_to_name(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("kind") is None and isinstance(data.get("name"), str):
+        if (
+            isinstance(data, Mapping)
+            and data.get("kind") is None
+            and isinstance(data.get("name"), str)
+        ):
             return {**data, "kind": data["name"]}
         return data
 
@@ -240,18 +250,26 @@ class RankerConfig(_Component):
 
 
 class DiversityConfig(_Section):
-    max_per_category: int = Field(default=3, ge=0)  # at most this many items of one category; 0 = off
-    style_slots: int = Field(default=0, ge=0)  # positions kept for items in the basket's style; 0 = off
+    max_per_category: int = Field(
+        default=3, ge=0
+    )  # at most this many items of one category; 0 = off
+    style_slots: int = Field(
+        default=0, ge=0
+    )  # positions kept for items in the basket's style; 0 = off
 
 
 class StyleConfig(_Section):
     enabled: bool = True
     params: Mapping[str, Any] = Field(default_factory=dict)  # ItemStyleModel's arguments
-    styles: tuple[str, ...] | None = Field(default=None, strict=False)  # restrict to these; None = all
+    styles: tuple[str, ...] | None = Field(
+        default=None, strict=False
+    )  # restrict to these; None = all
 
     @field_validator("styles")
     @classmethod
-    def _known_styles(cls, styles: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+    def _known_styles(
+        cls, styles: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
         if styles is None:
             return None
         taxonomy = (info.context or {}).get("taxonomy") or load_taxonomy()
@@ -272,8 +290,12 @@ class TrainingConfig(_Section):
     validation_share: float = 0.1
     evaluation_share: float = 0.1
     hide_fraction: float = 0.3
-    ranker_hide_draws: int = Field(default=1, ge=1)  # up to this many hide draws per ranker-window order, within max_train_orders baskets
-    negatives_per_basket: int = Field(default=50, ge=0)  # ranker examples keep every positive and this many negatives; 0 = all
+    ranker_hide_draws: int = Field(
+        default=1, ge=1
+    )  # up to this many hide draws per ranker-window order, within max_train_orders baskets
+    negatives_per_basket: int = Field(
+        default=50, ge=0
+    )  # ranker examples keep every positive and this many negatives; 0 = all
     max_train_orders: int = Field(default=10_000, ge=0)
     max_validation_orders: int = Field(default=2_000, ge=0)
     max_eval_orders: int = Field(default=3_000, ge=0)
@@ -281,7 +303,12 @@ class TrainingConfig(_Section):
 
     @model_validator(mode="after")
     def _protocol(self) -> TrainingConfig:
-        shares = (self.generator_share, self.ranker_share, self.validation_share, self.evaluation_share)
+        shares = (
+            self.generator_share,
+            self.ranker_share,
+            self.validation_share,
+            self.evaluation_share,
+        )
         if any(s <= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
             raise ValueError(f"the four *_share values must be > 0 and sum to 1, got {shares}")
         if not 0 < self.hide_fraction < 1:
@@ -353,7 +380,9 @@ class PipelineConfig(_Section):
 
     def without_generators(self, kinds: Collection[str]) -> PipelineConfig:
         kept = tuple(g for g in self.candidates.generators if g.kind not in kinds)
-        return self.model_copy(update={"candidates": self.candidates.model_copy(update={"generators": kept})})
+        return self.model_copy(
+            update={"candidates": self.candidates.model_copy(update={"generators": kept})}
+        )
 
     def validate_features(self, known_features: Collection[str], source: str = "<config>") -> None:
         """Reject ``ranker.exclude_features`` naming a feature the feature set does not define."""
@@ -443,9 +472,7 @@ def load_pipeline_config(
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML: {exc}") from exc
-    return parse_pipeline_config(
-        data, str(path), taxonomy=taxonomy, known_features=known_features
-    )
+    return parse_pipeline_config(data, str(path), taxonomy=taxonomy, known_features=known_features)
 
 
 def _from_flat(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,8 +485,15 @@ def _from_flat(d: Mapping[str, Any]) -> dict[str, Any]:
         "feature_set": d.get("feature_set"),
         "candidates": {"total": d.get("total_candidates"), "generators": d.get("generators")},
         "ranker": {**head, "kind": "lightgbm", "params": ranker},
-        "diversity": {"max_per_category": d.get("max_per_category"), "style_slots": d.get("style_slots")},
-        "style": {"enabled": d.get("style_enabled"), "params": d.get("style_params"), "styles": d.get("styles")},
+        "diversity": {
+            "max_per_category": d.get("max_per_category"),
+            "style_slots": d.get("style_slots"),
+        },
+        "style": {
+            "enabled": d.get("style_enabled"),
+            "params": d.get("style_params"),
+            "styles": d.get("styles"),
+        },
         "training": d.get("training"),
     }
 

@@ -54,7 +54,9 @@ class Target(_Frozen):
     @model_validator(mode="after")
     def _not_everything(self) -> Target:
         if not (self.skus or self.categories or self.attributes or self.styles):
-            raise ValueError("a target needs at least one of skus, categories, attributes or styles")
+            raise ValueError(
+                "a target needs at least one of skus, categories, attributes or styles"
+            )
         return self
 
 
@@ -72,7 +74,9 @@ class Control(_Frozen):
     target: Target
     position: int | None = Field(None, ge=1, le=100, description="pin: 1-based place in the list.")
     multiplier: float | None = Field(None, gt=0, le=100, description="boost (> 1) or bury (< 1).")
-    shift: int | None = Field(None, ge=1, le=100, description="boost: places up; bury: places down.")
+    shift: int | None = Field(
+        None, ge=1, le=100, description="boost: places up; bury: places down."
+    )
     placements: list[Placement] = Field(default_factory=_every_page, min_length=1)
     priority: int = Field(0, ge=-1000, le=1000)
     enabled: bool = True
@@ -85,7 +89,12 @@ class Control(_Frozen):
         if self.action == "pin":
             if self.position is None:
                 raise ValueError("a pin needs a position (1 = first)")
-            if len(self.target.skus) != 1 or self.target.categories or self.target.attributes or self.target.styles:
+            if (
+                len(self.target.skus) != 1
+                or self.target.categories
+                or self.target.attributes
+                or self.target.styles
+            ):
                 raise ValueError("a pin targets exactly one SKU (target.skus: [<sku>])")
         elif self.position is not None:
             raise ValueError("position is for pins only")
@@ -93,7 +102,9 @@ class Control(_Frozen):
             if self.multiplier is None and self.shift is None:
                 raise ValueError(f"a {self.action} needs a multiplier or a shift")
             if self.multiplier is not None and (self.multiplier <= 1) == (self.action == "boost"):
-                raise ValueError(f"a {self.action} multiplier must be {'above' if self.action == 'boost' else 'below'} 1")
+                raise ValueError(
+                    f"a {self.action} multiplier must be {'above' if self.action == 'boost' else 'below'} 1"
+                )
         elif self.multiplier is not None or self.shift is not None:
             raise ValueError("multiplier and shift are for boost and bury only")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
@@ -101,7 +112,9 @@ class Control(_Frozen):
         return self
 
     def active_at(self, now: datetime) -> bool:
-        return (self.valid_from is None or now >= self.valid_from) and (self.valid_to is None or now < self.valid_to)
+        return (self.valid_from is None or now >= self.valid_from) and (
+            self.valid_to is None or now < self.valid_to
+        )
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -117,7 +130,9 @@ def parse_control(document: Mapping[str, Any]) -> Control:
         raise RuleValidationError(errors_from_pydantic(exc)) from None
 
 
-def parse_controls_yaml(text: str, check: Callable[[Control], list[FieldError]] | None = None) -> list[Control]:
+def parse_controls_yaml(
+    text: str, check: Callable[[Control], list[FieldError]] | None = None
+) -> list[Control]:
     """``version: 1`` + ``controls: [...]``, all or nothing (the rules file format)."""
     return parse_rules_yaml(text, check, parse=parse_control, key="controls")
 
@@ -129,8 +144,14 @@ def dump_controls_yaml(controls: Sequence[Control]) -> str:
 def control_summary(control: Control) -> str:
     """One line for lists: 'pin SKU-1 at 1', 'bury category laminate-flooring x0.3'."""
     t = control.target
-    what = ", ".join([*t.skus, *t.categories, *(f"{a.key}={a.value}" for a in t.attributes),
-                      *(f"style {s}" for s in t.styles)])
+    what = ", ".join(
+        [
+            *t.skus,
+            *t.categories,
+            *(f"{a.key}={a.value}" for a in t.attributes),
+            *(f"style {s}" for s in t.styles),
+        ]
+    )
     how = {"pin": f" at {control.position}", "hide": ""}.get(control.action, "")
     if control.multiplier is not None:
         how += f" x{control.multiplier:g}"
@@ -145,14 +166,20 @@ def check_control_against_catalog(control: Control, catalog: Catalog) -> list[Fi
     cats = list(catalog.categories)
     for i, c in enumerate(control.target.categories):
         if c not in catalog.categories:
-            errors.append(FieldError(f"target.categories[{i}]", f"unknown category {c!r}{_did_you_mean(c, cats)}"))
+            errors.append(
+                FieldError(
+                    f"target.categories[{i}]", f"unknown category {c!r}{_did_you_mean(c, cats)}"
+                )
+            )
     for i, s in enumerate(control.target.skus):
         if s not in catalog.ids:
             errors.append(FieldError(f"target.skus[{i}]", f"unknown SKU {s!r}"))
     styles = list(catalog.taxonomy.slugs)
     for i, s in enumerate(control.target.styles):
         if s not in styles:
-            errors.append(FieldError(f"target.styles[{i}]", f"unknown style {s!r}{_did_you_mean(s, styles)}"))
+            errors.append(
+                FieldError(f"target.styles[{i}]", f"unknown style {s!r}{_did_you_mean(s, styles)}")
+            )
     return errors
 
 
@@ -174,7 +201,9 @@ class _Resolved:
 class CompiledControls:
     """Controls resolved against one catalog (targets -> row masks), applied per answer."""
 
-    def __init__(self, controls: Sequence[Control], catalog: Catalog, item_styles: np.ndarray | None = None) -> None:
+    def __init__(
+        self, controls: Sequence[Control], catalog: Catalog, item_styles: np.ndarray | None = None
+    ) -> None:
         n = len(catalog)
         styles = catalog.style_labels() if item_styles is None else np.asarray(item_styles)
         cols = {s: j for j, s in enumerate(catalog.taxonomy.slugs)}
@@ -191,14 +220,18 @@ class CompiledControls:
                 m[[r for r in rows if r is not None and r >= 0]] = True
                 mask &= m
             if t.categories:
-                codes = [catalog.categories.index(x) for x in t.categories if x in catalog.categories]
+                codes = [
+                    catalog.categories.index(x) for x in t.categories if x in catalog.categories
+                ]
                 mask &= np.isin(catalog.category_codes, codes)
             for cond in t.attributes:
                 key, value = cond.key.lower(), cond.value.lower()
                 if key in ATTRIBUTE_COLUMNS and key in frame:
                     col = frame[key].astype(str).str.lower().to_numpy()
                 else:
-                    col = np.asarray([str((a or {}).get(key, "")).lower() for a in frame["attributes"]])
+                    col = np.asarray(
+                        [str((a or {}).get(key, "")).lower() for a in frame["attributes"]]
+                    )
                 mask &= col == value
             if t.styles:
                 wanted = [cols[s] for s in t.styles if s in cols]
@@ -212,7 +245,9 @@ class CompiledControls:
 
     def active(self, page: str, now: datetime | None = None) -> list[_Resolved]:
         now = now or datetime.now(UTC)
-        return [r for r in self.controls_ if page in r.control.placements and r.control.active_at(now)]
+        return [
+            r for r in self.controls_ if page in r.control.placements and r.control.active_at(now)
+        ]
 
 
 def apply_controls(
@@ -256,7 +291,9 @@ def apply_controls(
         else:
             if c.multiplier is not None:
                 floor = scores.min()
-                scores = np.where(hit, (scores - floor + 1e-6) * c.multiplier + floor - 1e-6, scores)
+                scores = np.where(
+                    hit, (scores - floor + 1e-6) * c.multiplier + floor - 1e-6, scores
+                )
             if c.shift is not None:
                 shifts[hit] += c.shift if c.action == "boost" else -c.shift
         applied.extend(AppliedControl(int(rows[i]), c.id, c.action) for i in np.flatnonzero(hit))

@@ -55,21 +55,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from recsys.sample_world import DEFAULT_ORDERS, DEFAULT_SKUS
 
     p = subparsers.add_parser(
-        "sample-data", help="generate the synthetic sample world (catalog, events, ground truth)",
-        description=SAMPLE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "sample-data",
+        help="generate the synthetic sample world (catalog, events, ground truth)",
+        description=SAMPLE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    p.add_argument("--orders", type=_positive_int, default=DEFAULT_ORDERS, metavar="N",
-                   help=f"project orders to draw (default: {DEFAULT_ORDERS:,}); follow-up orders "
-                        "and browse sessions come on top. 200,000 gives ~5M events")
-    p.add_argument("--skus", type=_positive_int, default=DEFAULT_SKUS, metavar="N",
-                   help=f"catalog size (default: {DEFAULT_SKUS:,}; at least 123)")
+    p.add_argument(
+        "--orders",
+        type=_positive_int,
+        default=DEFAULT_ORDERS,
+        metavar="N",
+        help=f"project orders to draw (default: {DEFAULT_ORDERS:,}); follow-up orders "
+        "and browse sessions come on top. 200,000 gives ~5M events",
+    )
+    p.add_argument(
+        "--skus",
+        type=_positive_int,
+        default=DEFAULT_SKUS,
+        metavar="N",
+        help=f"catalog size (default: {DEFAULT_SKUS:,}; at least 123)",
+    )
     p.set_defaults(handler=run_sample_data)
 
     q = subparsers.add_parser(
-        "import-online-retail", help="convert the UCI Online Retail file into catalog + interactions",
-        description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("input", type=Path, metavar="IN", help="Online Retail file (.xlsx as published, .parquet or .csv)")
+        "import-online-retail",
+        help="convert the UCI Online Retail file into catalog + interactions",
+        description=IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument(
+        "input",
+        type=Path,
+        metavar="IN",
+        help="Online Retail file (.xlsx as published, .parquet or .csv)",
+    )
     q.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     q.set_defaults(handler=run_import_online_retail)
 
@@ -90,18 +111,24 @@ def run_sample_data(args: argparse.Namespace) -> int:
     ev = s["events"]
     print(f"sample world (seed {s['seed']}) written to {args.out} in {seconds:.1f} s")
     print(f"  SKUs          {s['skus']:,} in {s['categories']} categories, {s['styles']} styles")
-    print(f"  orders        {s['orders']:,} ({s['project_orders']:,} projects, "
-          f"{s['follow_up_orders']:,} follow-ups), guests {s['guest_order_share']:.0%}, "
-          f"registered users {s['registered_users']:,}")
-    print(f"  interactions  {s['interactions']:,} (views {ev['view']:,}, carts "
-          f"{ev['add_to_cart']:,}, purchases {ev['purchase']:,}), "
-          f"browse-only sessions {s['browse_sessions']:,}")
+    print(
+        f"  orders        {s['orders']:,} ({s['project_orders']:,} projects, "
+        f"{s['follow_up_orders']:,} follow-ups), guests {s['guest_order_share']:.0%}, "
+        f"registered users {s['registered_users']:,}"
+    )
+    print(
+        f"  interactions  {s['interactions']:,} (views {ev['view']:,}, carts "
+        f"{ev['add_to_cart']:,}, purchases {ev['purchase']:,}), "
+        f"browse-only sessions {s['browse_sessions']:,}"
+    )
     print(f"  tagged        {s['tagged_share']:.0%} overall; {tagged}")
-    print(f"  forgotten     {s['forget_rate']:.1%} of {s['accessories_needed']:,} needed "
-          f"accessories (per kind {s['forget_probability_range'][0]:.0%}-"
-          f"{s['forget_probability_range'][1]:.0%}); "
-          f"{s['forgotten_bought_later_share']:.0%} bought later within "
-          f"{s['return_within_days']} days")
+    print(
+        f"  forgotten     {s['forget_rate']:.1%} of {s['accessories_needed']:,} needed "
+        f"accessories (per kind {s['forget_probability_range'][0]:.0%}-"
+        f"{s['forget_probability_range'][1]:.0%}); "
+        f"{s['forgotten_bought_later_share']:.0%} bought later within "
+        f"{s['return_within_days']} days"
+    )
     return 0
 
 

@@ -38,10 +38,16 @@ class _Frozen(BaseModel):
 class Knobs(_Frozen):
     """Per-variant pipeline overrides; ``None`` keeps the model's own setting."""
 
-    ranker: bool | None = Field(default=None, description="False: answer in the merged candidate order.")
-    style_slots: int | None = Field(default=None, ge=0, le=50, description="'Complete the look' slots; 0 = off.")
+    ranker: bool | None = Field(
+        default=None, description="False: answer in the merged candidate order."
+    )
+    style_slots: int | None = Field(
+        default=None, ge=0, le=50, description="'Complete the look' slots; 0 = off."
+    )
     generators: list[str] | None = Field(
-        default=None, min_length=1, max_length=20,
+        default=None,
+        min_length=1,
+        max_length=20,
         description="Keep only these candidate generators (by name), e.g. ['co_purchase']. "
         "Needs ranker: false (the ranker's features are per generator).",
     )
@@ -74,7 +80,8 @@ class Variant(_Frozen):
     name: str = Field(min_length=1, max_length=40)
     share: float = Field(gt=0, le=1, description="Share of the experiment's traffic.")
     model: str | None = Field(
-        None, max_length=500,
+        None,
+        max_length=500,
         description="Model URI (models:/name/3, models:/name@alias, a bundle path); null = the served champion.",
     )
     knobs: Knobs = Field(default_factory=Knobs)
@@ -95,7 +102,9 @@ class Experiment(_Frozen):
     description: str = Field("", max_length=2000)
     placements: list[Placement] = Field(min_length=1, max_length=3)
     variants: list[Variant] = Field(min_length=2, max_length=10)
-    control: str | None = Field(None, description="The variant others are compared to; default the first.")
+    control: str | None = Field(
+        None, description="The variant others are compared to; default the first."
+    )
     status: Status = "draft"
     started_at: datetime | None = None
     stopped_at: datetime | None = None
@@ -104,7 +113,9 @@ class Experiment(_Frozen):
     @classmethod
     def _name(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError("lower-case letters/digits joined by '-' or '_', e.g. 'ranker-vs-copurchase'")
+            raise ValueError(
+                "lower-case letters/digits joined by '-' or '_', e.g. 'ranker-vs-copurchase'"
+            )
         return v
 
     @model_validator(mode="after")
@@ -169,5 +180,7 @@ def with_knobs(recommender: Recommender, knobs: Knobs) -> Recommender:
             raise ValueError(
                 f"generators {missing} are not in this model (it has {', '.join(sorted(names))})"
             )
-        changes["generators"] = [g for g in recommender.generators if g.name in set(knobs.generators)]
+        changes["generators"] = [
+            g for g in recommender.generators if g.name in set(knobs.generators)
+        ]
     return recommender.replace(**changes)

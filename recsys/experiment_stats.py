@@ -64,11 +64,20 @@ def difference(control: RatioEstimate, treatment: RatioEstimate) -> Difference:
     se = float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else float("nan")
     if not np.isfinite(se) or se == 0:
         p = 1.0 if diff == 0 or not np.isfinite(diff) else 0.0
-        return Difference(control.value, treatment.value, diff, diff, diff, p,
-                          diff / control.value if control.value else float("nan"))
+        return Difference(
+            control.value,
+            treatment.value,
+            diff,
+            diff,
+            diff,
+            p,
+            diff / control.value if control.value else float("nan"),
+        )
     p = float(2 * stats.norm.sf(abs(diff) / se))
     rel = diff / control.value if control.value else float("nan")
-    return Difference(control.value, treatment.value, diff, diff - Z95 * se, diff + Z95 * se, p, rel)
+    return Difference(
+        control.value, treatment.value, diff, diff - Z95 * se, diff + Z95 * se, p, rel
+    )
 
 
 @dataclass(frozen=True)
@@ -90,15 +99,27 @@ def srm_check(counts: dict[str, int], shares: dict[str, float], alpha: float = 0
     share = np.array([shares[n] for n in names], np.float64)
     exp = total * share / share.sum()
     if total == 0:
-        return SRMCheck({n: 0 for n in names}, dict(zip(names, exp.tolist(), strict=True)), 0.0, 1.0, False)
+        return SRMCheck(
+            {n: 0 for n in names}, dict(zip(names, exp.tolist(), strict=True)), 0.0, 1.0, False
+        )
     chi2 = float(((obs - exp) ** 2 / exp).sum())
     p = float(stats.chi2.sf(chi2, len(names) - 1))
-    return SRMCheck({n: int(o) for n, o in zip(names, obs, strict=True)},
-                    dict(zip(names, exp.tolist(), strict=True)), chi2, p, p < alpha)
+    return SRMCheck(
+        {n: int(o) for n, o in zip(names, obs, strict=True)},
+        dict(zip(names, exp.tolist(), strict=True)),
+        chi2,
+        p,
+        p < alpha,
+    )
 
 
-def units_needed(unit_variance: float, baseline: float, relative_effect: float,
-                 alpha: float = 0.05, power: float = 0.8) -> float:
+def units_needed(
+    unit_variance: float,
+    baseline: float,
+    relative_effect: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> float:
     """Units per variant to detect a relative change of ``relative_effect`` on ``baseline``
     (two-sided test, equal variances): 2 (z_{1-a/2} + z_power)^2 s^2 / delta^2."""
     delta = abs(baseline * relative_effect)
@@ -109,8 +130,11 @@ def units_needed(unit_variance: float, baseline: float, relative_effect: float,
 
 
 def bootstrap_difference(
-    control: tuple[np.ndarray, np.ndarray], treatment: tuple[np.ndarray, np.ndarray],
-    *, n_boot: int = 1000, seed: int = 0,
+    control: tuple[np.ndarray, np.ndarray],
+    treatment: tuple[np.ndarray, np.ndarray],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """95% percentile interval of the ratio difference, resampling units (a cross-check of the
     delta method for small samples)."""

@@ -42,19 +42,41 @@ from recsys.data.interactions import Interactions, validate_interactions
 from recsys.data.tables import read_table, require_columns, to_numeric
 
 REQUIRED_COLUMNS = (
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
 )
-NON_PRODUCT_CODES = frozenset({
-    "POST", "DOT", "C2", "M", "D", "S", "B", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
-})
+NON_PRODUCT_CODES = frozenset(
+    {
+        "POST",
+        "DOT",
+        "C2",
+        "M",
+        "D",
+        "S",
+        "B",
+        "CRUK",
+        "PADS",
+        "BANK CHARGES",
+        "AMAZONFEE",
+    }
+)
 """StockCodes (compared upper-case) that are fees, postage or adjustments, not products."""
 GIFT_VOUCHER_PREFIX = "GIFT_"
 EXCEL_SUFFIXES = (".xlsx",)
 SOURCE_URL = "https://archive.ics.uci.edu/dataset/352/online+retail"
 """UCI Machine Learning Repository, dataset 352 (Chen 2015), CC BY 4.0: ``Online Retail.xlsx``."""
 DROP_REASONS = (
-    "missing_key", "cancellation", "non_product", "non_positive_quantity",
-    "missing_description", "non_positive_price",
+    "missing_key",
+    "cancellation",
+    "non_product",
+    "non_positive_quantity",
+    "missing_description",
+    "non_positive_price",
 )
 
 
@@ -128,17 +150,22 @@ def import_online_retail_frame(
     if bad_ts.any():
         row = int(np.flatnonzero(bad_ts.to_numpy())[0]) + 1
         raise DataContractError(
-            source, f"not a timestamp: {raw['InvoiceDate'].iloc[row - 1]!r}", row=row,
-            column="InvoiceDate")
+            source,
+            f"not a timestamp: {raw['InvoiceDate'].iloc[row - 1]!r}",
+            row=row,
+            column="InvoiceDate",
+        )
     customer = _customer_ids(raw["CustomerID"])
 
     upper = code.str.upper()
     reasons = {
-        "missing_key": (invoice.isna() | (invoice == "") | code.isna() | (code == "")
-                        | ts.isna()).to_numpy(bool),
+        "missing_key": (
+            invoice.isna() | (invoice == "") | code.isna() | (code == "") | ts.isna()
+        ).to_numpy(bool),
         "cancellation": invoice.str.upper().str.startswith("C").fillna(False).to_numpy(bool),
-        "non_product": (upper.isin(NON_PRODUCT_CODES)
-                        | upper.str.startswith(GIFT_VOUCHER_PREFIX)).fillna(False).to_numpy(bool),
+        "non_product": (upper.isin(NON_PRODUCT_CODES) | upper.str.startswith(GIFT_VOUCHER_PREFIX))
+        .fillna(False)
+        .to_numpy(bool),
         "non_positive_quantity": (qty.isna() | (qty <= 0)).to_numpy(bool),
         "missing_description": (desc.isna() | (desc == "")).to_numpy(bool),
         "non_positive_price": (price.isna() | (price <= 0)).to_numpy(bool),
@@ -155,36 +182,45 @@ def import_online_retail_frame(
 
     keep = ~dropped_mask
     lower_case = int(((upper != code).fillna(False).to_numpy(bool) & keep).sum())
-    lines = pd.DataFrame({
-        "order_id": invoice[keep].astype(object).to_numpy(),
-        "user_id": customer[keep].astype(object).to_numpy(),
-        "sku": upper[keep].astype(object).to_numpy(),
-        "quantity": qty[keep].to_numpy(),
-        "ts": ts[keep].to_numpy(),
-        "description": desc[keep].astype(object).to_numpy(),
-        "price": price[keep].to_numpy(float),
-    })
+    lines = pd.DataFrame(
+        {
+            "order_id": invoice[keep].astype(object).to_numpy(),
+            "user_id": customer[keep].astype(object).to_numpy(),
+            "sku": upper[keep].astype(object).to_numpy(),
+            "quantity": qty[keep].to_numpy(),
+            "ts": ts[keep].to_numpy(),
+            "description": desc[keep].astype(object).to_numpy(),
+            "price": price[keep].to_numpy(float),
+        }
+    )
     lines["user_id"] = lines["user_id"].where(lines["user_id"].notna(), None)
 
-    counts = (lines.groupby(["sku", "description"], sort=True).size()
-              .rename("n").reset_index()
-              .sort_values(["sku", "n", "description"], ascending=[True, False, True],
-                           kind="stable"))
+    counts = (
+        lines.groupby(["sku", "description"], sort=True)
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["sku", "n", "description"], ascending=[True, False, True], kind="stable")
+    )
     titles = counts.drop_duplicates("sku").set_index("sku")["description"]
     prices = lines.groupby("sku", sort=True)["price"].median()
-    catalog_raw = pd.DataFrame({
-        "sku": prices.index.to_numpy(),
-        "title": titles.reindex(prices.index).to_numpy(),
-        "category": None,
-        "price": prices.to_numpy(),
-        "in_stock": True,
-        "styles": [[] for _ in range(len(prices))],
-    })
+    catalog_raw = pd.DataFrame(
+        {
+            "sku": prices.index.to_numpy(),
+            "title": titles.reindex(prices.index).to_numpy(),
+            "category": None,
+            "price": prices.to_numpy(),
+            "in_stock": True,
+            "styles": [[] for _ in range(len(prices))],
+        }
+    )
     catalog = validate_catalog(catalog_raw, source)
 
-    merged = (lines.groupby(["order_id", "sku"], sort=False, dropna=False)
-              .agg(user_id=("user_id", "first"), quantity=("quantity", "sum"), ts=("ts", "min"))
-              .reset_index())
+    merged = (
+        lines.groupby(["order_id", "sku"], sort=False, dropna=False)
+        .agg(user_id=("user_id", "first"), quantity=("quantity", "sum"), ts=("ts", "min"))
+        .reset_index()
+    )
     merged["event"] = "purchase"
     merged = merged[["order_id", "user_id", "sku", "quantity", "ts", "event"]]
     interactions = validate_interactions(merged, source, catalog)

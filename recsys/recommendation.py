@@ -124,7 +124,9 @@ class Recommendation:
     degraded: bool = False
     degraded_reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
-    controls_applied: tuple[tuple[str, str, str], ...] = ()  # (sku, control id, action), for previews
+    controls_applied: tuple[
+        tuple[str, str, str], ...
+    ] = ()  # (sku, control id, action), for previews
 
 
 @dataclass(frozen=True)

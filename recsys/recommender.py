@@ -90,13 +90,18 @@ class PreparedBasket:
     now: int
     reading: StyleReading = NO_STYLE
     style_vec: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,)
-    affinity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n_styles,), NaN = unknown
+    affinity: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.float32)
+    )  # (n_styles,), NaN = unknown
 
     def query(self) -> CandidateQuery:
         """How the candidate generators see this basket."""
         return CandidateQuery(
-            rows=self.query_rows, quantities=self.query_qty, user_row=self.user_row,
-            style=self.style_vec if self.reading.top is not None else None, exclude=self.exclude,
+            rows=self.query_rows,
+            quantities=self.query_qty,
+            user_row=self.user_row,
+            style=self.style_vec if self.reading.top is not None else None,
+            exclude=self.exclude,
         )
 
 
@@ -145,7 +150,8 @@ class Recommender:
         self.generators: tuple[CandidateGenerator, ...] = tuple(generators)
         self.source_names = tuple(g.name for g in self.generators)
         self.merger = CandidateMerger(
-            {s.name: s.quota for s in config.generators if s.name in self.source_names}, config.total_candidates
+            {s.name: s.quota for s in config.generators if s.name in self.source_names},
+            config.total_candidates,
         )
         self.features = features
         self.ranker = ranker
@@ -174,20 +180,36 @@ class Recommender:
         self._prices = catalog.prices
         self._in_stock = catalog.in_stock
         self._categories = catalog.category_codes
-        look = look_categories(catalog.category_tag_share()) if catalog.has_categories else np.zeros(0, bool)
+        look = (
+            look_categories(catalog.category_tag_share())
+            if catalog.has_categories
+            else np.zeros(0, bool)
+        )
         # categories that make a look (furniture, lighting, decor): the "complete the look" slots
         self._look_category = look if look.any() else np.ones(len(catalog.categories), bool)
         self._titles = catalog.frame["title"].to_numpy(object)
         self._cat_names = catalog.frame["category"].to_numpy(object)
         self._style_labels = {
-            slug: catalog.taxonomy.name(slug).split("/")[0].strip().lower() for slug in catalog.taxonomy.slugs
+            slug: catalog.taxonomy.name(slug).split("/")[0].strip().lower()
+            for slug in catalog.taxonomy.slugs
         }
         self._popular_scores = self._popularity_scores()
         self._ranker_cost = _RankerCost()
 
     _FIELDS = (
-        "catalog", "config", "generators", "features", "ranker", "style_model", "user_index",
-        "user_affinity", "reference_ts", "default_rules", "manifest", "mined_suggestions", "knobs",
+        "catalog",
+        "config",
+        "generators",
+        "features",
+        "ranker",
+        "style_model",
+        "user_index",
+        "user_affinity",
+        "reference_ts",
+        "default_rules",
+        "manifest",
+        "mined_suggestions",
+        "knobs",
     )
 
     def replace(self, **changes: Any) -> Recommender:
@@ -206,8 +228,13 @@ class Recommender:
     def version(self) -> str:
         return str(self.manifest.get("version") or f"unsaved-{self.config.hash[:8]}")
 
-    def save(self, directory: Path | str, *, run_id: str | None = None,
-             metrics: dict[str, float] | None = None) -> Path:
+    def save(
+        self,
+        directory: Path | str,
+        *,
+        run_id: str | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> Path:
         """Write the bundle (``recsys.bundle.save_bundle``) and return its directory."""
         from recsys.bundle import save_bundle
 
@@ -228,13 +255,21 @@ class Recommender:
         return self._run([request], rules=rules, deadline=deadline, knobs=knobs)[0]
 
     def recommend_batch(
-        self, requests: Sequence[RecommendationRequest], *, rules: AccessoryRules | None = None,
-        knobs: PipelineKnobs | None = None, chunk_size: int = 512,
+        self,
+        requests: Sequence[RecommendationRequest],
+        *,
+        rules: AccessoryRules | None = None,
+        knobs: PipelineKnobs | None = None,
+        chunk_size: int = 512,
     ) -> list[Recommendation]:
         """Many requests, vectorised per chunk (generators, features and ranker run once per chunk)."""
         out: list[Recommendation] = []
         for i in range(0, len(requests), chunk_size):
-            out.extend(self._run(list(requests[i : i + chunk_size]), rules=rules, deadline=None, knobs=knobs))
+            out.extend(
+                self._run(
+                    list(requests[i : i + chunk_size]), rules=rules, deadline=None, knobs=knobs
+                )
+            )
         return out
 
     def infer_style(self, basket: Sequence[BasketLine]) -> tuple[StyleReading, list[str]]:
@@ -247,7 +282,9 @@ class Recommender:
         req = RecommendationRequest(basket=(BasketLine(sku, 1),), page="product", k=k)
         return self.recommend(req)
 
-    def popular(self, k: int, category: str | None = None, *, in_stock: bool = True) -> list[RecommendedItem]:
+    def popular(
+        self, k: int, category: str | None = None, *, in_stock: bool = True
+    ) -> list[RecommendedItem]:
         """Most bought items in the last 30 days before the model's reference time."""
         scores = self._popular_scores
         mask = self._in_stock.copy() if in_stock else np.ones(len(scores), bool)
@@ -263,7 +300,9 @@ class Recommender:
             for r in top
         ]
 
-    def candidate_features(self, request: RecommendationRequest) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    def candidate_features(
+        self, request: RecommendationRequest
+    ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
         """The online feature rows of one request: candidate rows (m,), feature names and the
         (m, n_features) matrix the ranker scores (for parity checks and debugging)."""
         if self.features is None:
@@ -301,7 +340,9 @@ class Recommender:
         n_src = len(self.source_names)
         per_query = list(merged)
         for q in empty.tolist():
-            cand = self._fallback_popular(prepared[q].exclude, masks[q], self.config.total_candidates)
+            cand = self._fallback_popular(
+                prepared[q].exclude, masks[q], self.config.total_candidates
+            )
             nan = np.full((len(cand), n_src), np.nan, np.float32)
             per_query[q] = MergedCandidates(cand, nan, nan.copy(), self.source_names)
         return MergedBatch.from_lists(per_query, self.source_names)
@@ -325,21 +366,33 @@ class Recommender:
         """Whether lists are ordered by the ranker (else: merged candidate order)."""
         knobs = knobs or self.knobs
         return (
-            self.ranker is not None and self.features is not None
-            and self.config.ranker.enabled and knobs.ranker
+            self.ranker is not None
+            and self.features is not None
+            and self.config.ranker.enabled
+            and knobs.ranker
         )
 
-    def accessories(self, prepared: PreparedBasket, rules: AccessoryRules | None) -> tuple[AccessorySlot, ...]:
+    def accessories(
+        self, prepared: PreparedBasket, rules: AccessoryRules | None
+    ) -> tuple[AccessorySlot, ...]:
         """Step 5: one section of forgotten-accessory slots (cart and checkout pages) for the
         fired rules: one per suggested category, at most ``request.accessory_slots``. Chosen
         before the items so that the items can leave them their SKUs and categories."""
-        if rules is None or prepared.request.page not in ("cart", "checkout") or not len(prepared.rows):
+        if (
+            rules is None
+            or prepared.request.page not in ("cart", "checkout")
+            or not len(prepared.rows)
+        ):
             return ()
         return self._accessories(prepared, rules, set())
 
     def select(
-        self, prepared: PreparedBasket, cands: MergedCandidates, scores: np.ndarray | None,
-        knobs: PipelineKnobs | None = None, accessories: Sequence[AccessorySlot] = (),
+        self,
+        prepared: PreparedBasket,
+        cands: MergedCandidates,
+        scores: np.ndarray | None,
+        knobs: PipelineKnobs | None = None,
+        accessories: Sequence[AccessorySlot] = (),
     ) -> tuple[np.ndarray, np.ndarray, list[AppliedControl]]:
         """Step 6: the top-k candidate positions (best first) after the request's merchandiser
         controls, without the accessories' SKUs and categories, under the category cap and the
@@ -347,7 +400,11 @@ class Recommender:
         is None, as the controls adjusted them) and the controls that applied."""
         knobs = knobs or self.knobs
         n = len(cands.rows)
-        s = np.asarray(scores) if scores is not None else 1.0 / (1.0 + np.arange(n, dtype=np.float64))
+        s = (
+            np.asarray(scores)
+            if scores is not None
+            else 1.0 / (1.0 + np.arange(n, dtype=np.float64))
+        )
         req = prepared.request
         order, s, applied = apply_controls(cands.rows, s, req.controls, page=req.page, now=req.now)
         if accessories:
@@ -355,27 +412,43 @@ class Recommender:
             order = order[not_shown(cands.rows[order], self._categories, shown)]
         k = max(int(req.k), 0)
         cats = self._categories[cands.rows]
-        cap = self.config.max_per_category if knobs.max_per_category is None else knobs.max_per_category
+        cap = (
+            self.config.max_per_category
+            if knobs.max_per_category is None
+            else knobs.max_per_category
+        )
         picked = cap_per_category(order, cats, k, cap)
         slots = self.config.style_slots if knobs.style_slots is None else knobs.style_slots
         if slots and prepared.reading.top is not None:
-            picked = reserve_slots(picked, order, self._completes_look(prepared, cands.rows), cats, slots)
+            picked = reserve_slots(
+                picked, order, self._completes_look(prepared, cands.rows), cats, slots
+            )
         return picked, s, applied
 
     def explain(
-        self, prepared: PreparedBasket, cands: MergedCandidates, picked: np.ndarray, scores: np.ndarray
+        self,
+        prepared: PreparedBasket,
+        cands: MergedCandidates,
+        picked: np.ndarray,
+        scores: np.ndarray,
     ) -> tuple[RecommendedItem, ...]:
         """Step 7: the picked items with their sources and a human reason."""
         return self._items(prepared, cands, picked, scores)
 
     def top_rows(
-        self, requests: Sequence[RecommendationRequest], *, knobs: PipelineKnobs | None = None,
+        self,
+        requests: Sequence[RecommendationRequest],
+        *,
+        knobs: PipelineKnobs | None = None,
         rules: AccessoryRules | None = None,
     ) -> list[list[int]]:
         """Catalog rows of each served list (``recommend_batch``'s items, as rows): what
         offline evaluation scores."""
         ids = self.catalog.ids
-        return [[ids.row(i.sku) for i in r.items] for r in self.recommend_batch(requests, rules=rules, knobs=knobs)]
+        return [
+            [ids.row(i.sku) for i in r.items]
+            for r in self.recommend_batch(requests, rules=rules, knobs=knobs)
+        ]
 
     # --- step internals --------------------------------------------------------------------
 
@@ -412,7 +485,14 @@ class Recommender:
             query_rows, query_qty = recent, np.ones(len(recent), np.int64)
         user_row = self.user_index.get(request.user_id, -1) if request.user_id else -1
         p = PreparedBasket(
-            request, rows, qty, tuple(unknown), exclude, query_rows, query_qty, user_row,
+            request,
+            rows,
+            qty,
+            tuple(unknown),
+            exclude,
+            query_rows,
+            query_qty,
+            user_row,
             _epoch(request.now, self.reference_ts),
         )
         p.reading = self._read_style(query_rows, query_qty)
@@ -437,7 +517,11 @@ class Recommender:
             m = self._prices <= filters.max_price
             mask = m if mask is None else (mask & m)
         if filters.categories is not None:
-            codes = [self.catalog.categories.index(c) for c in filters.categories if c in self.catalog.categories]
+            codes = [
+                self.catalog.categories.index(c)
+                for c in filters.categories
+                if c in self.catalog.categories
+            ]
             m = np.isin(self._categories, codes)
             mask = m if mask is None else (mask & m)
         return mask
@@ -467,7 +551,9 @@ class Recommender:
         rows = np.nonzero(ok)[0]
         return rows[np.argsort(-scores[rows], kind="stable")[:n]].astype(np.int64)
 
-    def candidate_batch(self, prepared: Sequence[PreparedBasket], merged: MergedBatch) -> CandidateBatch:
+    def candidate_batch(
+        self, prepared: Sequence[PreparedBasket], merged: MergedBatch
+    ) -> CandidateBatch:
         """The feature store's input for these baskets and their candidates. A generator that
         can score any pair (``PairScorer``: EASE, RP3beta) gives its score for every candidate,
         not only those it proposed; ranks stay NaN where it did not propose the item."""
@@ -483,7 +569,9 @@ class Recommender:
                 if missing.size:
                     gen = self.generators[j]
                     assert isinstance(gen, PairScorer)
-                    scores[missing, j] = gen.score_pairs(queries, query_of[missing], merged.rows[missing])
+                    scores[missing, j] = gen.score_pairs(
+                        queries, query_of[missing], merged.rows[missing]
+                    )
         return CandidateBatch(
             query_ptr=merged.query_ptr,
             cand_rows=merged.rows,
@@ -492,15 +580,23 @@ class Recommender:
             source_names=self.source_names,
             basket_rows=[p.query_rows for p in prepared],
             basket_qty=[p.query_qty for p in prepared],
-            basket_style=np.stack([p.style_vec for p in prepared]) if prepared else np.zeros((0, n_styles), np.float32),
+            basket_style=np.stack([p.style_vec for p in prepared])
+            if prepared
+            else np.zeros((0, n_styles), np.float32),
             style_confidence=np.array([p.reading.confidence for p in prepared], np.float32),
-            user_affinity=np.stack([p.affinity for p in prepared]) if prepared else np.zeros((0, n_styles), np.float32),
+            user_affinity=np.stack([p.affinity for p in prepared])
+            if prepared
+            else np.zeros((0, n_styles), np.float32),
             now=np.array([p.now for p in prepared], np.int64),
         )
 
     def _run(
-        self, requests: Sequence[RecommendationRequest], *, rules: AccessoryRules | None,
-        deadline: float | None, knobs: PipelineKnobs | None,
+        self,
+        requests: Sequence[RecommendationRequest],
+        *,
+        rules: AccessoryRules | None,
+        deadline: float | None,
+        knobs: PipelineKnobs | None,
     ) -> list[Recommendation]:
         knobs = knobs or self.knobs
         t0 = time.perf_counter()
@@ -512,7 +608,10 @@ class Recommender:
         degraded_reason = None
         t3 = t4 = t2
         if self.uses_ranker(knobs):
-            if deadline is not None and time.perf_counter() + self._ranker_cost.ms / 1000 > deadline:
+            if (
+                deadline is not None
+                and time.perf_counter() + self._ranker_cost.ms / 1000 > deadline
+            ):
                 degraded_reason = DEGRADED_LATENCY
             else:
                 _, X = self.feature_matrix(prepared, merged)
@@ -533,16 +632,25 @@ class Recommender:
             items = self.explain(p, cands, picked, s)
             out.append(
                 Recommendation(
-                    items=items, style=p.reading, accessories=accessories, unknown_skus=p.unknown,
-                    degraded=degraded_reason is not None, degraded_reason=degraded_reason,
-                    controls_applied=tuple((str(self.catalog.skus[a.row]), a.control_id, a.action) for a in applied),
+                    items=items,
+                    style=p.reading,
+                    accessories=accessories,
+                    unknown_skus=p.unknown,
+                    degraded=degraded_reason is not None,
+                    degraded_reason=degraded_reason,
+                    controls_applied=tuple(
+                        (str(self.catalog.skus[a.row]), a.control_id, a.action) for a in applied
+                    ),
                 )
             )
         t5 = time.perf_counter()
         timings = {
-            "prepare_style": (t1 - t0) * 1000, "candidates": (t2 - t1) * 1000,
-            "features": (t3 - t2) * 1000, "ranker": (t4 - t3) * 1000,
-            "assemble": (t5 - max(t4, t2)) * 1000, "total": (t5 - t0) * 1000,
+            "prepare_style": (t1 - t0) * 1000,
+            "candidates": (t2 - t1) * 1000,
+            "features": (t3 - t2) * 1000,
+            "ranker": (t4 - t3) * 1000,
+            "assemble": (t5 - max(t4, t2)) * 1000,
+            "total": (t5 - t0) * 1000,
         }
         if len(out) == 1:
             out[0].timings_ms.update({k: round(v, 3) for k, v in timings.items()})
@@ -595,7 +703,9 @@ class Recommender:
                 reason = f"completes a {self._style_label(top)} look"  # type: ignore[arg-type]
             else:
                 reason = self._reason(r, srcs, int(partners[j]))
-            items.append(RecommendedItem(str(self.catalog.skus[r]), float(scores[pos]), srcs, reason))
+            items.append(
+                RecommendedItem(str(self.catalog.skus[r]), float(scores[pos]), srcs, reason)
+            )
         return tuple(items)
 
     def _reason(self, row: int, sources: tuple[str, ...], partner: int) -> str:
@@ -606,9 +716,13 @@ class Recommender:
         cat = self._cat_names[row]
         return f"popular in {cat.replace('-', ' ')}" if cat else "popular right now"
 
-    def _accessories(self, p: PreparedBasket, rules: AccessoryRules, used: set[int]) -> tuple[AccessorySlot, ...]:
+    def _accessories(
+        self, p: PreparedBasket, rules: AccessoryRules, used: set[int]
+    ) -> tuple[AccessorySlot, ...]:
         try:
-            fired = rules.match(p.rows.tolist(), p.qty.tolist(), p.reading, p.request.page, p.request.now)
+            fired = rules.match(
+                p.rows.tolist(), p.qty.tolist(), p.reading, p.request.page, p.request.now
+            )
         except Exception:  # rules must never break a recommendation
             log.exception("rules engine failed; answering without accessories")
             return ()
@@ -622,7 +736,14 @@ class Recommender:
             return s
 
         slots = fill_accessory_slots(
-            fired, self.catalog.category_codes, cap=p.request.accessory_slots, item_rows=used,
-            taken_rows=p.exclude.tolist(), allowed=self._filter_mask(p.request.filters), score=score,
+            fired,
+            self.catalog.category_codes,
+            cap=p.request.accessory_slots,
+            item_rows=used,
+            taken_rows=p.exclude.tolist(),
+            allowed=self._filter_mask(p.request.filters),
+            score=score,
         )
-        return tuple(AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason) for s in slots)
+        return tuple(
+            AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason) for s in slots
+        )

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
         None, description="Explicit model to serve (bundle path, runs:/ or models:/ URI)."
     )
     reload_poll_seconds: float = Field(30.0, ge=0, description="Registry poll interval; 0 = off.")
-    rules_poll_seconds: float = Field(2.0, gt=0, description="How often rule changes are picked up.")
+    rules_poll_seconds: float = Field(
+        2.0, gt=0, description="How often rule changes are picked up."
+    )
     admin_key: str | None = Field(None, description="Bearer key for /admin; unset = disabled.")
     merchandiser_key: str | None = Field(None, description="Bearer key for rule writes.")
     host: str = "127.0.0.1"
@@ -50,7 +52,9 @@ class Settings(BaseSettings):
         False, description="Run recommend in the thread pool (def) instead of async def."
     )
     accessory_slots: int = Field(
-        DEFAULT_ACCESSORY_SLOTS, ge=0, le=20,
+        DEFAULT_ACCESSORY_SLOTS,
+        ge=0,
+        le=20,
         description="Accessory slots in one answer (one per category across all fired rules).",
     )
     serving_max_in_flight: int = Field(
@@ -60,20 +64,28 @@ class Settings(BaseSettings):
         True, description="Record every answer in the impression log (attribution, experiments)."
     )
     impression_flush_seconds: float = Field(
-        1.0, gt=0, description="Impressions are written in batches at least this often; a kill -9 "
-        "can lose about this much of the last answers' impressions (never events)."
+        1.0,
+        gt=0,
+        description="Impressions are written in batches at least this often; a kill -9 "
+        "can lose about this much of the last answers' impressions (never events).",
     )
     impression_batch_size: int = Field(500, ge=1, description="Impressions per write.")
     impression_queue_max: int = Field(
-        100_000, ge=1, description="Impressions waiting to be written beyond which new ones are dropped."
+        100_000,
+        ge=1,
+        description="Impressions waiting to be written beyond which new ones are dropped.",
     )
     attribution_window_hours: float = Field(
-        24.0, gt=0, description="A cart or purchase of a shown SKU by the same shopper within this "
-        "many hours of the impression is credited to it (see docs/experiments.md)."
+        24.0,
+        gt=0,
+        description="A cart or purchase of a shown SKU by the same shopper within this "
+        "many hours of the impression is credited to it (see docs/experiments.md).",
     )
     experiment_memory_budget_mb: float = Field(
-        4096.0, gt=0, description="Models of running experiment variants (bundle size on disk, "
-        "plus the champion) must fit in this; a start that would exceed it is refused."
+        4096.0,
+        gt=0,
+        description="Models of running experiment variants (bundle size on disk, "
+        "plus the champion) must fit in this; a start that would exceed it is refused.",
     )
     experiment_poll_seconds: float = Field(
         2.0, gt=0, description="How often serving picks up experiment starts and stops."

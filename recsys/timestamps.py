@@ -26,5 +26,7 @@ def to_utc(value: datetime) -> datetime:
     except OverflowError:  # e.g. 0001-01-01T00:00+02:00 has no UTC equivalent
         utc = None
     if utc is None or not (EARLIEST <= utc < LATEST):
-        raise ValueError(f"timestamp {value.isoformat()} is outside the allowed range {ALLOWED_RANGE}")
+        raise ValueError(
+            f"timestamp {value.isoformat()} is outside the allowed range {ALLOWED_RANGE}"
+        )
     return utc

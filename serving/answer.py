@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 
 def to_request(
-    body: RecommendationRequestIn, online: OnlineState | None, accessory_slots: int = DEFAULT_ACCESSORY_SLOTS,
+    body: RecommendationRequestIn,
+    online: OnlineState | None,
+    accessory_slots: int = DEFAULT_ACCESSORY_SLOTS,
     controls: CompiledControls | None = None,
 ) -> RecommendationRequest:
     """The pipeline's request record, with what online state knows about the shopper, the

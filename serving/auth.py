@@ -43,12 +43,16 @@ _ADMIN_SCHEME = HTTPBearer(
     auto_error=False, scheme_name="adminKey", description="`Bearer <RECSYS_ADMIN_KEY>`"
 )
 _MERCH_SCHEME = HTTPBearer(
-    auto_error=False, scheme_name="merchandiserKey", description="`Bearer <RECSYS_MERCHANDISER_KEY>`"
+    auto_error=False,
+    scheme_name="merchandiserKey",
+    description="`Bearer <RECSYS_MERCHANDISER_KEY>`",
 )
 Credentials = HTTPAuthorizationCredentials | None
 
 
-def require_admin(request: Request, _key: Annotated[Credentials, Depends(_ADMIN_SCHEME)] = None) -> None:
+def require_admin(
+    request: Request, _key: Annotated[Credentials, Depends(_ADMIN_SCHEME)] = None
+) -> None:
     """FastAPI dependency for /admin routes."""
     check_bearer(request, "admin")
 

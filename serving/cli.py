@@ -32,16 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="bind address (RECSYS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (RECSYS_PORT, default 8000)")
     serve.add_argument(
-        "--workers", type=int,
+        "--workers",
+        type=int,
         help="processes (RECSYS_WORKERS; default: one per available core, each single-threaded)",
     )
-    serve.add_argument("--model-uri", help="bundle folder, runs:/ or models:/ URI (RECSYS_MODEL_URI)")
     serve.add_argument(
-        "--sync-handlers", action="store_true",
+        "--model-uri", help="bundle folder, runs:/ or models:/ URI (RECSYS_MODEL_URI)"
+    )
+    serve.add_argument(
+        "--sync-handlers",
+        action="store_true",
         help="run recommend handlers in the thread pool (def) instead of the event loop",
     )
     serve.add_argument(
-        "--exit-with-parent", action="store_true",
+        "--exit-with-parent",
+        action="store_true",
         help="stop when the launching process dies (what `make run` uses: stopping make by its "
         "PID then stops the server too; Linux only)",
     )
@@ -88,7 +93,9 @@ def serve_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # the workers build their settings from the environment: pass the flags through it
     overrides = {
-        "RECSYS_HOST": args.host, "RECSYS_PORT": args.port, "RECSYS_WORKERS": args.workers,
+        "RECSYS_HOST": args.host,
+        "RECSYS_PORT": args.port,
+        "RECSYS_WORKERS": args.workers,
         "RECSYS_MODEL_URI": args.model_uri,
     }
     for key, value in overrides.items():
@@ -102,7 +109,8 @@ def serve_command(args: argparse.Namespace) -> int:
         log.warning(
             "%d workers with in-process online state: each worker sees only the events it "
             "received (recent items, style affinity, event popularity); set RECSYS_REDIS_URL to "
-            "share them, or --workers 1", workers,
+            "share them, or --workers 1",
+            workers,
         )
     prometheus_dir = None  # ours to delete on the way out (not one the operator set)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -172,7 +180,9 @@ def example_basket(base: str) -> list[str]:
     for query in ("grey porcelain tile", "porcelain tile", "paintable wallpaper", "wallpaper"):
         if len(skus) >= 2 or (skus and "wallpaper" not in query):
             continue
-        _, found = _get_json(f"{base}/v1/products?" + urllib.parse.urlencode({"q": query, "limit": 1}))
+        _, found = _get_json(
+            f"{base}/v1/products?" + urllib.parse.urlencode({"q": query, "limit": 1})
+        )
         for item in found.get("items", []):
             if item["sku"] not in skus:
                 skus.append(item["sku"])
@@ -184,7 +194,9 @@ def example_basket(base: str) -> list[str]:
 
 def checkout_example_sku(base: str) -> str | None:
     """A wall paint of the loaded catalog for the checkout example (None if it has none)."""
-    _, found = _get_json(f"{base}/v1/products?" + urllib.parse.urlencode({"category": "wall-paint", "limit": 1}))
+    _, found = _get_json(
+        f"{base}/v1/products?" + urllib.parse.urlencode({"category": "wall-paint", "limit": 1})
+    )
     items = found.get("items", [])
     return str(items[0]["sku"]) if items else None
 
@@ -214,7 +226,9 @@ def announce_when_ready(host: str, port: int, timeout: float = 600.0) -> None:
             paint = checkout_example_sku(base)
             checkout = (
                 f"a checkout with wall paint (see the accessories slots):\n"
-                f"  {curl_example(base, [paint], 'checkout')}\n" if paint else ""
+                f"  {curl_example(base, [paint], 'checkout')}\n"
+                if paint
+                else ""
             )
             print(
                 f"\nready: model {last.get('model_version')} on {base} (docs: {base}/docs)\n"

@@ -68,18 +68,26 @@ async def get_rules_runtime(request: Request) -> RulesRuntime:
     return request.app.state.rules_runtime
 
 
-async def get_catalog_view(runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)]) -> CatalogView:
+async def get_catalog_view(
+    runtime: Annotated[RulesRuntime, Depends(get_rules_runtime)],
+) -> CatalogView:
     """The served catalog for the rules routes; 503 until a model is loaded."""
     view = runtime.catalog_view()
     if view is None:
-        raise HTTPException(503, "no model loaded yet: the catalog is unavailable", headers={"Retry-After": "5"})
+        raise HTTPException(
+            503, "no model loaded yet: the catalog is unavailable", headers={"Retry-After": "5"}
+        )
     return view
 
 
 async def get_author(
     x_author: Annotated[
         str | None,
-        Header(max_length=200, description="Who makes the change (recorded in the history).", examples=["alice"]),
+        Header(
+            max_length=200,
+            description="Who makes the change (recorded in the history).",
+            examples=["alice"],
+        ),
     ] = None,
 ) -> str:
     """The name a merchandiser's change is recorded under."""

@@ -38,7 +38,9 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "json_invalid":
         pos = loc[1] if len(loc) > 1 else "?"
         reason = (err.get("ctx") or {}).get("error", "")
-        return f"request body is not valid JSON (at character {pos}{': ' + reason if reason else ''})"
+        return (
+            f"request body is not valid JSON (at character {pos}{': ' + reason if reason else ''})"
+        )
     if kind == "extra_forbidden":
         return f"unknown field '{_field(loc)}': remove it (see the schema at /docs)"
     if kind == "missing":
@@ -89,7 +91,9 @@ ERROR_BODY_SCHEMA = {
                 "type": "object",
                 "required": ["field", "message"],
                 "properties": {
-                    "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"},
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
                 },
             },
         },

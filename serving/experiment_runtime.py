@@ -114,14 +114,17 @@ class ExperimentRuntime:
 
     def check_budget(self, experiment: Experiment, others: list[Experiment]) -> None:
         """Raise ``ExperimentRefused`` if starting ``experiment`` would exceed the budget."""
-        check_memory_budget([experiment, *others], self.model_dir,
-                            self.settings.experiment_memory_budget_mb)
+        check_memory_budget(
+            [experiment, *others], self.model_dir, self.settings.experiment_memory_budget_mb
+        )
 
     # -- per request -------------------------------------------------------------------------
     def running(self) -> list[Experiment]:
         return list({e.name: e for e in self._running.values()}.values())
 
-    def route(self, page: str, unit: str | None, champion: LoadedModel | None, rules: Any) -> Routed:
+    def route(
+        self, page: str, unit: str | None, champion: LoadedModel | None, rules: Any
+    ) -> Routed:
         exp = self._running.get(page)
         if exp is None or not unit:
             return Routed(champion, rules, None, "default")
@@ -147,7 +150,9 @@ class ExperimentRuntime:
         key = (id(base), variant.knobs.model_dump_json())
         view = self._views.get(key)
         if view is None or view.pointer is not base.pointer:
-            view = dataclasses.replace(base, recommender=with_knobs(base.recommender, variant.knobs))
+            view = dataclasses.replace(
+                base, recommender=with_knobs(base.recommender, variant.knobs)
+            )
             self._views[key] = view
         return view
 

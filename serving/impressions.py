@@ -47,17 +47,27 @@ def identify(response: RecommendationResponse, *, experiment: str | None, varian
 
 
 def impression_of(
-    response: RecommendationResponse, *, placement: str, user_id: str | None,
-    session_id: str | None, rules_version: str | None,
+    response: RecommendationResponse,
+    *,
+    placement: str,
+    user_id: str | None,
+    session_id: str | None,
+    rules_version: str | None,
 ) -> Impression:
     shown = tuple(ShownItem(i.sku, "items", i.position) for i in response.items) + tuple(
         ShownItem(a.sku, "accessories", a.position) for a in response.accessories
     )
     return Impression(
-        recommendation_id=response.recommendation_id, ts=datetime.now(UTC), placement=placement,
-        user_id=user_id, session_id=session_id, experiment=response.experiment,
-        variant=response.variant, model_version=response.model_version,
-        rules_version=rules_version, items=shown,
+        recommendation_id=response.recommendation_id,
+        ts=datetime.now(UTC),
+        placement=placement,
+        user_id=user_id,
+        session_id=session_id,
+        experiment=response.experiment,
+        variant=response.variant,
+        model_version=response.model_version,
+        rules_version=rules_version,
+        items=shown,
     )
 
 
@@ -65,8 +75,14 @@ class ImpressionRecorder:
     """Batches impressions into the log from a background thread (see module doc)."""
 
     def __init__(
-        self, log_: ImpressionLog, *, flush_seconds: float = 1.0, batch_size: int = 500,
-        max_queue: int = 100_000, on_drop=None, on_written=None,  # noqa: ANN001
+        self,
+        log_: ImpressionLog,
+        *,
+        flush_seconds: float = 1.0,
+        batch_size: int = 500,
+        max_queue: int = 100_000,
+        on_drop=None,
+        on_written=None,  # noqa: ANN001
     ) -> None:
         self.log = log_
         self.flush_seconds = flush_seconds
@@ -156,8 +172,12 @@ class Impressions:
         self._rules_version = rules_version
 
     def identify(
-        self, response: RecommendationResponse, body: RecommendationRequestIn, *,
-        experiment: str | None = None, variant: str = "default",
+        self,
+        response: RecommendationResponse,
+        body: RecommendationRequestIn,
+        *,
+        experiment: str | None = None,
+        variant: str = "default",
     ) -> None:
         identify(response, experiment=experiment, variant=variant)
         if self.recorder is None:
@@ -165,7 +185,10 @@ class Impressions:
         rules_version = self._rules_version() if self._rules_version is not None else None
         self.recorder.record(
             impression_of(
-                response, placement=body.page, user_id=body.user_id, session_id=body.session_id,
+                response,
+                placement=body.page,
+                user_id=body.user_id,
+                session_id=body.session_id,
                 rules_version=rules_version,
             )
         )

@@ -21,7 +21,21 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
 )
 
 
@@ -37,27 +51,40 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         reg = None if self.multiprocess else self.registry
         self.requests = Counter(
-            "recsys_http_requests", "HTTP requests by endpoint and status.",
-            ["endpoint", "method", "status"], registry=reg,
+            "recsys_http_requests",
+            "HTTP requests by endpoint and status.",
+            ["endpoint", "method", "status"],
+            registry=reg,
         )
         self.latency = Histogram(
-            "recsys_http_request_seconds", "Server-side latency per endpoint.",
-            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=reg,
+            "recsys_http_request_seconds",
+            "Server-side latency per endpoint.",
+            ["endpoint", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.stages = Histogram(
-            "recsys_stage_seconds", "Time per recommendation stage.",
-            ["stage"], buckets=LATENCY_BUCKETS, registry=reg,
+            "recsys_stage_seconds",
+            "Time per recommendation stage.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.degraded = Counter(
-            "recsys_degraded_answers", "Answers flagged degraded, by reason.", ["reason"],
+            "recsys_degraded_answers",
+            "Answers flagged degraded, by reason.",
+            ["reason"],
             registry=reg,
         )
         self.fallbacks = Counter(
-            "recsys_fallbacks", "Answers produced by a fallback path, by kind.", ["kind"],
+            "recsys_fallbacks",
+            "Answers produced by a fallback path, by kind.",
+            ["kind"],
             registry=reg,
         )
         self.shed = Counter(
-            "recsys_shed_requests", "Requests refused with 503 because the worker was full.",
+            "recsys_shed_requests",
+            "Requests refused with 503 because the worker was full.",
             registry=reg,
         )
         self.events_accepted = Counter(
@@ -68,14 +95,18 @@ class ServingMetrics:
         )
         self.events_conflicting = Counter(
             "recsys_events_conflicting_duplicate",
-            "Duplicate event_ids sent with a different payload (stored event kept).", registry=reg,
+            "Duplicate event_ids sent with a different payload (stored event kept).",
+            registry=reg,
         )
         self.reloads = Counter(
             "recsys_model_reloads", "Model reload attempts by outcome.", ["outcome"], registry=reg
         )
         self.model_info = Gauge(
-            "recsys_model_info", "The served model (value 1 on the current version's labels).",
-            ["version", "run_id"], registry=reg, multiprocess_mode="liveall",
+            "recsys_model_info",
+            "The served model (value 1 on the current version's labels).",
+            ["version", "run_id"],
+            registry=reg,
+            multiprocess_mode="liveall",
         )
 
     def set_model(self, version: str, run_id: str | None) -> None:

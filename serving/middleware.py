@@ -99,7 +99,10 @@ class ServingMiddleware:
                 status_box[0] = message["status"]
                 took = f"app;dur={(time.perf_counter() - t0) * 1000:.3f}".encode()
                 message["headers"] = [
-                    *message.get("headers", []), rid_header, (b"server-timing", took), *extra
+                    *message.get("headers", []),
+                    rid_header,
+                    (b"server-timing", took),
+                    *extra,
                 ]
             await send(message)
 
@@ -107,7 +110,8 @@ class ServingMiddleware:
             if self.in_flight >= self.max_in_flight and path not in _NEVER_SHED:
                 self.metrics.shed.inc()
                 await _send_json(
-                    send_wrapper, 503,
+                    send_wrapper,
+                    503,
                     {"detail": "server busy: too many requests in flight, retry shortly"},
                     [(b"retry-after", b"1")],
                 )
@@ -141,7 +145,8 @@ class ServingMiddleware:
 
     async def _refuse_413(self, send: Send) -> None:
         await _send_json(
-            send, 413,
+            send,
+            413,
             {
                 "detail": f"request body too large: at most {self.max_body_bytes} bytes "
                 "(RECSYS_MAX_BODY_BYTES); send fewer items or split the batch"
@@ -199,7 +204,9 @@ class ServingMiddleware:
             if started:  # too late for a clean answer: the client sees a cut response
                 return
             await _send_json(
-                send, 503, {"detail": f"temporary failure, retry later (request id {rid})"},
+                send,
+                503,
+                {"detail": f"temporary failure, retry later (request id {rid})"},
                 [(b"retry-after", b"1")],
             )
 

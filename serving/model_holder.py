@@ -48,7 +48,9 @@ class LoadedModel:
     _style_cache: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, recommender: Recommender, pointer: ModelPointer, bundle_dir: Path) -> LoadedModel:
+    def build(
+        cls, recommender: Recommender, pointer: ModelPointer, bundle_dir: Path
+    ) -> LoadedModel:
         frame = recommender.catalog.frame
         return cls(
             recommender=recommender,
@@ -100,14 +102,15 @@ class LoadedModel:
             out[sku] = dist
         return out
 
-
     def _item_style(self, sku: str, row: int) -> dict[str, float]:
         matrix = getattr(self.recommender, "item_styles", None)  # (n_items, n_styles)
         if matrix is not None:
             vec = [float(v) for v in matrix[row]]
             total = sum(v for v in vec if v > 0)
             slugs = self.catalog.taxonomy.slugs
-            return {s: v / total for s, v in zip(slugs, vec, strict=False) if v > 0} if total else {}
+            return (
+                {s: v / total for s, v in zip(slugs, vec, strict=False) if v > 0} if total else {}
+            )
         reading, _ = self.recommender.infer_style([BasketLine(sku, 1)])
         return {k: float(v) for k, v in reading.distribution.items() if v > 0}
 

@@ -25,7 +25,6 @@ from recsys.settings import Settings
 log = logging.getLogger(__name__)
 
 
-
 class ModelSourceError(RuntimeError):
     """The configured model cannot be resolved or fetched (message says which and why)."""
 

@@ -152,9 +152,12 @@ class RecommendationResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     request_id: str
     recommendation_id: str = Field(
-        "", description="Names this answer: send it with the click, cart and purchase events it leads to."
+        "",
+        description="Names this answer: send it with the click, cart and purchase events it leads to.",
     )
-    experiment: str | None = Field(None, description="The running experiment that served it, if any.")
+    experiment: str | None = Field(
+        None, description="The running experiment that served it, if any."
+    )
     variant: str = Field("default", description="The experiment variant that served it.")
 
 
@@ -203,17 +206,22 @@ class EventIn(Strict):
     )
     quantity: int = Field(1, ge=1, le=10_000)
     recommendation_id: str | None = Field(
-        None, min_length=1, max_length=64,
+        None,
+        min_length=1,
+        max_length=64,
         description="The answer this event came from (a click is a `view` naming it). An unknown "
         "id is accepted and counted as unattributed.",
     )
-    position: int | None = Field(None, ge=1, le=10_000, description="The item's `position` in that answer.")
+    position: int | None = Field(
+        None, ge=1, le=10_000, description="The item's `position` in that answer."
+    )
     price: float | None = Field(None, ge=0, le=1e9, description="Unit price paid (purchases).")
 
 
 class EventBatchIn(Strict):
     events: list[EventIn] = Field(
-        min_length=1, max_length=100_000,
+        min_length=1,
+        max_length=100_000,
         description="At most RECSYS_MAX_EVENT_BATCH (default 1000) events.",
     )
 
@@ -271,8 +279,12 @@ class ReadyOut(BaseModel):
     model_version: str | None
     store_reachable: bool = Field(description="The event store took a test write (rolled back).")
     online_state_reachable: bool
-    rules_ready: bool = Field(True, description="Merchandiser rules compiled (or no rules package).")
-    problems: list[str] = Field(description="Short names of what is wrong (no paths or error texts).")
+    rules_ready: bool = Field(
+        True, description="Merchandiser rules compiled (or no rules package)."
+    )
+    problems: list[str] = Field(
+        description="Short names of what is wrong (no paths or error texts)."
+    )
     details: list[str] | None = Field(
         None, description="With the admin key only: paths and error texts behind `problems`."
     )

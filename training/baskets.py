@@ -27,7 +27,9 @@ class BasketFormatError(ValueError):
     """One input record is not a valid basket; the message says which field and why."""
 
 
-def parse_basket(record: Any, default_k: int, default_page: str = "cart") -> tuple[str, RecommendationRequest]:
+def parse_basket(
+    record: Any, default_k: int, default_page: str = "cart"
+) -> tuple[str, RecommendationRequest]:
     """Validate one input record and turn it into (basket_id, request)."""
     if not isinstance(record, Mapping):
         raise BasketFormatError(f"expected a JSON object, got {type(record).__name__}")
@@ -63,8 +65,12 @@ def parse_basket(record: Any, default_k: int, default_page: str = "cart") -> tup
 
 def items_to_list(rec: Recommendation) -> list[dict[str, Any]]:
     return [
-        {"sku": it.sku, "score": round(float(it.score), 6), "sources": list(it.sources),
-         "reason": it.reason}
+        {
+            "sku": it.sku,
+            "score": round(float(it.score), 6),
+            "sources": list(it.sources),
+            "reason": it.reason,
+        }
         for it in rec.items
     ]
 

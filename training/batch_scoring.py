@@ -39,7 +39,9 @@ def find_bundle(folder: Path) -> Path:
         raise ModelSourceError(str(exc)) from exc
 
 
-def resolve_bundle(model: str, settings: Settings | None = None, workdir: Path | None = None) -> Path:
+def resolve_bundle(
+    model: str, settings: Settings | None = None, workdir: Path | None = None
+) -> Path:
     """Local bundle folder for ``model`` (downloading MLflow artifacts into ``workdir``)."""
     if model.startswith(URI_SCHEMES):
         import mlflow

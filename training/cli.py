@@ -45,37 +45,59 @@ def register(subparsers: Any) -> None:
     p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
     p.add_argument("--interactions", required=True, type=Path, help="interactions .parquet/.csv")
     p.add_argument("--config", type=Path, default=None, help="pipeline YAML (default: built in)")
-    p.add_argument("--ground-truth", type=Path, default=None,
-                   help="sample-world ground_truth.parquet for style/accessory metrics "
-                        "(default: ground_truth.parquet next to --interactions, if present)")
-    p.add_argument("--unknown-skus", choices=("error", "drop"), default="error",
-                   help="events whose SKU is not in the catalog: fail naming the row (default) "
-                        "or drop them (counted and recorded as a run tag)")
+    p.add_argument(
+        "--ground-truth",
+        type=Path,
+        default=None,
+        help="sample-world ground_truth.parquet for style/accessory metrics "
+        "(default: ground_truth.parquet next to --interactions, if present)",
+    )
+    p.add_argument(
+        "--unknown-skus",
+        choices=("error", "drop"),
+        default="error",
+        help="events whose SKU is not in the catalog: fail naming the row (default) "
+        "or drop them (counted and recorded as a run tag)",
+    )
     p.add_argument("--experiment", default="home-xsell", help="MLflow experiment name")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--promote", action="store_true", help="move the champion alias if the gate passes")
-    p.add_argument("--name", default=None,
-                   help="registered model name (default: RECSYS_MODEL_NAME if set; otherwise "
-                        "home-xsell for the sample world, the name the demo serves, and "
-                        "home-xsell-<catalog folder> for any other data, so each dataset has "
-                        "its own versions and champion)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help="gate: largest allowed absolute drop of a key metric")
+    p.add_argument(
+        "--promote", action="store_true", help="move the champion alias if the gate passes"
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="registered model name (default: RECSYS_MODEL_NAME if set; otherwise "
+        "home-xsell for the sample world, the name the demo serves, and "
+        "home-xsell-<catalog folder> for any other data, so each dataset has "
+        "its own versions and champion)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="gate: largest allowed absolute drop of a key metric",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--ablations", action="store_true",
-                   help="also train rankers without style / CF features for the report (slower)")
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also train rankers without style / CF features for the report (slower)",
+    )
     p.set_defaults(handler=cmd_train)
 
     p = subparsers.add_parser(
-        "validate-config", help="check a pipeline YAML without training",
+        "validate-config",
+        help="check a pipeline YAML without training",
         description="Parse and validate a pipeline config: unknown generators, features, styles "
-                    "or parameters are reported with the key that names them.",
+        "or parameters are reported with the key that names them.",
     )
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_validate_config)
 
     p = subparsers.add_parser(
-        "promote", help="move the champion alias to a version behind the quality gate",
+        "promote",
+        help="move the champion alias to a version behind the quality gate",
         description=(
             "Move the champion alias to VERSION only if none of its key metrics (Recall@10, "
             "NDCG@10, accessory recall, style accuracy where present) is worse than the "
@@ -84,17 +106,22 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--version", required=True, help="model version number")
-    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.add_argument(
+        "--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)"
+    )
     p.add_argument("--force", action="store_true", help="promote even if the gate refuses")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
     p.set_defaults(handler=cmd_promote)
 
     p = subparsers.add_parser("models", help="list registered versions, aliases and key metrics")
-    p.add_argument("--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)")
+    p.add_argument(
+        "--name", default=None, help="registered model name (default: RECSYS_MODEL_NAME)"
+    )
     p.set_defaults(handler=cmd_models)
 
     p = subparsers.add_parser(
-        "recommend", help="batch-score a JSON-lines file of baskets",
+        "recommend",
+        help="batch-score a JSON-lines file of baskets",
         description=(
             'Each input line: {"basket_id": "...", "skus": ["..."], "user_id": null, '
             '"page": "cart"}; each output line: {"basket_id", "items": [{"sku", "score", '
@@ -102,9 +129,12 @@ def register(subparsers: Any) -> None:
             "reported per line; malformed lines are skipped and reported with their number."
         ),
     )
-    p.add_argument("--model", default=None,
-                   help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a bundle "
-                        "folder (default: models:/<RECSYS_MODEL_NAME>@<RECSYS_MODEL_ALIAS>)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a bundle "
+        "folder (default: models:/<RECSYS_MODEL_NAME>@<RECSYS_MODEL_ALIAS>)",
+    )
     p.add_argument("--baskets", required=True, type=Path, help="input JSON lines")
     p.add_argument("--out", required=True, type=Path, help="output JSON lines")
     p.add_argument("--k", type=int, default=10, help="items per basket (a line's own k wins)")
@@ -132,26 +162,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"data ok: {len(inputs.catalog):,} items, {len(inputs.interactions):,} events; "
         f"config ok: {inputs.config_source} (hash {inputs.config.hash})"
-        + (f"; dropped {inputs.dropped_unknown_sku_events:,} events of SKUs not in the catalog"
-           if inputs.dropped_unknown_sku_events else ""),
+        + (
+            f"; dropped {inputs.dropped_unknown_sku_events:,} events of SKUs not in the catalog"
+            if inputs.dropped_unknown_sku_events
+            else ""
+        ),
         file=sys.stderr,
     )
     progress = StageProgress(enabled=not args.no_progress)
     outcome = train_and_register(
-        inputs, seed=args.seed, experiment=args.experiment, model_name=args.name,
-        promote=args.promote, tolerance=args.tolerance, settings=Settings(), progress=progress,
+        inputs,
+        seed=args.seed,
+        experiment=args.experiment,
+        model_name=args.name,
+        promote=args.promote,
+        tolerance=args.tolerance,
+        settings=Settings(),
+        progress=progress,
         ablations=args.ablations,
     )
     progress.close()
     print(describe_outcome(outcome))
     serving = Settings()
     if outcome.model_name != serving.model_name:
-        print(f"note: `recsys serve`, `promote` and `models` use {serving.model_name!r} unless told; "
-              f"use --name {outcome.model_name} or RECSYS_MODEL_NAME={outcome.model_name}",
-              file=sys.stderr)
+        print(
+            f"note: `recsys serve`, `promote` and `models` use {serving.model_name!r} unless told; "
+            f"use --name {outcome.model_name} or RECSYS_MODEL_NAME={outcome.model_name}",
+            file=sys.stderr,
+        )
     if args.promote and outcome.promotion is not None and not outcome.promotion.promoted:
-        print(f"warning: {outcome.model_uri} registered but NOT promoted (gate refused, see above)",
-              file=sys.stderr)
+        print(
+            f"warning: {outcome.model_uri} registered but NOT promoted (gate refused, see above)",
+            file=sys.stderr,
+        )
     print(outcome.model_uri)
     return EXIT_OK
 
@@ -167,7 +210,9 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _err(f"invalid pipeline config: {exc}")
     gens = ", ".join(f"{g.name}({g.kind}, quota {g.quota})" for g in config.generators)
-    print(f"ok: {source} (hash {config.hash}); feature set {config.feature_set}; generators: {gens}")
+    print(
+        f"ok: {source} (hash {config.hash}); feature set {config.feature_set}; generators: {gens}"
+    )
     return EXIT_OK
 
 
@@ -186,7 +231,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     name = args.name or settings.model_name
     try:
         decision = promote(
-            client, name, args.version, tolerance=args.tolerance, force=args.force,
+            client,
+            name,
+            args.version,
+            tolerance=args.tolerance,
+            force=args.force,
             alias=settings.model_alias,
         )
     except RegistryError as exc:
@@ -229,7 +278,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             return _err(str(exc))
         except BundleError as exc:
             return _err(f"cannot load {model}: {exc}")
-        summary = score_file(recommender, args.baskets, args.out, k=args.k, chunk_size=args.chunk_size)
+        summary = score_file(
+            recommender, args.baskets, args.out, k=args.k, chunk_size=args.chunk_size
+        )
     for line_no, problem in summary.malformed[:50]:
         print(f"{args.baskets}:{line_no}: skipped: {problem}", file=sys.stderr)
     if len(summary.malformed) > 50:

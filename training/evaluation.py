@@ -72,7 +72,11 @@ class CandidateSet:
 
 
 def completion_requests(
-    rec: Recommender, orders: OrderTable, completions: Sequence[Completion], page: str = "cart", k: int = K
+    rec: Recommender,
+    orders: OrderTable,
+    completions: Sequence[Completion],
+    page: str = "cart",
+    k: int = K,
 ) -> list[RecommendationRequest]:
     """The request the storefront would send for each completion basket: its visible items,
     its shopper, at its order's time (point-in-time features), without the current stock flag."""
@@ -80,12 +84,18 @@ def completion_requests(
     out = []
     for c in completions:
         ts = datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)
-        basket = tuple(BasketLine(str(skus[r]), int(q)) for r, q in zip(c.visible, c.visible_qty, strict=True))
+        basket = tuple(
+            BasketLine(str(skus[r]), int(q)) for r, q in zip(c.visible, c.visible_qty, strict=True)
+        )
         user = orders.user_ids[c.order]
         out.append(
             RecommendationRequest(
-                basket=basket, user_id=None if user is None else str(user), page=page, k=k,  # type: ignore[arg-type]
-                filters=NO_FILTERS, now=ts,
+                basket=basket,
+                user_id=None if user is None else str(user),
+                page=page,
+                k=k,  # type: ignore[arg-type]
+                filters=NO_FILTERS,
+                now=ts,
             )
         )
     return out
@@ -112,7 +122,9 @@ def build_candidate_set(
         prepared.extend(p)
     n_feat = len(rec.features.feature_names)
     return CandidateSet(
-        list(completions), prepared, MergedBatch.from_lists(merged, rec.source_names),
+        list(completions),
+        prepared,
+        MergedBatch.from_lists(merged, rec.source_names),
         np.concatenate(xs) if xs else np.empty((0, n_feat), np.float32),
         np.concatenate(labels) if labels else np.empty(0, np.float32),
     )
@@ -137,7 +149,11 @@ def popularity_lists(
     rec: Recommender, prepared: Sequence[PreparedBasket], at_ts: int, k: int = K
 ) -> list[list[int]]:
     """Most bought items in the 30 days before ``at_ts``, minus each basket's items."""
-    pop = rec.features.popularity(at_ts, 30) if rec.features is not None else np.zeros(len(rec.catalog))
+    pop = (
+        rec.features.popularity(at_ts, 30)
+        if rec.features is not None
+        else np.zeros(len(rec.catalog))
+    )
     order = np.argsort(-pop, kind="stable")[: k + 200]
     out = []
     for p in prepared:
@@ -147,9 +163,13 @@ def popularity_lists(
 
 
 def list_metrics(
-    rec: Recommender, lists: Sequence[Sequence[int]], completions: Sequence[Completion],
-    prepared: Sequence[PreparedBasket], k: int = K,
-    true_styles: Sequence[str | None] | None = None, item_style: dict[int, str | None] | None = None,
+    rec: Recommender,
+    lists: Sequence[Sequence[int]],
+    completions: Sequence[Completion],
+    prepared: Sequence[PreparedBasket],
+    k: int = K,
+    true_styles: Sequence[str | None] | None = None,
+    item_style: dict[int, str | None] | None = None,
 ) -> dict[str, float]:
     """Accuracy (recall, ndcg, hit rate, mrr against each basket's hidden items) and
     beyond-accuracy figures (coverage, cross-category share, style coherence) of ``lists``."""
@@ -200,7 +220,9 @@ def evaluate(
     adds style coherence and accessory recall at checkout."""
     requests = completion_requests(rec, orders, completions, k=k)
     prepared = rec.prepare(requests)
-    lists: dict[str, list[list[int]]] = {"popularity": popularity_lists(rec, prepared, window_start_ts, k)}
+    lists: dict[str, list[list[int]]] = {
+        "popularity": popularity_lists(rec, prepared, window_start_ts, k)
+    }
     for name, gl in generator_lists(rec, prepared, k).items():
         lists[f"{name} alone"] = gl
     for ref in references:
@@ -209,7 +231,9 @@ def evaluate(
     lists[served_name] = rec.top_rows(requests)
     if served_name == SERVED:
         lists[NO_RANKER] = rec.top_rows(requests, knobs=PipelineKnobs(ranker=False))
-        lists["ranker (no category cap)"] = rec.top_rows(requests, knobs=PipelineKnobs(max_per_category=0))
+        lists["ranker (no category cap)"] = rec.top_rows(
+            requests, knobs=PipelineKnobs(max_per_category=0)
+        )
     for name, variant in (variants or {}).items():
         lists[name] = variant.top_rows(requests)
     true_styles = item_style = None
@@ -218,7 +242,11 @@ def evaluate(
         gt = ground_truth.set_index("order_id")
         order_ids = [orders.order_ids[c.order] for c in completions]
         true_styles = [
-            (gt.at[o, "order_style"] if o in gt.index and isinstance(gt.at[o, "order_style"], str) else None)
+            (
+                gt.at[o, "order_style"]
+                if o in gt.index and isinstance(gt.at[o, "order_style"], str)
+                else None
+            )
             for o in order_ids
         ]
         item_style = _true_item_styles(rec, item_truth)
@@ -227,12 +255,26 @@ def evaluate(
         for name, lst in lists.items()
     }
     if gt is not None:
-        _accessory_metrics(rec, completions, orders, gt, rules, baselines, window_start_ts, k, served_name, references)
+        _accessory_metrics(
+            rec,
+            completions,
+            orders,
+            gt,
+            rules,
+            baselines,
+            window_start_ts,
+            k,
+            served_name,
+            references,
+        )
     served = baselines[served_name]
     result = EvaluationResult(
-        metrics=dict(served), baselines=baselines, n_baskets=len(completions),
+        metrics=dict(served),
+        baselines=baselines,
+        n_baskets=len(completions),
         protocol=__doc__.split("Protocol:")[1].strip() if __doc__ else "",
-        served_requests=requests, served_lists=lists[served_name],
+        served_requests=requests,
+        served_lists=lists[served_name],
     )
     if output_dir is not None:
         result.figures = _plots(baselines, Path(output_dir), k)
@@ -240,7 +282,9 @@ def evaluate(
     return result
 
 
-def _generator_top(gen: CandidateGenerator, prepared: Sequence[PreparedBasket], k: int) -> list[list[int]]:
+def _generator_top(
+    gen: CandidateGenerator, prepared: Sequence[PreparedBasket], k: int
+) -> list[list[int]]:
     queries = [p.query() for p in prepared]
     out: list[list[int]] = []
     for i in range(0, len(queries), 1000):
@@ -273,9 +317,16 @@ def _true_item_styles(rec: Recommender, item_truth: pd.DataFrame | None) -> dict
 
 
 def _accessory_metrics(
-    rec: Recommender, completions: Sequence[Completion], orders: OrderTable, gt: pd.DataFrame,
-    rules: AccessoryRules | None, baselines: dict[str, dict[str, float]], window_start: int, k: int,
-    served_name: str = SERVED, references: Sequence[CandidateGenerator] = (),
+    rec: Recommender,
+    completions: Sequence[Completion],
+    orders: OrderTable,
+    gt: pd.DataFrame,
+    rules: AccessoryRules | None,
+    baselines: dict[str, dict[str, float]],
+    window_start: int,
+    k: int,
+    served_name: str = SERVED,
+    references: Sequence[CandidateGenerator] = (),
 ) -> None:
     """Accessory recall at checkout: forgotten SKUs (ground truth) among what checkout shows
     for the whole order. For the full pipeline: the item list plus the rule slots; for
@@ -297,9 +348,18 @@ def _accessory_metrics(
     # checkout sees the whole order as the basket
     reqs = []
     for (items, qty), c in zip(full_baskets, completions, strict=True):
-        basket = tuple(BasketLine(str(rec.catalog.skus[r]), int(q)) for r, q in zip(items, qty, strict=True))
-        reqs.append(RecommendationRequest(basket=basket, page="checkout", k=k, filters=NO_FILTERS,
-                                          now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC)))
+        basket = tuple(
+            BasketLine(str(rec.catalog.skus[r]), int(q)) for r, q in zip(items, qty, strict=True)
+        )
+        reqs.append(
+            RecommendationRequest(
+                basket=basket,
+                page="checkout",
+                k=k,
+                filters=NO_FILTERS,
+                now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC),
+            )
+        )
     recs = rec.recommend_batch(reqs, rules=rules)
     ids = rec.catalog.ids
     cat_names = rec.catalog.frame["category"].to_numpy(object)
@@ -331,7 +391,9 @@ def _accessory_metrics(
     for name, lst in base_lists.items():
         if name in baselines:
             baselines[name]["accessory_recall"] = M.accessory_recall(lst, forgotten)
-            baselines[name]["accessory_category_recall"] = M.accessory_recall(cats_of(lst), forgotten_cats)
+            baselines[name]["accessory_category_recall"] = M.accessory_recall(
+                cats_of(lst), forgotten_cats
+            )
 
 
 def _plots(baselines: dict[str, dict[str, float]], out: Path, k: int) -> dict[str, Path]:

@@ -32,17 +32,26 @@ example experiment file (YAML or JSON):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "experiment", help="A/B experiments: create, start, stop, list, report",
-        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "experiment",
+        help="A/B experiments: create, start, stop, list, report",
+        description=__doc__,
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="experiment_command", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="store a draft from a YAML/JSON file", epilog=EXAMPLE,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    create = sub.add_parser(
+        "create",
+        help="store a draft from a YAML/JSON file",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     create.add_argument("file", type=Path)
     create.add_argument("--author", default="cli")
     create.set_defaults(handler=_create)
-    for name, fn, text in (("start", _start, "start a draft (refused over the memory budget)"),
-                           ("stop", _stop, "stop a running experiment")):
+    for name, fn, text in (
+        ("start", _start, "start a draft (refused over the memory budget)"),
+        ("stop", _stop, "stop a running experiment"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("name")
         p.add_argument("--author", default="cli")
@@ -51,14 +60,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.set_defaults(handler=_list)
     rep = sub.add_parser("report", help="metrics per variant, differences to control, SRM check")
     rep.add_argument("name")
-    rep.add_argument("--minimum-effect", type=float, default=0.05,
-                     help="relative change the 'units still needed' figure is for (default 0.05)")
+    rep.add_argument(
+        "--minimum-effect",
+        type=float,
+        default=0.05,
+        help="relative change the 'units still needed' figure is for (default 0.05)",
+    )
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
-    rep.add_argument("--promote", action="store_true",
-                     help="hand the winner's registered model to the promotion gate")
-    rep.add_argument("--metric", default="revenue_per_session",
-                     help="the metric that decides the winner (default revenue_per_session)")
+    rep.add_argument(
+        "--promote",
+        action="store_true",
+        help="hand the winner's registered model to the promotion gate",
+    )
+    rep.add_argument(
+        "--metric",
+        default="revenue_per_session",
+        help="the metric that decides the winner (default revenue_per_session)",
+    )
     rep.add_argument("--tolerance", type=float, default=None, help="promotion gate tolerance")
     rep.set_defaults(handler=_report)
 
@@ -95,8 +114,10 @@ def _create(args: argparse.Namespace) -> int:
         stored = store.create(exp, args.author)
     except ExperimentConflict as exc:
         return _err(str(exc))
-    print(f"created {stored.experiment.name} (version {stored.version}, draft); "
-          f"start it with: recsys experiment start {stored.experiment.name}")
+    print(
+        f"created {stored.experiment.name} (version {stored.version}, draft); "
+        f"start it with: recsys experiment start {stored.experiment.name}"
+    )
     return 0
 
 
@@ -126,16 +147,19 @@ def _start(args: argparse.Namespace) -> int:
     store, settings = _store()
 
     def check(exp: Any, others: list[Any]) -> None:
-        need = check_memory_budget([exp, *others], lambda u: model_dir(u, settings),
-                                   settings.experiment_memory_budget_mb)
+        need = check_memory_budget(
+            [exp, *others], lambda u: model_dir(u, settings), settings.experiment_memory_budget_mb
+        )
         print(f"memory: {need:.1f} MB of {settings.experiment_memory_budget_mb:g} MB budget")
 
     try:
         stored = store.start(args.name, args.author, check=check)
     except (ExperimentConflict, ExperimentNotFound, ExperimentRefused) as exc:
         return _err(str(exc))
-    print(f"started {args.name} at {stored.experiment.started_at:%Y-%m-%d %H:%M:%S} UTC; API "
-          f"processes route to it within {settings.experiment_poll_seconds:g} s")
+    print(
+        f"started {args.name} at {stored.experiment.started_at:%Y-%m-%d %H:%M:%S} UTC; API "
+        f"processes route to it within {settings.experiment_poll_seconds:g} s"
+    )
     return 0
 
 
@@ -180,9 +204,14 @@ def _report(args: argparse.Namespace) -> int:
         return _err(f"{exc}; see: recsys experiment list")
     url = settings.resolved_database_url
     events = EventLog(url)
-    rep = report(exp, ImpressionLog(url).read_frame(experiment=exp.name), events.read_frame(),
-                 EventContextLog(events.engine).read_frame(),
-                 window_hours=settings.attribution_window_hours, minimum_effect=args.minimum_effect)
+    rep = report(
+        exp,
+        ImpressionLog(url).read_frame(experiment=exp.name),
+        events.read_frame(),
+        EventContextLog(events.engine).read_frame(),
+        window_hours=settings.attribution_window_hours,
+        minimum_effect=args.minimum_effect,
+    )
     print(json.dumps(rep.to_dict(), indent=2, default=str) if args.json else format_report(rep))
     if not args.no_mlflow:
         from training.experiment_tracking import log_report
@@ -197,7 +226,9 @@ def _report(args: argparse.Namespace) -> int:
         winner = pick_winner(rep, exp, args.metric)
         client = client_for(configure_mlflow(settings))
         tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
-        promoted, message = promote_winner(winner, client, tolerance=tolerance, alias=settings.model_alias)
+        promoted, message = promote_winner(
+            winner, client, tolerance=tolerance, alias=settings.model_alias
+        )
         print(message)
         return 0 if promoted else 1
     return 0

@@ -37,8 +37,10 @@ def plot_report(rep: ExperimentReport, path: Path) -> Path:
             if d:
                 errs[0][i] = max(d["diff"] - d["ci_low"], 0.0)
                 errs[1][i] = max(d["ci_high"] - d["diff"], 0.0)
-        colors = ["#777"] + ["#2a7" if (v.vs_control.get(metric) or {}).get("significant") else "#49c"
-                            for v in rep.variants[1:]]
+        colors = ["#777"] + [
+            "#2a7" if (v.vs_control.get(metric) or {}).get("significant") else "#49c"
+            for v in rep.variants[1:]
+        ]
         ax.bar(names, [0 if x != x else x for x in values], yerr=errs, capsize=4, color=colors)
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=8, rotation=20)
@@ -59,16 +61,24 @@ def log_report(rep: ExperimentReport, experiment: Experiment, settings: Any = No
     target = configure_mlflow(settings)
     exp_id = ensure_experiment(MLFLOW_EXPERIMENT, target)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"report-{rep.experiment}") as run:
-        mlflow.set_tags({"experiment": rep.experiment, "status": rep.status, "control": rep.control})
-        params = {"placements": ",".join(experiment.placements), "control": rep.control,
-                  "minimum_effect": rep.minimum_effect}
+        mlflow.set_tags(
+            {"experiment": rep.experiment, "status": rep.status, "control": rep.control}
+        )
+        params = {
+            "placements": ",".join(experiment.placements),
+            "control": rep.control,
+            "minimum_effect": rep.minimum_effect,
+        }
         for v in experiment.variants:
             params[f"{v.name}.share"] = v.share
             params[f"{v.name}.model"] = v.model or "champion"
             params[f"{v.name}.knobs"] = v.knobs.model_dump_json(exclude_none=True)
             params[f"{v.name}.rules"] = v.rules.model_dump_json()
         mlflow.log_params(params)
-        metrics: dict[str, float] = {"srm_p_value": rep.srm["p_value"], "srm_flagged": float(rep.srm["flagged"])}
+        metrics: dict[str, float] = {
+            "srm_p_value": rep.srm["p_value"],
+            "srm_flagged": float(rep.srm["flagged"]),
+        }
         for vr in rep.variants:
             metrics[f"{vr.variant}.units"] = vr.units
             metrics[f"{vr.variant}.impressions"] = vr.impressions
@@ -104,17 +114,29 @@ def pick_winner(rep: ExperimentReport, experiment: Experiment, metric: str) -> W
     best = None
     for v in rep.variants:
         d = v.vs_control.get(metric)
-        if d and d["significant"] and d["diff"] > 0 and (best is None or d["diff"] > best[1]["diff"]):
+        if (
+            d
+            and d["significant"]
+            and d["diff"] > 0
+            and (best is None or d["diff"] > best[1]["diff"])
+        ):
             best = (v.variant, d)
     if best is None:
-        return Winner(None, None, f"no variant beat control {rep.control} significantly on {metric}")
+        return Winner(
+            None, None, f"no variant beat control {rep.control} significantly on {metric}"
+        )
     name, d = best
-    return Winner(name, experiment.variant(name).model,
-                  f"{name} beats {rep.control} on {metric} by {d['diff']:+.4f} "
-                  f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], p={d['p_value']:.4g}")
+    return Winner(
+        name,
+        experiment.variant(name).model,
+        f"{name} beats {rep.control} on {metric} by {d['diff']:+.4f} "
+        f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], p={d['p_value']:.4g}",
+    )
 
 
-def promote_winner(winner: Winner, client: Any, *, tolerance: float, alias: str) -> tuple[bool, str]:
+def promote_winner(
+    winner: Winner, client: Any, *, tolerance: float, alias: str
+) -> tuple[bool, str]:
     """Hand the winner's registered model version to the promotion gate."""
     from training.registry import RegistryError, promote
 
@@ -128,7 +150,9 @@ def promote_winner(winner: Winner, client: Any, *, tolerance: float, alias: str)
             "the pipeline config (recsys train --config) and come back as a new version."
         )
     try:
-        decision = promote(client, match["name"], match["version"], tolerance=tolerance, alias=alias)
+        decision = promote(
+            client, match["name"], match["version"], tolerance=tolerance, alias=alias
+        )
     except RegistryError as exc:
         return False, f"{winner.reason}; promotion failed: {exc}"
     return decision.promoted, f"{winner.reason}\n{decision.explain()}"

@@ -74,11 +74,15 @@ class _Stages:
             self._name = None
 
 
-def _fit_generators(config: PipelineConfig, data: TrainingData, seed: int) -> list[CandidateGenerator]:
+def _fit_generators(
+    config: PipelineConfig, data: TrainingData, seed: int
+) -> list[CandidateGenerator]:
     return fit_generators(config.generators, data, seed)
 
 
-def _user_affinity(orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None, n_styles: int) -> np.ndarray:
+def _user_affinity(
+    orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None, n_styles: int
+) -> np.ndarray:
     """(n_users, n_styles): normalised style mass of each user's purchases; NaN rows when none."""
     aff = np.zeros((len(users), n_styles), np.float64)
     if item_styles is None or not len(users) or item_styles.shape[1] != n_styles:
@@ -112,8 +116,13 @@ def _fit_style(
 
 
 def _fit_components(
-    catalog: Catalog, config: PipelineConfig, win: OrderTable, all_orders: OrderTable,
-    style_model: ItemStyleModel | None, item_styles: np.ndarray | None, informativeness: np.ndarray | None,
+    catalog: Catalog,
+    config: PipelineConfig,
+    win: OrderTable,
+    all_orders: OrderTable,
+    style_model: ItemStyleModel | None,
+    item_styles: np.ndarray | None,
+    informativeness: np.ndarray | None,
     seed: int,
 ) -> tuple[Recommender, TrainingData]:
     """Generators, feature statistics and user affinity learned from ``win``; the popularity
@@ -123,17 +132,33 @@ def _fit_components(
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
     stats = FeatureStatistics().fit(
-        win.matrix, catalog.category_codes, catalog.prices, all_orders.line_rows, all_orders.line_ts,
-        item_styles=item_styles, informativeness=informativeness,
+        win.matrix,
+        catalog.category_codes,
+        catalog.prices,
+        all_orders.line_rows,
+        all_orders.line_ts,
+        item_styles=item_styles,
+        informativeness=informativeness,
         reference_ts=int(all_orders.line_ts.max()) + 1,
     )
     cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
     features = StoreFeatureAssembler(
-        stats, config.feature_set, config.generator_names, cf_sources, config.ranker.exclude_features
+        stats,
+        config.feature_set,
+        config.generator_names,
+        cf_sources,
+        config.ranker.exclude_features,
     )
     rec = Recommender(
-        catalog, config, generators, features=features, ranker=None, style_model=style_model,
-        user_index=users, user_affinity=affinity, reference_ts=stats.reference_ts_,
+        catalog,
+        config,
+        generators,
+        features=features,
+        ranker=None,
+        style_model=style_model,
+        user_index=users,
+        user_affinity=affinity,
+        reference_ts=stats.reference_ts_,
     )
     return rec, data
 
@@ -196,15 +221,21 @@ def fit_recommender(
     st.start("split", 0.0)
     orders = build_orders(interactions, catalog)
     if len(orders) < MIN_ORDERS:
-        raise ValueError(f"fit_recommender: only {len(orders)} orders with catalog SKUs; need >= {MIN_ORDERS}")
+        raise ValueError(
+            f"fit_recommender: only {len(orders)} orders with catalog SKUs; need >= {MIN_ORDERS}"
+        )
     tc = config.training
     shares = (tc.generator_share, tc.ranker_share, tc.validation_share, tc.evaluation_share)
     cut_ts = None if cutoff is None else int(pd.Timestamp(cutoff).timestamp())
     cuts = window_cuts(orders.ts, shares, cut_ts)
     win_a, win_b, win_c, win_d = (orders.subset(m) for m in window_masks(orders.ts, cuts))
     windows = {
-        name: f"{len(w)} orders" for name, w in
-        zip(("generators", "ranker", "validation", "evaluation"), (win_a, win_b, win_c, win_d), strict=True)
+        name: f"{len(w)} orders"
+        for name, w in zip(
+            ("generators", "ranker", "validation", "evaluation"),
+            (win_a, win_b, win_c, win_d),
+            strict=True,
+        )
     }
     windows["cuts"] = ", ".join(pd.Timestamp(c, unit="s", tz="UTC").isoformat() for c in cuts)
 
@@ -212,7 +243,9 @@ def fit_recommender(
     style_model, item_styles, informativeness = _fit_style(catalog, config, win_a, seed)
 
     st.start("generators", 0.25)
-    rec, rec_data = _fit_components(catalog, config, win_a, orders, style_model, item_styles, informativeness, seed)
+    rec, rec_data = _fit_components(
+        catalog, config, win_a, orders, style_model, item_styles, informativeness, seed
+    )
     features = rec.features
     assert isinstance(features, StoreFeatureAssembler)
 
@@ -243,13 +276,18 @@ def fit_recommender(
         importance = ranker.feature_importance()
         rec = rec.replace(ranker=ranker)
     else:
-        log.warning("no ranker: %s", "disabled in config" if not rc.enabled else "no positive examples")
+        log.warning(
+            "no ranker: %s", "disabled in config" if not rc.enabled else "no positive examples"
+        )
 
     st.start("evaluation", 0.8)
     eval_c = hide_items(win_d, tc.hide_fraction, rng_eval, tc.max_eval_orders)
     variants: dict[str, Recommender] = {}
     if ranker is not None and ablations:
-        for label, groups in (("ranker without style features", ("style",)), ("ranker without CF features", ("cf",))):
+        for label, groups in (
+            ("ranker without style features", ("style",)),
+            ("ranker without CF features", ("cf",)),
+        ):
             sub = features.with_exclusions(groups)
             cols = np.array([names.index(n) for n in sub.feature_names], np.int64)
             if len(cols) == len(names):
@@ -259,15 +297,25 @@ def fit_recommender(
     ref_gens = _fit_references(config, references, rec_data, seed)
     start_d = cuts[-1]
     evaluation = evaluate(
-        rec, win_d, eval_c, start_d, variants=variants, references=ref_gens,
-        ground_truth=ground_truth, rules=rules, output_dir=output_dir, item_truth=item_truth,
+        rec,
+        win_d,
+        eval_c,
+        start_d,
+        variants=variants,
+        references=ref_gens,
+        ground_truth=ground_truth,
+        rules=rules,
+        output_dir=output_dir,
+        item_truth=item_truth,
     )
     if tc.refit_generators if refit is None else refit:
         # the served bundle learns from every order; the figures above are those of the same
         # pipeline fitted before the evaluation window (the only honest way to measure it)
         st.start("refit", 0.95)
         style_model, item_styles, informativeness = _fit_style(catalog, config, orders, seed)
-        rec, _ = _fit_components(catalog, config, orders, orders, style_model, item_styles, informativeness, seed)
+        rec, _ = _fit_components(
+            catalog, config, orders, orders, style_model, item_styles, informativeness, seed
+        )
         rec = rec.replace(ranker=ranker)
     suggestions = None
     if catalog.has_categories:

@@ -52,7 +52,9 @@ def ndcg_at_k(recommended: Sequence[Hashable], relevant: Sequence[Hashable], k: 
     return float(dcg / ideal)
 
 
-def mrr(recommended: Sequence[Hashable], relevant: Sequence[Hashable], k: int | None = None) -> float:
+def mrr(
+    recommended: Sequence[Hashable], relevant: Sequence[Hashable], k: int | None = None
+) -> float:
     """Reciprocal rank of the first relevant item (0 if none within ``k``)."""
     rel = set(relevant)
     top = list(recommended) if k is None else _topk(recommended, k)
@@ -120,7 +122,9 @@ def accessory_recall(
     return hits / total if total else 0.0
 
 
-def mean_metric(fn, lists: Sequence[Sequence[Hashable]], relevant: Sequence[Sequence[Hashable]], k: int) -> float:  # type: ignore[no-untyped-def]
+def mean_metric(
+    fn, lists: Sequence[Sequence[Hashable]], relevant: Sequence[Sequence[Hashable]], k: int
+) -> float:  # type: ignore[no-untyped-def]
     """Average a per-basket metric over baskets with at least one relevant item."""
     vals = [fn(lst, rel, k) for lst, rel in zip(lists, relevant, strict=True) if len(rel)]
     return float(np.mean(vals)) if vals else 0.0

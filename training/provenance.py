@@ -36,7 +36,10 @@ def git_commit(start: Path | None = None) -> tuple[str | None, bool]:
             return None, False
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where, capture_output=True, text=True, timeout=10,
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None, False

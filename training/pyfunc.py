@@ -38,7 +38,9 @@ class RecommenderPyfunc(PythonModel):
 
         self.recommender_ = load_recommender(Path(context.artifacts[BUNDLE_ARTIFACT]))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         default_k = int((params or {}).get("k", DEFAULT_K))
         return predict_frame(self.recommender_, model_input, default_k)
 
@@ -52,7 +54,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def predict_frame(recommender: Any, frame: pd.DataFrame, default_k: int = DEFAULT_K) -> pd.DataFrame:
+def predict_frame(
+    recommender: Any, frame: pd.DataFrame, default_k: int = DEFAULT_K
+) -> pd.DataFrame:
     """Recommend for every basket row of ``frame`` (see the module docstring for columns)."""
     if "basket_id" not in frame.columns or "skus" not in frame.columns:
         raise BasketFormatError(
@@ -95,20 +99,30 @@ def model_signature() -> Any:
             ColSpec("long", "k", required=False),
         ]
     )
-    item = Object([
-        Property("sku", "string"), Property("score", "double"),
-        Property("sources", Array("string")), Property("reason", "string"),
-    ])
-    evidence = Object([Property("sku", "string"), Property("style", "string"), Property("weight", "double")])
-    style = Object([
-        Property("top", "string", required=False),
-        Property("second", "string", required=False),
-        Property("confidence", "double"),
-        Property("distribution", Map("double")),
-        Property("explanation", "string"),
-        Property("evidence", Array(evidence)),
-    ])
-    accessory = Object([Property("sku", "string"), Property("rule_id", "string"), Property("reason", "string")])
+    item = Object(
+        [
+            Property("sku", "string"),
+            Property("score", "double"),
+            Property("sources", Array("string")),
+            Property("reason", "string"),
+        ]
+    )
+    evidence = Object(
+        [Property("sku", "string"), Property("style", "string"), Property("weight", "double")]
+    )
+    style = Object(
+        [
+            Property("top", "string", required=False),
+            Property("second", "string", required=False),
+            Property("confidence", "double"),
+            Property("distribution", Map("double")),
+            Property("explanation", "string"),
+            Property("evidence", Array(evidence)),
+        ]
+    )
+    accessory = Object(
+        [Property("sku", "string"), Property("rule_id", "string"), Property("reason", "string")]
+    )
     outputs = Schema(
         [
             ColSpec("string", "basket_id"),
@@ -140,4 +154,6 @@ def code_paths() -> list[str]:
     """The project's packages, copied into the model so ``load_model`` works wherever the
     dependencies (but not necessarily this checkout) are installed."""
     root = Path(__file__).resolve().parent.parent
-    return [str(root / pkg) for pkg in ("recsys", "feature_store", "training") if (root / pkg).is_dir()]
+    return [
+        str(root / pkg) for pkg in ("recsys", "feature_store", "training") if (root / pkg).is_dir()
+    ]

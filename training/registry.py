@@ -20,7 +20,11 @@ DEFAULT_TOLERANCE = 0.02
 # Key metrics the gate compares (each only where the champion has it: Online Retail has no
 # style or accessory ground truth).
 KEY_METRICS = (
-    "recall_at_10", "ndcg_at_10", "accessory_recall", "style_accuracy", "style_coherence",
+    "recall_at_10",
+    "ndcg_at_10",
+    "accessory_recall",
+    "style_accuracy",
+    "style_coherence",
 )
 WINDOW_TAG = "eval_window"
 # The strongest simple baselines (Dacrema et al. 2019), measured in the candidate's own run as
@@ -183,7 +187,13 @@ def evaluate_gate(
         problem = f"the champion's run has none of the key metrics {', '.join(KEY_METRICS)}"
     passed = problem is None and all(c.ok for c in checks)
     return GateDecision(
-        name, version, str(champion.version), passed, tolerance, tuple(checks), problem,
+        name,
+        version,
+        str(champion.version),
+        passed,
+        tolerance,
+        tuple(checks),
+        problem,
         alias=alias,
     )
 
@@ -200,12 +210,24 @@ def baseline_checks(metrics: dict[str, float]) -> list[MetricCheck]:
             if len(parts) != 3 or parts[0] != "baseline" or parts[2] != metric:
                 continue
             name = parts[1]
-            if name.endswith("_alone") and name.startswith(STRONG_BASELINES) and (best is None or value > best):
+            if (
+                name.endswith("_alone")
+                and name.startswith(STRONG_BASELINES)
+                and (best is None or value > best)
+            ):
                 best_name, best = name, float(value)
         if best is None:
             continue
         ok = got is not None and float(got) >= best - 1e-12
-        out.append(MetricCheck(metric, None if got is None else float(got), best, ok, against=f"baseline {best_name}"))
+        out.append(
+            MetricCheck(
+                metric,
+                None if got is None else float(got),
+                best,
+                ok,
+                against=f"baseline {best_name}",
+            )
+        )
     return out
 
 
@@ -232,11 +254,21 @@ def promote(
     forced = force and not decision.passed
     if forced:
         client.set_model_version_tag(name, v, "promotion.forced", "true")
-        why = decision.problem or "; ".join(c.describe(tolerance) for c in decision.checks if not c.ok)
+        why = decision.problem or "; ".join(
+            c.describe(tolerance) for c in decision.checks if not c.ok
+        )
         client.set_model_version_tag(name, v, "promotion.forced_over", why[:4000])
     return GateDecision(
-        decision.model_name, v, decision.champion_version, decision.passed, tolerance,
-        decision.checks, decision.problem, promoted=True, forced=forced, alias=alias,
+        decision.model_name,
+        v,
+        decision.champion_version,
+        decision.passed,
+        tolerance,
+        decision.checks,
+        decision.problem,
+        promoted=True,
+        forced=forced,
+        alias=alias,
     )
 
 

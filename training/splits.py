@@ -25,7 +25,11 @@ def window_cuts(ts: np.ndarray, shares: Sequence[float], cutoff: int | None = No
         before = ts[ts < cutoff]
         head = share[:-1] / share[:-1].sum()
         bounds = np.cumsum(head)[:-1]
-        cuts = [int(before[min(int(b * len(before)), len(before) - 1)]) for b in bounds] if len(before) else []
+        cuts = (
+            [int(before[min(int(b * len(before)), len(before) - 1)]) for b in bounds]
+            if len(before)
+            else []
+        )
         return [*cuts, int(cutoff)]
     bounds = np.cumsum(share)[:-1]
     return [int(ts[min(int(b * len(ts)), len(ts) - 1)]) for b in bounds]

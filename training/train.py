@@ -49,8 +49,17 @@ MIN_PURCHASE_ORDERS = 20
 # Installed versions of these are pinned into the logged model's requirements (listing them
 # avoids MLflow's slow requirement inference, which re-loads the model in a subprocess).
 MODEL_REQUIREMENTS = (
-    "numpy", "scipy", "pandas", "pyarrow", "implicit", "faiss-cpu", "lightgbm", "pyyaml",
-    "pydantic", "pydantic-settings", "mlflow",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "implicit",
+    "faiss-cpu",
+    "lightgbm",
+    "pyyaml",
+    "pydantic",
+    "pydantic-settings",
+    "mlflow",
 )
 
 
@@ -118,7 +127,10 @@ def registered_model_name(
         return settings.model_name, "RECSYS_MODEL_NAME"
     if is_sample_world:
         return settings.model_name, "sample world: the name the demo serves"
-    return f"{settings.model_name}-{dataset_slug(catalog_path)}", "derived from the catalog's folder"
+    return (
+        f"{settings.model_name}-{dataset_slug(catalog_path)}",
+        "derived from the catalog's folder",
+    )
 
 
 def check_trainable(interactions: Interactions, source: str) -> None:
@@ -169,7 +181,9 @@ def load_inputs(
     else:
         events = load_interactions(interactions, catalog=cat)
     check_trainable(events, str(interactions))
-    gt_path = Path(ground_truth) if ground_truth else Path(interactions).with_name("ground_truth.parquet")
+    gt_path = (
+        Path(ground_truth) if ground_truth else Path(interactions).with_name("ground_truth.parquet")
+    )
     gt = item_truth = None
     if ground_truth and not gt_path.is_file():
         raise DataContractError(str(gt_path), "file not found")
@@ -181,9 +195,17 @@ def load_inputs(
         styles_path = gt_path.with_name("item_styles.parquet")
         item_truth = pd.read_parquet(styles_path) if styles_path.is_file() else None
     return TrainInputs(
-        cfg, cfg_source, cat, events, Path(catalog), Path(interactions),
-        load_seconds=time.perf_counter() - started, ground_truth=gt, item_truth=item_truth,
-        ground_truth_path=gt_path if gt is not None else None, dropped_unknown_sku_events=dropped,
+        cfg,
+        cfg_source,
+        cat,
+        events,
+        Path(catalog),
+        Path(interactions),
+        load_seconds=time.perf_counter() - started,
+        ground_truth=gt,
+        item_truth=item_truth,
+        ground_truth_path=gt_path if gt is not None else None,
+        dropped_unknown_sku_events=dropped,
     )
 
 
@@ -218,7 +240,10 @@ class StageProgress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=100, file=self.stream, leave=True, unit="%",
+                total=100,
+                file=self.stream,
+                leave=True,
+                unit="%",
                 bar_format="{desc:<28} {bar} {percentage:3.0f}% [{elapsed}]",
             )
         self._bar.set_description_str(f"training: {stage}")
@@ -252,7 +277,9 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
             out.update(flatten_params(value, f"{name}."))
-        elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
+        elif (
+            isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value)
+        ):
             for i, item in enumerate(value):
                 label = item.get("name", i) if isinstance(item, Mapping) else i
                 out.update(flatten_params(item, f"{name}.{label}."))
@@ -262,7 +289,9 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def collect_metrics(result: FitResult, stage_seconds: Mapping[str, float], peak_mb: float) -> dict[str, float]:
+def collect_metrics(
+    result: FitResult, stage_seconds: Mapping[str, float], peak_mb: float
+) -> dict[str, float]:
     """Model metrics, ``baseline.<name>.<metric>`` next to them, ``time.<stage>_s`` and
     ``peak_memory_mb``. Non-finite values are dropped (MLflow rejects NaN in some stores)."""
     metrics: dict[str, float] = {}
@@ -304,8 +333,12 @@ def measure_style_accuracy(inputs: TrainInputs, result: FitResult, seed: int) ->
 
     try:
         return basket_style_accuracy(
-            inputs.catalog, inputs.interactions, inputs.config, inputs.ground_truth,
-            window_cuts_of(result), seed=seed,
+            inputs.catalog,
+            inputs.interactions,
+            inputs.config,
+            inputs.ground_truth,
+            window_cuts_of(result),
+            seed=seed,
             max_orders=inputs.config.training.max_eval_orders,
         )
     except (KeyError, ValueError) as exc:
@@ -368,9 +401,18 @@ def model_requirements() -> list[str]:
 def retrain_command(inputs: TrainInputs, seed: int, experiment: str) -> str:
     """The command that reproduces this run (the config is also logged as an artifact)."""
     parts = [
-        "recsys", "train", "--catalog", str(inputs.catalog_path.resolve()),
-        "--interactions", str(inputs.interactions_path.resolve()),
-        "--config", inputs.config_source, "--seed", str(seed), "--experiment", experiment,
+        "recsys",
+        "train",
+        "--catalog",
+        str(inputs.catalog_path.resolve()),
+        "--interactions",
+        str(inputs.interactions_path.resolve()),
+        "--config",
+        inputs.config_source,
+        "--seed",
+        str(seed),
+        "--experiment",
+        experiment,
     ]
     if inputs.ground_truth_path is not None:
         parts += ["--ground-truth", str(inputs.ground_truth_path.resolve())]
@@ -419,9 +461,10 @@ def train_and_register(
         code |= {"git_sha": sha, "git_dirty": str(dirty).lower()}
     name_of_run = run_name(f"{dataset_slug(inputs.catalog_path)}-seed{seed}", inputs.config.hash)
 
-    with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp, mlflow.start_run(
-        experiment_id=experiment_id, run_name=name_of_run
-    ) as run:
+    with (
+        tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp,
+        mlflow.start_run(experiment_id=experiment_id, run_name=name_of_run) as run,
+    ):
         work = Path(tmp)
         run_id = run.info.run_id
         mlflow.set_tags(
@@ -460,9 +503,16 @@ def train_and_register(
 
         with logging_redirect_tqdm():
             result = fit_recommender(
-                inputs.catalog, inputs.interactions, inputs.config, seed=seed, progress=progress,
-                output_dir=work / "evaluation", ground_truth=inputs.ground_truth, rules=rules,
-                item_truth=inputs.item_truth, ablations=ablations,
+                inputs.catalog,
+                inputs.interactions,
+                inputs.config,
+                seed=seed,
+                progress=progress,
+                output_dir=work / "evaluation",
+                ground_truth=inputs.ground_truth,
+                rules=rules,
+                item_truth=inputs.item_truth,
+                ablations=ablations,
             )
         if progress is not None and hasattr(progress, "close"):
             progress.close()
@@ -510,14 +560,24 @@ def train_and_register(
         )
         version_no = str(info.registered_model_version)
         stage_seconds["save_and_register"] = time.perf_counter() - started
-        mlflow.log_metrics({"time.save_and_register_s": stage_seconds["save_and_register"],
-                            "time.total_s": sum(stage_seconds.values())})
-        metrics.update({"time.save_and_register_s": stage_seconds["save_and_register"],
-                        "time.total_s": sum(stage_seconds.values())})
+        mlflow.log_metrics(
+            {
+                "time.save_and_register_s": stage_seconds["save_and_register"],
+                "time.total_s": sum(stage_seconds.values()),
+            }
+        )
+        metrics.update(
+            {
+                "time.save_and_register_s": stage_seconds["save_and_register"],
+                "time.total_s": sum(stage_seconds.values()),
+            }
+        )
         mlflow.set_tag("registered_model", f"{model_name}/{version_no}")
         for key, value in (
-            (registry.WINDOW_TAG, window), ("data_fingerprint", fingerprint),
-            ("config_hash", inputs.config.hash), ("seed", str(seed)),
+            (registry.WINDOW_TAG, window),
+            ("data_fingerprint", fingerprint),
+            ("config_hash", inputs.config.hash),
+            ("seed", str(seed)),
         ):
             client.set_model_version_tag(model_name, version_no, key, value)
 
@@ -553,12 +613,14 @@ def describe_outcome(outcome: TrainOutcome) -> str:
     lines.append(f"evaluation window: {outcome.eval_window}")
     lines.append("metrics (model | baselines):")
     model_metrics = {
-        k: v for k, v in outcome.metrics.items()
+        k: v
+        for k, v in outcome.metrics.items()
         if not k.startswith(("baseline.", "time.")) and k != "peak_memory_mb"
     }
     for name, value in sorted(model_metrics.items()):
         base = {
-            k.split(".")[1]: v for k, v in outcome.metrics.items()
+            k.split(".")[1]: v
+            for k, v in outcome.metrics.items()
             if k.startswith("baseline.") and k.endswith(f".{name}")
         }
         extra = "  ".join(f"{b}={v:.4f}" for b, v in sorted(base.items()))
@@ -568,7 +630,8 @@ def describe_outcome(outcome: TrainOutcome) -> str:
     if outcome.promotion is not None:
         lines.append(outcome.promotion.explain())
     lines.append(
-        f"champion: version {outcome.champion_version}" if outcome.champion_version
+        f"champion: version {outcome.champion_version}"
+        if outcome.champion_version
         else "champion: none"
     )
     return "\n".join(lines)

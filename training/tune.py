@@ -94,7 +94,9 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
         key = parts[i]
         if ".".join(parts[: i + 1]) == GENERATORS_PATH:
             if i + 2 >= len(parts):
-                raise TuneError(f"{path}: name a generator field, e.g. {GENERATORS_PATH}.NAME.quota")
+                raise TuneError(
+                    f"{path}: name a generator field, e.g. {GENERATORS_PATH}.NAME.quota"
+                )
             node = node[key][_generator_index(data, parts[i + 1], path)]
             i += 2
             continue
@@ -167,7 +169,12 @@ def _param_from(path: str, spec: Any, where: str) -> SearchParam:
         raise TuneError(f"{where}: {path}: type must be int, float or categorical, got {kind!r}")
     low, high, logscale = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
     numbers = (int, float)
-    if not isinstance(low, numbers) or not isinstance(high, numbers) or isinstance(low, bool) or low > high:
+    if (
+        not isinstance(low, numbers)
+        or not isinstance(high, numbers)
+        or isinstance(low, bool)
+        or low > high
+    ):
         raise TuneError(f"{where}: {path}: need numbers low <= high, got low={low!r} high={high!r}")
     if kind == "int" and (int(low) != low or int(high) != high):
         raise TuneError(f"{where}: {path}: int bounds must be whole numbers")
@@ -187,9 +194,13 @@ def default_space(base: Mapping[str, Any]) -> dict[str, SearchParam]:
         kind = g.get("kind", name)
         prefix = f"{GENERATORS_PATH}.{name}"
         if kind == "ease":
-            space[f"{prefix}.params.l2"] = SearchParam(f"{prefix}.params.l2", "float", 1.0, 5000.0, True)
+            space[f"{prefix}.params.l2"] = SearchParam(
+                f"{prefix}.params.l2", "float", 1.0, 5000.0, True
+            )
         elif kind == "rp3beta":
-            space[f"{prefix}.params.alpha"] = SearchParam(f"{prefix}.params.alpha", "float", 0.2, 1.5)
+            space[f"{prefix}.params.alpha"] = SearchParam(
+                f"{prefix}.params.alpha", "float", 0.2, 1.5
+            )
             space[f"{prefix}.params.beta"] = SearchParam(f"{prefix}.params.beta", "float", 0.0, 1.0)
         elif kind == "item_knn":
             space[f"{prefix}.params.K"] = SearchParam(f"{prefix}.params.K", "int", 10, 400, True)
@@ -197,9 +208,13 @@ def default_space(base: Mapping[str, Any]) -> dict[str, SearchParam]:
         space[f"{prefix}.quota"] = SearchParam(
             f"{prefix}.quota", "int", max(1, quota // 4), max(2, quota * 2), True
         )
-    space["candidates.total"] = SearchParam("candidates.total", "int", max(10, total // 2), total * 2, True)
+    space["candidates.total"] = SearchParam(
+        "candidates.total", "int", max(10, total // 2), total * 2, True
+    )
     space["ranker.params.num_leaves"] = SearchParam("ranker.params.num_leaves", "int", 7, 63, True)
-    space["ranker.params.learning_rate"] = SearchParam("ranker.params.learning_rate", "float", 0.01, 0.3, True)
+    space["ranker.params.learning_rate"] = SearchParam(
+        "ranker.params.learning_rate", "float", 0.01, 0.3, True
+    )
     return space
 
 
@@ -215,10 +230,14 @@ def load_space(path: Path | None, base: Mapping[str, Any]) -> dict[str, SearchPa
     except (OSError, yaml.YAMLError) as exc:
         raise TuneError(f"{where}: cannot read the space file: {exc}") from exc
     if not isinstance(data, Mapping) or not isinstance(data.get("params", {}), Mapping):
-        raise TuneError(f"{where}: expected a mapping with 'params' (and optional 'include_defaults')")
+        raise TuneError(
+            f"{where}: expected a mapping with 'params' (and optional 'include_defaults')"
+        )
     extra = set(data) - {"params", "include_defaults"}
     if extra:
-        raise TuneError(f"{where}: unknown key(s) {sorted(extra)}; expected params, include_defaults")
+        raise TuneError(
+            f"{where}: unknown key(s) {sorted(extra)}; expected params, include_defaults"
+        )
     if not data.get("include_defaults", True):
         space = {}
     for p, spec in (data.get("params") or {}).items():
@@ -271,7 +290,9 @@ def validation_data(catalog: Catalog, interactions: Interactions, config: Any) -
     kept = Interactions(frame[keep].reset_index(drop=True))
     n_eval = int((orders.ts >= eval_cut).sum())
     if not (orders.ts[orders.ts < eval_cut] >= val_cut).any():
-        raise TuneError("no orders fall in the validation window; more data or other window shares needed")
+        raise TuneError(
+            "no orders fall in the validation window; more data or other window shares needed"
+        )
     return ValidationData(kept, val_cut, eval_cut, n_eval, len(orders) - n_eval)
 
 
@@ -297,8 +318,12 @@ class TuneOutcome:
         return (
             f"validation {self.metric}: base config {self.base_value:.4f} -> best "
             f"{self.best_value:.4f} ({gain:+.1%}); best: "
-            + ("the base config (no trial beat it)" if self.best_trial == "base"
-               else f"trial {self.best_trial}") + f" of {self.n_trials} trials"
+            + (
+                "the base config (no trial beat it)"
+                if self.best_trial == "base"
+                else f"trial {self.best_trial}"
+            )
+            + f" of {self.n_trials} trials"
         )
 
 
@@ -310,9 +335,13 @@ def _fit_validation(
     config = parse_pipeline_config(cfg_dict, "<tune trial>")
     started = time.perf_counter()
     result = fit_recommender(
-        catalog, data.interactions, config, seed=seed,
+        catalog,
+        data.interactions,
+        config,
+        seed=seed,
         cutoff=pd.Timestamp(data.validation_cut, unit="s", tz="UTC"),
-        ablations=False, references=(),
+        ablations=False,
+        references=(),
     )
     return dict(result.evaluation.metrics), dict(result.windows), time.perf_counter() - started
 
@@ -329,7 +358,13 @@ def _history_plot(values: list[float], metric: str, base: float, path: Path) -> 
     best = np.fmax.accumulate(np.where(np.isnan(finite), -np.inf, finite))
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.scatter(xs, finite, s=18, color="#4c72b0", label="trial")
-    ax.step(xs, np.where(np.isinf(best), np.nan, best), where="post", color="#dd8452", label="best so far")
+    ax.step(
+        xs,
+        np.where(np.isinf(best), np.nan, best),
+        where="post",
+        color="#dd8452",
+        label="best so far",
+    )
     ax.axhline(base, color="grey", ls="--", lw=1, label="base config")
     ax.set_xlabel("trial")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -342,18 +377,25 @@ def _history_plot(values: list[float], metric: str, base: float, path: Path) -> 
     return path
 
 
-def _log_fit(mlflow: Any, metrics: Mapping[str, float], windows: Mapping[str, str], data: ValidationData,
-             seconds: float) -> None:
+def _log_fit(
+    mlflow: Any,
+    metrics: Mapping[str, float],
+    windows: Mapping[str, str],
+    data: ValidationData,
+    seconds: float,
+) -> None:
     from training.train import metric_key
 
     mlflow.log_metrics({metric_key(k): float(v) for k, v in metrics.items() if v == v})
     mlflow.log_metric("time.fit_s", seconds)
-    mlflow.set_tags({
-        "tune.windows": json.dumps(dict(windows)),
-        "tune.validation_cut": str(data.validation_cut),
-        "tune.evaluation_cut": str(data.evaluation_cut),
-        "tune.data_last_ts": str(int(data.interactions.frame["ts"].max().timestamp())),
-    })
+    mlflow.set_tags(
+        {
+            "tune.windows": json.dumps(dict(windows)),
+            "tune.validation_cut": str(data.validation_cut),
+            "tune.evaluation_cut": str(data.evaluation_cut),
+            "tune.data_last_ts": str(int(data.interactions.frame["ts"].max().timestamp())),
+        }
+    )
 
 
 def write_tuned_yaml(
@@ -413,16 +455,28 @@ def tune(
     sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
-    with tempfile.TemporaryDirectory(prefix="recsys-tune-") as tmp, mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name
-    ) as parent, logging_redirect_tqdm():
+    with (
+        tempfile.TemporaryDirectory(prefix="recsys-tune-") as tmp,
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent,
+        logging_redirect_tqdm(),
+    ):
         work = Path(tmp)
-        mlflow.log_params({
-            "metric": metric, "trials": trials, "timeout": timeout, "seed": seed,
-            "base_config_hash": base_config.hash, "space_size": len(space),
-        })
-        mlflow.set_tags({"tune.validation_cut": str(data.validation_cut),
-                         "tune.evaluation_cut": str(data.evaluation_cut)})
+        mlflow.log_params(
+            {
+                "metric": metric,
+                "trials": trials,
+                "timeout": timeout,
+                "seed": seed,
+                "base_config_hash": base_config.hash,
+                "space_size": len(space),
+            }
+        )
+        mlflow.set_tags(
+            {
+                "tune.validation_cut": str(data.validation_cut),
+                "tune.evaluation_cut": str(data.evaluation_cut),
+            }
+        )
         mlflow.log_dict({p: s.describe() for p, s in space.items()}, "search_space.json")
         mlflow.log_dict(base_dict, "base_config.yaml")
 
@@ -437,10 +491,14 @@ def tune(
 
         def objective(trial: Any) -> float:
             values = {p: s.suggest(trial) for p, s in space.items()}
-            with mlflow.start_run(experiment_id=experiment_id, run_name=f"trial {trial.number}", nested=True):
+            with mlflow.start_run(
+                experiment_id=experiment_id, run_name=f"trial {trial.number}", nested=True
+            ):
                 mlflow.set_tag("tune.trial", str(trial.number))
                 mlflow.log_params({p: _plain(v) for p, v in values.items()})
-                metrics, windows, secs = _fit_validation(catalog, data, apply_values(base_dict, values), seed)
+                metrics, windows, secs = _fit_validation(
+                    catalog, data, apply_values(base_dict, values), seed
+                )
                 _log_fit(mlflow, metrics, windows, data, secs)
             return float(metrics[metric])
 
@@ -449,8 +507,9 @@ def tune(
             if trial.value is not None:
                 bar.set_postfix_str(f"best {metric} {study.best_value:.4f}")
 
-        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[on_done],
-                       catch=(ValueError,))
+        study.optimize(
+            objective, n_trials=trials, timeout=timeout, callbacks=[on_done], catch=(ValueError,)
+        )
         bar.close()
         done = [t for t in study.trials if t.value is not None]
         if not done:
@@ -471,23 +530,42 @@ def tune(
         )
         write_tuned_yaml(base_dict, best_values, out, header)
         key = metric.replace("@", "_at_")
-        mlflow.log_metrics({f"best.{key}": best_value, f"base.{key}": base_value,
-                            f"best_trial.{key}": best_trial_value,
-                            "trials_completed": float(len(done))})
+        mlflow.log_metrics(
+            {
+                f"best.{key}": best_value,
+                f"base.{key}": base_value,
+                f"best_trial.{key}": best_trial_value,
+                "trials_completed": float(len(done)),
+            }
+        )
         plot = _history_plot(history, metric, base_value, work / "optimization_history.png")
         mlflow.log_artifact(str(plot))
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy(plot, report_dir / plot.name)
             rows = [{"trial": "base", metric: base_value}] + [
-                {"trial": t.number, metric: t.value, "state": t.state.name,
-                 "seconds": t.duration.total_seconds() if t.duration else None, **t.params}
+                {
+                    "trial": t.number,
+                    metric: t.value,
+                    "state": t.state.name,
+                    "seconds": t.duration.total_seconds() if t.duration else None,
+                    **t.params,
+                }
                 for t in study.trials
             ]
             pd.DataFrame(rows).to_csv(report_dir / "trials.csv", index=False)
         mlflow.log_artifact(str(out), "best_config")
         mlflow.set_tag("tune.best", best_label)
     return TuneOutcome(
-        metric, base_value, best_value, best_values, best_label, len(study.trials),
-        out, parent.info.run_id, experiment_id, data, history,
+        metric,
+        base_value,
+        best_value,
+        best_values,
+        best_label,
+        len(study.trials),
+        out,
+        parent.info.run_id,
+        experiment_id,
+        data,
+        history,
     )

@@ -34,28 +34,57 @@ def register_tune(subparsers: Any) -> None:
     from training.tune import METRICS, SPACE_HELP
 
     p = subparsers.add_parser(
-        "tune", help="search hyperparameters on the validation window (Optuna, MLflow)",
-        description=TUNE_DESCRIPTION, epilog=SPACE_HELP,
+        "tune",
+        help="search hyperparameters on the validation window (Optuna, MLflow)",
+        description=TUNE_DESCRIPTION,
+        epilog=SPACE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
     p.add_argument("--interactions", required=True, type=Path, help="interactions .parquet/.csv")
-    p.add_argument("--config", type=Path, default=None,
-                   help="base pipeline YAML (default: the built-in recsys/pipeline.yaml)")
-    p.add_argument("--space", type=Path, default=None, help="YAML overriding the search space (below)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="base pipeline YAML (default: the built-in recsys/pipeline.yaml)",
+    )
+    p.add_argument(
+        "--space", type=Path, default=None, help="YAML overriding the search space (below)"
+    )
     p.add_argument("--trials", type=int, default=20, help="number of trials (default: 20)")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="stop starting new trials after this many seconds (default: none)")
-    p.add_argument("--metric", choices=METRICS, default="recall@10",
-                   help="objective on the validation window (default: recall@10)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="stop starting new trials after this many seconds (default: none)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="recall@10",
+        help="objective on the validation window (default: recall@10)",
+    )
     p.add_argument("--seed", type=int, default=7, help="sampler and fit seed (default: 7)")
     p.add_argument("--experiment", default="home-xsell-tune", help="MLflow experiment name")
-    p.add_argument("--out", type=Path, default=Path("tuned.yaml"),
-                   help="where to write the best config (default: tuned.yaml)")
-    p.add_argument("--unknown-skus", choices=("error", "drop"), default="error",
-                   help="events whose SKU is not in the catalog: fail (default) or drop them")
-    p.add_argument("--report", type=Path, default=None, metavar="DIR",
-                   help="also write the history plot and trials.csv to DIR")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("tuned.yaml"),
+        help="where to write the best config (default: tuned.yaml)",
+    )
+    p.add_argument(
+        "--unknown-skus",
+        choices=("error", "drop"),
+        default="error",
+        help="events whose SKU is not in the catalog: fail (default) or drop them",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the history plot and trials.csv to DIR",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_tune)
 
@@ -86,15 +115,27 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return _err(f"invalid pipeline config: {exc}")
     except TuneError as exc:
         return _err(str(exc))
-    print(f"search space ({len(space)}): " + "; ".join(s.describe() for s in space.values()),
-          file=sys.stderr)
+    print(
+        f"search space ({len(space)}): " + "; ".join(s.describe() for s in space.values()),
+        file=sys.stderr,
+    )
     try:
         outcome = tune(
-            inputs.catalog, inputs.interactions, base, space=space, trials=args.trials,
-            timeout=args.timeout, seed=args.seed, metric=args.metric, experiment=args.experiment,
-            out=args.out, progress=not args.no_progress, settings=Settings(),
+            inputs.catalog,
+            inputs.interactions,
+            base,
+            space=space,
+            trials=args.trials,
+            timeout=args.timeout,
+            seed=args.seed,
+            metric=args.metric,
+            experiment=args.experiment,
+            out=args.out,
+            progress=not args.no_progress,
+            settings=Settings(),
             run_name=run_name(dataset_slug(args.catalog), inputs.config.hash, "tune"),
-            echo=lambda line: print(line, file=sys.stderr), report_dir=args.report,
+            echo=lambda line: print(line, file=sys.stderr),
+            report_dir=args.report,
         )
     except TuneError as exc:
         return _err(str(exc))
@@ -102,5 +143,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(outcome.comparison())
     print(f"best values: {outcome.best_values}")
     print(f"MLflow parent run: {outcome.parent_run_id} (experiment {outcome.experiment_id})")
-    print(f"wrote {args.out} (hash {config.hash}); train with: recsys train --config {args.out} ...")
+    print(
+        f"wrote {args.out} (hash {config.hash}); train with: recsys train --config {args.out} ..."
+    )
     return EXIT_OK

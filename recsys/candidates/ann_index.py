@@ -65,10 +65,14 @@ class AnnIndex:
         if self.kind not in _KINDS:
             raise ValueError(f"AnnIndex: kind must be one of {_KINDS}, got {self.kind!r}")
         if self.approximate not in ("hnsw", "ivf"):
-            raise ValueError(f"AnnIndex: approximate must be 'hnsw' or 'ivf', got {self.approximate!r}")
+            raise ValueError(
+                f"AnnIndex: approximate must be 'hnsw' or 'ivf', got {self.approximate!r}"
+            )
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
-            raise ValueError(f"AnnIndex: vectors must be a non-empty (n, d) array, got {vectors.shape}")
+            raise ValueError(
+                f"AnnIndex: vectors must be a non-empty (n, d) array, got {vectors.shape}"
+            )
         if not np.isfinite(vectors).all():
             raise ValueError("AnnIndex: vectors contain NaN or inf")
         self._threads()
@@ -155,9 +159,13 @@ class AnnIndex:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         n = queries.shape[0]
         if queries.shape[1] != self.dim:
-            raise ValueError(f"AnnIndex: queries must have {self.dim} columns, got {queries.shape[1]}")
+            raise ValueError(
+                f"AnnIndex: queries must have {self.dim} columns, got {queries.shape[1]}"
+            )
         if exclude is not None and len(exclude) != n:
-            raise ValueError(f"AnnIndex: exclude needs one entry per query ({n}), got {len(exclude)}")
+            raise ValueError(
+                f"AnnIndex: exclude needs one entry per query ({n}), got {len(exclude)}"
+            )
         out_rows = np.full((n, k), PAD_ROW, dtype=np.int64)
         out_scores = np.full((n, k), -np.inf, dtype=np.float32)
         if n == 0 or k == 0:
@@ -201,7 +209,9 @@ class AnnIndex:
             scores, found = index.search(queries, fetch)
             return scores, found.astype(np.int64)
         index.nprobe = self.nprobe
-        augmented = np.ascontiguousarray(np.hstack([queries, np.zeros((len(queries), 1), np.float32)]))
+        augmented = np.ascontiguousarray(
+            np.hstack([queries, np.zeros((len(queries), 1), np.float32)])
+        )
         _, found = index.search(augmented, fetch)
         # true inner products, re-sorted: the L2 order equals the IP order up to float error
         safe = np.where(found >= 0, found, 0)
@@ -257,6 +267,14 @@ class AnnIndex:
 
 
 _PARAMS = (
-    "kind", "exact_threshold", "approximate", "hnsw_m", "ef_construction", "ef_search",
-    "nlist", "nprobe", "num_threads", "seed",
+    "kind",
+    "exact_threshold",
+    "approximate",
+    "hnsw_m",
+    "ef_construction",
+    "ef_search",
+    "nlist",
+    "nprobe",
+    "num_threads",
+    "seed",
 )

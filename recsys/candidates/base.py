@@ -27,7 +27,9 @@ class CandidateQuery:
     quantities: np.ndarray | None = None  # (m,) int64, None = all 1
     user_row: int = -1  # row in the training user index, -1 = guest / unknown user
     style: np.ndarray | None = None  # (n_styles,) basket style distribution, None = unknown
-    exclude: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows never returned
+    exclude: np.ndarray = field(
+        default_factory=lambda: np.empty(0, np.int64)
+    )  # rows never returned
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,7 @@ class CandidateGenerator(ABC):
     def fit(self, data: TrainingData) -> Self: ...
 
     @abstractmethod
-    def generate(
-        self, queries: Sequence[CandidateQuery], k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def generate(self, queries: Sequence[CandidateQuery], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (rows, scores), each (len(queries), k): rows int64 padded with PAD_ROW,
         scores float32 padded with -inf, best first, never containing a query's basket rows or
         its ``exclude`` rows."""

@@ -40,8 +40,18 @@ from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingD
 from recsys.candidates.topk import check_k, empty_result, excluded_rows
 
 _PARAMS = (
-    "model", "factors", "iterations", "regularization", "alpha", "learning_rate", "fit_on",
-    "seed", "num_threads", "ann_kind", "exact_threshold", "search_threads",
+    "model",
+    "factors",
+    "iterations",
+    "regularization",
+    "alpha",
+    "learning_rate",
+    "fit_on",
+    "seed",
+    "num_threads",
+    "ann_kind",
+    "exact_threshold",
+    "search_threads",
 )
 
 
@@ -84,7 +94,9 @@ class CFCandidates(CandidateGenerator):
         if self.fit_on in ("users", "orders"):
             return self.fit_on
         if self.fit_on != "auto":
-            raise ValueError(f"CFCandidates: fit_on must be auto, users or orders, got {self.fit_on!r}")
+            raise ValueError(
+                f"CFCandidates: fit_on must be auto, users or orders, got {self.fit_on!r}"
+            )
         users = np.asarray(data.order_users, dtype=np.int64)
         known = users[users >= 0]
         if users.size == 0 or known.size < 0.5 * users.size:
@@ -114,33 +126,44 @@ class CFCandidates(CandidateGenerator):
         with threadpool_limits(1, "blas"):
             if self.model == "als":
                 mf = AlternatingLeastSquares(
-                    factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                    iterations=self.iterations, random_state=self.seed, num_threads=self.num_threads,
+                    factors=self.factors,
+                    regularization=self.regularization,
+                    alpha=self.alpha,
+                    iterations=self.iterations,
+                    random_state=self.seed,
+                    num_threads=self.num_threads,
                     use_gpu=False,
                 )
             else:
                 mf = BayesianPersonalizedRanking(
-                    factors=self.factors, learning_rate=self.learning_rate,
-                    regularization=self.regularization, iterations=self.iterations,
-                    random_state=self.seed, num_threads=self.num_threads, use_gpu=False,
+                    factors=self.factors,
+                    learning_rate=self.learning_rate,
+                    regularization=self.regularization,
+                    iterations=self.iterations,
+                    random_state=self.seed,
+                    num_threads=self.num_threads,
+                    use_gpu=False,
                 )
             mf.fit(matrix, show_progress=False)
         self.item_factors_ = np.ascontiguousarray(mf.item_factors, dtype=np.float32)
         self.user_factors_ = (
             np.ascontiguousarray(mf.user_factors, dtype=np.float32)
-            if self.fit_on_ == "users" else np.zeros((0, self.item_factors_.shape[1]), np.float32)
+            if self.fit_on_ == "users"
+            else np.zeros((0, self.item_factors_.shape[1]), np.float32)
         )
         self.user_items_ = history
         self._prepare()
         self.index_ = AnnIndex(
-            kind=self.ann_kind, exact_threshold=self.exact_threshold,
-            num_threads=self.search_threads, seed=self.seed,
+            kind=self.ann_kind,
+            exact_threshold=self.exact_threshold,
+            num_threads=self.search_threads,
+            seed=self.seed,
         ).fit(self.item_factors_)
         return self
 
     def _prepare(self) -> None:
         y = self._solve_factors()
-        self.yty_ = (y.T.astype(np.float64) @ y.astype(np.float64))
+        self.yty_ = y.T.astype(np.float64) @ y.astype(np.float64)
 
     def _solve_factors(self) -> np.ndarray:
         """Item factors used in the least-squares solve: all of ALS's, BPR's minus its bias."""
@@ -155,7 +178,9 @@ class CFCandidates(CandidateGenerator):
         """ALS least-squares vector for a set of items (m,) with counts (m,): (d,) float32."""
         y = self._solve_factors()
         rows = np.asarray(rows, dtype=np.int64)
-        conf = self.alpha * (np.ones(rows.size) if values is None else np.asarray(values, np.float64))
+        conf = self.alpha * (
+            np.ones(rows.size) if values is None else np.asarray(values, np.float64)
+        )
         yb = y[rows].astype(np.float64)
         a = self.yty_ + self.regularization * np.eye(y.shape[1]) + (yb.T * (conf - 1.0)) @ yb
         b = (yb * conf[:, None]).sum(axis=0)
@@ -196,7 +221,9 @@ class CFCandidates(CandidateGenerator):
         if not ok.any():
             return out_rows, out_scores
         idx = np.flatnonzero(ok)
-        rows, scores = self.index_.search(vectors[idx], k, [excluded_rows(queries[int(i)]) for i in idx])
+        rows, scores = self.index_.search(
+            vectors[idx], k, [excluded_rows(queries[int(i)]) for i in idx]
+        )
         out_rows[idx], out_scores[idx] = rows, scores
         return out_rows, out_scores
 
@@ -207,7 +234,11 @@ class CFCandidates(CandidateGenerator):
         params = {k: getattr(self, k) for k in _PARAMS}
         params["fit_on_"] = self.fit_on_
         (directory / "cf.json").write_text(json.dumps(params, indent=2))
-        np.savez(directory / "factors.npz", item_factors=self.item_factors_, user_factors=self.user_factors_)
+        np.savez(
+            directory / "factors.npz",
+            item_factors=self.item_factors_,
+            user_factors=self.user_factors_,
+        )
         sp.save_npz(directory / "user_items.npz", self.user_items_)
         self.index_.save(directory / "ann")
 
@@ -221,7 +252,9 @@ class CFCandidates(CandidateGenerator):
         with np.load(directory / "factors.npz", allow_pickle=False) as z:
             self.item_factors_ = z["item_factors"]
             self.user_factors_ = z["user_factors"]
-        self.user_items_ = sp.csr_matrix(sp.load_npz(directory / "user_items.npz"), dtype=np.float32)
+        self.user_items_ = sp.csr_matrix(
+            sp.load_npz(directory / "user_items.npz"), dtype=np.float32
+        )
         self._prepare()
         self.index_ = AnnIndex.load(directory / "ann")
         self.index_.num_threads = self.search_threads

@@ -70,9 +70,13 @@ class CoPurchaseCandidates(CandidateGenerator):
     # ------------------------------------------------------------------- fit
     def fit(self, data: TrainingData) -> Self:
         if self.score not in ("lift", "npmi"):
-            raise ValueError(f"CoPurchaseCandidates: score must be 'lift' or 'npmi', got {self.score!r}")
+            raise ValueError(
+                f"CoPurchaseCandidates: score must be 'lift' or 'npmi', got {self.score!r}"
+            )
         if self.aggregate not in ("sum", "max"):
-            raise ValueError(f"CoPurchaseCandidates: aggregate must be 'sum' or 'max', got {self.aggregate!r}")
+            raise ValueError(
+                f"CoPurchaseCandidates: aggregate must be 'sum' or 'max', got {self.aggregate!r}"
+            )
         if self.min_support < 1 or self.max_neighbours < 1:
             raise ValueError("CoPurchaseCandidates: min_support and max_neighbours must be >= 1")
         x = sp.csr_matrix(data.orders, dtype=np.float32)
@@ -99,7 +103,9 @@ class CoPurchaseCandidates(CandidateGenerator):
         rows = np.repeat(np.arange(pairs.shape[0]), np.diff(pairs.indptr))
         return self._pair_score(pairs.data.astype(np.float64), rows, pairs.indices, self.score)
 
-    def _pair_score(self, counts: np.ndarray, a: np.ndarray, b: np.ndarray, score: str) -> np.ndarray:
+    def _pair_score(
+        self, counts: np.ndarray, a: np.ndarray, b: np.ndarray, score: str
+    ) -> np.ndarray:
         n = float(self.n_orders_)
         lift = counts * n / (self.item_counts_[a] * self.item_counts_[b])
         if score == "lift":
@@ -115,7 +121,9 @@ class CoPurchaseCandidates(CandidateGenerator):
                 f"CoPurchaseCandidates: item_category must have shape ({x.shape[1]},), got {item_category.shape}"
             )
         self.item_category_ = item_category
-        n_cat = int(item_category.max()) + 1 if item_category.size and item_category.max() >= 0 else 0
+        n_cat = (
+            int(item_category.max()) + 1 if item_category.size and item_category.max() >= 0 else 0
+        )
         self.n_categories_ = n_cat
         if n_cat == 0:
             self.category_conditional_ = np.zeros((0, 0), np.float32)
@@ -159,7 +167,9 @@ class CoPurchaseCandidates(CandidateGenerator):
         scored = []
         for i in range(len(queries)):
             sub = self.scores_[baskets.indices[baskets.indptr[i] : baskets.indptr[i + 1]]]
-            scored.append(sp.csr_matrix(sub.max(axis=0)) if sub.shape[0] else sp.csr_matrix((1, self.n_items)))
+            scored.append(
+                sp.csr_matrix(sub.max(axis=0)) if sub.shape[0] else sp.csr_matrix((1, self.n_items))
+            )
         return top_k_sparse(sp.vstack(scored).tocsr(), queries, k)
 
     # ---------------------------------------------------------------- features
@@ -191,14 +201,20 @@ class CoPurchaseCandidates(CandidateGenerator):
         lift[nz] = self._pair_score(counts[nz], a[nz], b[nz], "lift")
         return lift.max(axis=0).astype(np.float32), lift.mean(axis=0).astype(np.float32)
 
-    def category_complement(self, basket_rows: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
+    def category_complement(
+        self, basket_rows: np.ndarray, candidate_rows: np.ndarray
+    ) -> np.ndarray:
         """(c,) float32: max over the basket's categories a of complements[a, category(candidate)]."""
         cand = np.asarray(candidate_rows, dtype=np.int64)
         out = np.zeros(cand.size, np.float32)
         cats = self.basket_categories(basket_rows)
         if cats.size == 0 or cand.size == 0:
             return out
-        cand_cat = np.where((cand >= 0) & (cand < self.n_items), self.item_category_[np.clip(cand, 0, self.n_items - 1)], -1)
+        cand_cat = np.where(
+            (cand >= 0) & (cand < self.n_items),
+            self.item_category_[np.clip(cand, 0, self.n_items - 1)],
+            -1,
+        )
         ok = cand_cat >= 0
         out[ok] = self.category_complements_[cats][:, cand_cat[ok]].max(axis=0)
         return out
@@ -224,7 +240,9 @@ class CoPurchaseCandidates(CandidateGenerator):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        params = {k: getattr(self, k) for k in ("min_support", "score", "max_neighbours", "aggregate")}
+        params = {
+            k: getattr(self, k) for k in ("min_support", "score", "max_neighbours", "aggregate")
+        }
         params["n_orders_"] = self.n_orders_
         (directory / "co_purchase.json").write_text(json.dumps(params, indent=2))
         sp.save_npz(directory / "pair_counts.npz", self.pair_counts_)
@@ -245,7 +263,9 @@ class CoPurchaseCandidates(CandidateGenerator):
         n_orders = params.pop("n_orders_")
         self = cls(**params)
         self.n_orders_ = int(n_orders)
-        self.pair_counts_ = sp.csr_matrix(sp.load_npz(directory / "pair_counts.npz"), dtype=np.float32)
+        self.pair_counts_ = sp.csr_matrix(
+            sp.load_npz(directory / "pair_counts.npz"), dtype=np.float32
+        )
         with np.load(directory / "co_purchase_arrays.npz", allow_pickle=False) as z:
             self.item_counts_ = z["item_counts"]
             self.item_category_ = z["item_category"]

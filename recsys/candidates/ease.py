@@ -95,7 +95,9 @@ def ease_dense(g: np.ndarray, l2: float, block: int = 1024) -> np.ndarray:
     f = g.T  # Fortran-contiguous view of the same buffer
     c, info = lapack.dpotrf(f, lower=False, clean=False, overwrite_a=True)
     if info != 0:
-        raise ValueError(f"EASE: XᵀX + l2·I is not positive definite (LAPACK info {info}); use l2 > 0")
+        raise ValueError(
+            f"EASE: XᵀX + l2·I is not positive definite (LAPACK info {info}); use l2 > 0"
+        )
     p, info = lapack.dpotri(c, lower=False, overwrite_c=True)
     if info != 0:
         raise ValueError(f"EASE: inverting XᵀX + l2·I failed (LAPACK info {info})")
@@ -191,7 +193,8 @@ def ease_local(
         return sp.csr_matrix((n, n), dtype=np.float32)
     b_mat = sp.csr_matrix(
         (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
-        shape=(n, n), dtype=np.float32,
+        shape=(n, n),
+        dtype=np.float32,
     )
     b_mat.sort_indices()
     return b_mat
@@ -207,7 +210,9 @@ class EASECandidates(CandidateGenerator):
 
     name = "ease"
 
-    def __init__(self, l2: float = 30.0, max_dense_items: int = 12_000, neighbours: int = 200) -> None:
+    def __init__(
+        self, l2: float = 30.0, max_dense_items: int = 12_000, neighbours: int = 200
+    ) -> None:
         self.l2 = l2
         self.max_dense_items = max_dense_items
         self.neighbours = neighbours
@@ -266,7 +271,9 @@ class EASECandidates(CandidateGenerator):
         if isinstance(self.weights_, sp.csr_matrix):
             scored = (baskets @ self.weights_).tocsr()
             scored.indices = self.items_[scored.indices]  # back to catalog rows
-            scored = sp.csr_matrix((scored.data, scored.indices, scored.indptr), shape=(len(queries), self.n_items_))
+            scored = sp.csr_matrix(
+                (scored.data, scored.indices, scored.indptr), shape=(len(queries), self.n_items_)
+            )
             return top_k_sparse(scored, queries, k)
         out_rows, out_scores = empty_result(len(queries), k)
         step = max(1, _SCORE_CELLS // max(self.items_.size, 1))
@@ -287,8 +294,12 @@ class EASECandidates(CandidateGenerator):
         """(len(rows),) x·B[:, row] for each (basket, row) pair: EASE's opinion of candidates
         other generators proposed (0 for items never bought in training)."""
         rows = np.asarray(rows, np.int64)
-        cols = np.where((rows >= 0) & (rows < self.n_items_), self.pos_[np.clip(rows, 0, self.n_items_ - 1)], -1)
-        return linear_pair_scores(self._active_baskets(list(queries)), self.weights_, query_of, cols)
+        cols = np.where(
+            (rows >= 0) & (rows < self.n_items_), self.pos_[np.clip(rows, 0, self.n_items_ - 1)], -1
+        )
+        return linear_pair_scores(
+            self._active_baskets(list(queries)), self.weights_, query_of, cols
+        )
 
     def _excluded_cells(self, queries: Sequence[CandidateQuery]) -> tuple[np.ndarray, np.ndarray]:
         """(query index, position in ``items_``) of every basket / exclude row of ``queries``."""
@@ -306,11 +317,13 @@ class EASECandidates(CandidateGenerator):
         params = {k: getattr(self, k) for k in _PARAMS}
         (directory / "ease.json").write_text(json.dumps(params, indent=2))
         arrays: dict[str, np.ndarray] = {
-            "items": self.items_, "n_items": np.asarray(self.n_items_, np.int64),
+            "items": self.items_,
+            "n_items": np.asarray(self.n_items_, np.int64),
         }
         if isinstance(self.weights_, sp.csr_matrix):
             arrays |= {
-                "data": self.weights_.data, "indices": self.weights_.indices,
+                "data": self.weights_.data,
+                "indices": self.weights_.indices,
                 "indptr": self.weights_.indptr,
             }
         else:

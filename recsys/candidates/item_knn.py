@@ -47,12 +47,16 @@ class ItemKNNCandidates(CandidateGenerator):
 
     def _model(self) -> BM25Recommender | TFIDFRecommender | CosineRecommender:
         if self.weighting == "bm25":
-            return BM25Recommender(K=self.K, K1=self.bm25_k1, B=self.bm25_b, num_threads=self.num_threads)
+            return BM25Recommender(
+                K=self.K, K1=self.bm25_k1, B=self.bm25_b, num_threads=self.num_threads
+            )
         if self.weighting == "tfidf":
             return TFIDFRecommender(K=self.K, num_threads=self.num_threads)
         if self.weighting == "cosine":
             return CosineRecommender(K=self.K, num_threads=self.num_threads)
-        raise ValueError(f"ItemKNNCandidates: weighting must be bm25, tfidf or cosine, got {self.weighting!r}")
+        raise ValueError(
+            f"ItemKNNCandidates: weighting must be bm25, tfidf or cosine, got {self.weighting!r}"
+        )
 
     def fit(self, data: TrainingData) -> Self:
         model = self._model()
@@ -90,7 +94,9 @@ class ItemKNNCandidates(CandidateGenerator):
         ``recsys.candidates.pair_scores``): 0 outside the basket items' K neighbours."""
         rows = np.asarray(rows, np.int64)
         cols = np.where((rows >= 0) & (rows < self.n_items), rows, -1)
-        return linear_pair_scores(basket_matrix(list(queries), self.n_items), self.similarity_, query_of, cols)
+        return linear_pair_scores(
+            basket_matrix(list(queries), self.n_items), self.similarity_, query_of, cols
+        )
 
     def similar_items(self, rows: np.ndarray) -> sp.csr_matrix:
         """Similarity rows of ``rows`` (m,) as a (m, n_items) CSR, for features."""
@@ -99,7 +105,9 @@ class ItemKNNCandidates(CandidateGenerator):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        params = {k: getattr(self, k) for k in ("weighting", "K", "bm25_k1", "bm25_b", "num_threads")}
+        params = {
+            k: getattr(self, k) for k in ("weighting", "K", "bm25_k1", "bm25_b", "num_threads")
+        }
         (directory / "item_knn.json").write_text(json.dumps(params, indent=2))
         sp.save_npz(directory / "similarity.npz", self.similarity_)
 
@@ -107,5 +115,7 @@ class ItemKNNCandidates(CandidateGenerator):
     def load(cls, directory: Path) -> Self:
         directory = Path(directory)
         self = cls(**json.loads((directory / "item_knn.json").read_text()))
-        self.similarity_ = sp.csr_matrix(sp.load_npz(directory / "similarity.npz"), dtype=np.float32)
+        self.similarity_ = sp.csr_matrix(
+            sp.load_npz(directory / "similarity.npz"), dtype=np.float32
+        )
         return self

@@ -65,7 +65,9 @@ class MergedBatch:
 
     def __getitem__(self, q: int) -> MergedCandidates:
         lo, hi = int(self.query_ptr[q]), int(self.query_ptr[q + 1])
-        return MergedCandidates(self.rows[lo:hi], self.scores[lo:hi], self.ranks[lo:hi], self.sources)
+        return MergedCandidates(
+            self.rows[lo:hi], self.scores[lo:hi], self.ranks[lo:hi], self.sources
+        )
 
     def __iter__(self) -> Iterator[MergedCandidates]:
         return (self[q] for q in range(len(self)))
@@ -75,14 +77,21 @@ class MergedBatch:
         return np.diff(self.query_ptr)
 
     @classmethod
-    def from_lists(cls, merged: Sequence[MergedCandidates], sources: tuple[str, ...]) -> MergedBatch:
+    def from_lists(
+        cls, merged: Sequence[MergedCandidates], sources: tuple[str, ...]
+    ) -> MergedBatch:
         """Concatenate per-query candidates (e.g. after a fallback replaced some of them)."""
         n_src = len(sources)
         ptr = np.zeros(len(merged) + 1, np.int64)
         ptr[1:] = np.cumsum([len(m) for m in merged])
         if not merged:
-            return cls(ptr, np.empty(0, np.int64), np.empty((0, n_src), np.float32),
-                       np.empty((0, n_src), np.float32), sources)
+            return cls(
+                ptr,
+                np.empty(0, np.int64),
+                np.empty((0, n_src), np.float32),
+                np.empty((0, n_src), np.float32),
+                sources,
+            )
         return cls(
             ptr,
             np.concatenate([m.rows for m in merged]).astype(np.int64, copy=False),
@@ -109,7 +118,9 @@ class CandidateMerger:
         allowed: np.ndarray | Sequence[np.ndarray | None] | None = None,
     ) -> MergedBatch:
         """Run every generator named in ``quotas`` (missing ones are skipped) and merge."""
-        outputs = {s: generators[s].generate(queries, q) for s, q in self.quotas.items() if s in generators}
+        outputs = {
+            s: generators[s].generate(queries, q) for s, q in self.quotas.items() if s in generators
+        }
         return self.merge(queries, outputs, allowed)
 
     def merge(
@@ -122,7 +133,9 @@ class CandidateMerger:
         every query, one mask (or None = all) per query, or None."""
         unknown = [s for s in outputs if s not in self.quotas]
         if unknown:
-            raise ValueError(f"CandidateMerger: no quota for sources {unknown} (quotas: {sorted(self.quotas)})")
+            raise ValueError(
+                f"CandidateMerger: no quota for sources {unknown} (quotas: {sorted(self.quotas)})"
+            )
         sources = tuple(s for s in self.quotas if s in outputs)
         n_q, n_src = len(queries), len(sources)
         for s in sources:
@@ -134,13 +147,26 @@ class CandidateMerger:
                 )
         widths = [outputs[s][0].shape[1] for s in sources]
         if not n_q or not sum(widths) or self.total <= 0:
-            return MergedBatch.from_lists([MergedCandidates(
-                np.empty(0, np.int64), np.empty((0, n_src), np.float32), np.empty((0, n_src), np.float32), sources,
-            ) for _ in range(n_q)], sources)
+            return MergedBatch.from_lists(
+                [
+                    MergedCandidates(
+                        np.empty(0, np.int64),
+                        np.empty((0, n_src), np.float32),
+                        np.empty((0, n_src), np.float32),
+                        sources,
+                    )
+                    for _ in range(n_q)
+                ],
+                sources,
+            )
 
         # every listing of every source, flat and query-major: (query, row, key, source, rank, score)
-        rows = np.concatenate([np.asarray(outputs[s][0], np.int64) for s in sources], axis=1).ravel()
-        scores = np.concatenate([np.asarray(outputs[s][1], np.float32) for s in sources], axis=1).ravel()
+        rows = np.concatenate(
+            [np.asarray(outputs[s][0], np.int64) for s in sources], axis=1
+        ).ravel()
+        scores = np.concatenate(
+            [np.asarray(outputs[s][1], np.float32) for s in sources], axis=1
+        ).ravel()
         width = sum(widths)
         pos = np.concatenate([np.arange(w) for w in widths])
         src_of_col = np.repeat(np.arange(n_src), widths)
@@ -189,7 +215,9 @@ class CandidateMerger:
 
 
 def _allowed(
-    rows: np.ndarray, query: np.ndarray, allowed: np.ndarray | Sequence[np.ndarray | None] | None,
+    rows: np.ndarray,
+    query: np.ndarray,
+    allowed: np.ndarray | Sequence[np.ndarray | None] | None,
     valid: np.ndarray,
 ) -> np.ndarray:
     """(len(rows),) bool: the entry's row passes its query's filter mask."""

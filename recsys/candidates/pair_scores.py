@@ -28,7 +28,10 @@ class PairScorer(Protocol):
 
 
 def linear_pair_scores(
-    baskets: sp.csr_matrix, weights: np.ndarray | sp.csr_matrix, query_of: np.ndarray, cols: np.ndarray
+    baskets: sp.csr_matrix,
+    weights: np.ndarray | sp.csr_matrix,
+    query_of: np.ndarray,
+    cols: np.ndarray,
 ) -> np.ndarray:
     """sum_b W[b, cols[i]] over the items b of basket ``query_of[i]`` (rows of the binary
     ``baskets`` CSR, in W's index space); ``cols`` < 0 (item unknown to the model) score 0."""

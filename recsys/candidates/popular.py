@@ -26,22 +26,30 @@ class PopularCandidates(CandidateGenerator):
 
     name = "popular"
 
-    def __init__(self, window_days: Sequence[int] = (7, 30, 365), half_life_days: float = 30.0) -> None:
+    def __init__(
+        self, window_days: Sequence[int] = (7, 30, 365), half_life_days: float = 30.0
+    ) -> None:
         self.window_days = window_days
         self.half_life_days = half_life_days
 
     def fit(self, data: TrainingData) -> Self:
         windows = tuple(int(w) for w in self.window_days)
         if not windows or min(windows) <= 0:
-            raise ValueError(f"PopularCandidates: window_days must be positive, got {self.window_days!r}")
+            raise ValueError(
+                f"PopularCandidates: window_days must be positive, got {self.window_days!r}"
+            )
         if self.half_life_days <= 0:
-            raise ValueError(f"PopularCandidates: half_life_days must be > 0, got {self.half_life_days}")
+            raise ValueError(
+                f"PopularCandidates: half_life_days must be > 0, got {self.half_life_days}"
+            )
         x = sp.csr_matrix(data.orders, dtype=np.float32)
         x.data[:] = 1.0
         x.eliminate_zeros()
         ts = np.asarray(data.order_ts, dtype=np.int64)
         if ts.shape != (x.shape[0],):
-            raise ValueError(f"PopularCandidates: order_ts must have shape ({x.shape[0]},), got {ts.shape}")
+            raise ValueError(
+                f"PopularCandidates: order_ts must have shape ({x.shape[0]},), got {ts.shape}"
+            )
         self.t_end_ = int(ts.max()) if ts.size else 0
         age_days = (self.t_end_ - ts) / DAY
         counts = np.zeros((len(windows), x.shape[1]), np.float32)
@@ -64,7 +72,9 @@ class PopularCandidates(CandidateGenerator):
     def popularity(self, window_days: int) -> np.ndarray:
         """(n_items,) orders holding each item in the last ``window_days`` (a fitted window)."""
         if window_days not in self.windows_:
-            raise KeyError(f"PopularCandidates: no window of {window_days} days (have {self.windows_})")
+            raise KeyError(
+                f"PopularCandidates: no window of {window_days} days (have {self.windows_})"
+            )
         return self.counts_[self.windows_.index(window_days)]
 
     def category_share(self, window_days: int) -> np.ndarray:
@@ -73,13 +83,17 @@ class PopularCandidates(CandidateGenerator):
         counts = self.popularity(window_days).astype(np.float64)
         cats = self.item_category_
         known = cats >= 0
-        totals = np.bincount(cats[known], weights=counts[known], minlength=int(cats.max(initial=-1)) + 1)
+        totals = np.bincount(
+            cats[known], weights=counts[known], minlength=int(cats.max(initial=-1)) + 1
+        )
         out = np.zeros(counts.size, np.float32)
         denom = totals[cats[known]]
         out[known] = np.where(denom > 0, counts[known] / np.where(denom > 0, denom, 1.0), 0.0)
         return out
 
-    def top_in_category(self, category: int, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def top_in_category(
+        self, category: int, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Most popular in-stock items of one category: (k,) rows and decayed scores, padded."""
         rows = self.ranking_[self.item_category_[self.ranking_] == category]
         return top_k(rows, self.decayed_[rows], k, exclude)
@@ -98,16 +112,27 @@ class PopularCandidates(CandidateGenerator):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        params = {"window_days": list(self.windows_), "half_life_days": self.half_life_days, "t_end_": self.t_end_}
+        params = {
+            "window_days": list(self.windows_),
+            "half_life_days": self.half_life_days,
+            "t_end_": self.t_end_,
+        }
         (directory / "popular.json").write_text(json.dumps(params, indent=2))
-        np.savez(directory / "popular.npz", counts=self.counts_, decayed=self.decayed_,
-                 item_category=self.item_category_, in_stock=self.in_stock_)
+        np.savez(
+            directory / "popular.npz",
+            counts=self.counts_,
+            decayed=self.decayed_,
+            item_category=self.item_category_,
+            in_stock=self.in_stock_,
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Self:
         directory = Path(directory)
         params = json.loads((directory / "popular.json").read_text())
-        self = cls(window_days=tuple(params["window_days"]), half_life_days=params["half_life_days"])
+        self = cls(
+            window_days=tuple(params["window_days"]), half_life_days=params["half_life_days"]
+        )
         self.t_end_ = int(params["t_end_"])
         self.windows_ = tuple(params["window_days"])
         with np.load(directory / "popular.npz", allow_pickle=False) as z:

@@ -39,6 +39,8 @@ def look_categories(share: np.ndarray) -> np.ndarray:
     share = np.asarray(share, dtype=np.float32)
     top = float(share.max()) if share.size else 0.0
     return share >= STYLE_BEARING_SHARE * top if top > 0 else np.zeros(share.shape, bool)
+
+
 FLOOR_WEIGHT = 1e-3  # below any real complement: such categories come after linked ones
 
 
@@ -82,7 +84,9 @@ class StyleCandidates(CandidateGenerator):
         if data.item_styles is not None:
             styles = np.asarray(data.item_styles, dtype=np.float32)
             if styles.ndim != 2 or styles.shape[0] != n:
-                raise ValueError(f"StyleCandidates: item_styles must be ({n}, n_styles), got {styles.shape}")
+                raise ValueError(
+                    f"StyleCandidates: item_styles must be ({n}, n_styles), got {styles.shape}"
+                )
             self._index(styles)
         return self
 
@@ -100,7 +104,11 @@ class StyleCandidates(CandidateGenerator):
         styled = np.bincount(cats[known], weights=(norms[known, 0] > 0), minlength=n_cat)
         # share of each category's items that carry any style
         self.category_styled_ = (styled / np.maximum(total, 1.0)).astype(np.float32)
-        if self.tag_share_ is not None and self.tag_share_.size and float(self.tag_share_.max()) > 0:
+        if (
+            self.tag_share_ is not None
+            and self.tag_share_.size
+            and float(self.tag_share_.max()) > 0
+        ):
             self.category_styled_ = self.tag_share_
 
     @property
@@ -171,8 +179,11 @@ class StyleCandidates(CandidateGenerator):
         directory.mkdir(parents=True, exist_ok=True)
         params = {"n_categories": self.n_categories, "min_support": self.min_support}
         (directory / "style.json").write_text(json.dumps(params, indent=2))
-        arrays = {"item_category": self.item_category_, "in_stock": self.in_stock_,
-                  "category_complements": self.category_complements_}
+        arrays = {
+            "item_category": self.item_category_,
+            "in_stock": self.in_stock_,
+            "category_complements": self.category_complements_,
+        }
         if self.item_styles_ is not None:
             arrays["item_styles"] = self.item_styles_
         if self.tag_share_ is not None:

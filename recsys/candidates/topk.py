@@ -109,7 +109,9 @@ def basket_row_sums(matrix: sp.csr_matrix, basket: np.ndarray) -> tuple[np.ndarr
         cols, sums = matrix.indices[lo:hi].astype(np.int64), matrix.data[lo:hi].astype(dtype)
     else:
         cols_all = np.concatenate([matrix.indices[ptr[i] : ptr[i + 1]] for i in r.tolist()])
-        data_all = np.concatenate([matrix.data[ptr[i] : ptr[i + 1]] for i in r.tolist()]).astype(dtype)
+        data_all = np.concatenate([matrix.data[ptr[i] : ptr[i + 1]] for i in r.tolist()]).astype(
+            dtype
+        )
         cols, inv = np.unique(cols_all, return_inverse=True)
         sums = np.zeros(cols.size, dtype)
         np.add.at(sums, inv, data_all)  # sequential, in basket-row order, like scipy's sums[k] += v

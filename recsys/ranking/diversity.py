@@ -34,7 +34,11 @@ def cap_per_category(
 
 
 def reserve_slots(
-    picked: np.ndarray, order: np.ndarray, eligible: np.ndarray, categories: np.ndarray, n_slots: int
+    picked: np.ndarray,
+    order: np.ndarray,
+    eligible: np.ndarray,
+    categories: np.ndarray,
+    n_slots: int,
 ) -> np.ndarray:
     """Make sure at least ``n_slots`` of the list ``picked`` are ``eligible`` positions (e.g.
     items in the basket's style from a category it lacks), one per category, taken best first

@@ -95,12 +95,17 @@ class LightGBMRanker:
                 lgb.record_evaluation(evals),
             ]
         self.booster_ = lgb.train(
-            self._params(), train, num_boost_round=self.n_estimators,
-            valid_sets=valid_sets, valid_names=["validation"] if valid_sets else None,
+            self._params(),
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=valid_sets,
+            valid_names=["validation"] if valid_sets else None,
             callbacks=callbacks,
         )
         self.feature_names_ = tuple(feature_names)
-        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        self.best_iteration_ = int(
+            self.booster_.best_iteration or self.booster_.current_iteration()
+        )
         self.evals_ = [float(v) for v in evals.get("validation", {}).get("ndcg@10", [])]
         return self
 
@@ -113,13 +118,17 @@ class LightGBMRanker:
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
         return np.asarray(
-            self.booster_.predict(X, num_iteration=self.best_iteration_, num_threads=1, validate_features=False),
+            self.booster_.predict(
+                X, num_iteration=self.best_iteration_, num_threads=1, validate_features=False
+            ),
             dtype=np.float64,
         )
 
     def feature_importance(self) -> dict[str, float]:
         """Total gain per feature, largest first."""
-        gain = self.booster_.feature_importance(importance_type="gain", iteration=self.best_iteration_)
+        gain = self.booster_.feature_importance(
+            importance_type="gain", iteration=self.best_iteration_
+        )
         pairs = sorted(zip(self.feature_names_, gain, strict=True), key=lambda p: -p[1])
         return {n: float(g) for n, g in pairs}
 
@@ -133,8 +142,14 @@ class LightGBMRanker:
             "params": {
                 k: getattr(self, k)
                 for k in (
-                    "n_estimators", "num_leaves", "learning_rate", "min_data_in_leaf",
-                    "feature_fraction", "early_stopping_rounds", "seed", "num_threads",
+                    "n_estimators",
+                    "num_leaves",
+                    "learning_rate",
+                    "min_data_in_leaf",
+                    "feature_fraction",
+                    "early_stopping_rounds",
+                    "seed",
+                    "num_threads",
                 )
             },
             "validation_ndcg10": self.evals_,

@@ -99,7 +99,9 @@ class RuleEngine:
         # stable: priority high first, then the given order; the position is the rule's id
         ordered = sorted(enumerate(enabled), key=lambda ir: (-ir[1].priority, ir[0]))
         uses_attributes = any(r.trigger.attributes for r in enabled)
-        self.row_attrs_: list[frozenset[tuple[str, str]]] = _row_attributes(catalog) if uses_attributes else []
+        self.row_attrs_: list[frozenset[tuple[str, str]]] = (
+            _row_attributes(catalog) if uses_attributes else []
+        )
         known_attrs = set().union(*self.row_attrs_) if uses_attributes else set()
         self.rules_: list[_Compiled] = []
         self.problems_: dict[str, list[str]] = {}
@@ -119,7 +121,9 @@ class RuleEngine:
             if missing_skus:
                 problems.append(f"unknown trigger SKUs: {', '.join(missing_skus)}")
             conds = (
-                frozenset((c.key.lower(), c.value.lower()) for c in trig.attributes) if trig.attributes else None
+                frozenset((c.key.lower(), c.value.lower()) for c in trig.attributes)
+                if trig.attributes
+                else None
             )
             attr_dead = conds is not None and not conds <= known_attrs
             if attr_dead:
@@ -166,7 +170,9 @@ class RuleEngine:
                 cat_codes=frozenset(codes),
                 sku_rows=frozenset(sku_rows),
                 attr_conds=None if attr_dead else conds,
-                style_cols=frozenset(self.style_cols_[s] for s in trig.styles if s in self.style_cols_),
+                style_cols=frozenset(
+                    self.style_cols_[s] for s in trig.styles if s in self.style_cols_
+                ),
                 min_quantity=trig.min_quantity,
                 unless_codes=frozenset(cat_code[u] for u in rule.unless if u in cat_code),
                 suggest_parts=tuple(parts),
@@ -203,7 +209,9 @@ class RuleEngine:
         self.by_row_ = {p: {k: tuple(v) for k, v in d.items()} for p, d in by_row.items()}
         self.by_attr_ = {p: {k: tuple(v) for k, v in d.items()} for p, d in by_attr.items()}
         self.ids_ = {c.rule.id: i for i, c in enumerate(self.rules_)}
-        self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[np.ndarray, tuple[int, ...]]] = {}
+        self._cache: dict[
+            tuple[int, tuple[int, ...], tuple[int, ...]], tuple[np.ndarray, tuple[int, ...]]
+        ] = {}
         if self.problems_:
             log.info("rules compiled with problems: %s", self.problems_)
         return self
@@ -293,7 +301,9 @@ class RuleEngine:
         basket_cats = set(codes)
         basket_set = set(rows)
         style_idx = [
-            self.style_cols_[s] for s in (style.top, style.second) if s is not None and s in self.style_cols_
+            self.style_cols_[s]
+            for s in (style.top, style.second)
+            if s is not None and s in self.style_cols_
         ]
         style_set = set(style_idx)
         style_tuple = tuple(sorted(style_set))
@@ -318,8 +328,11 @@ class RuleEngine:
                 continue
             if cr.min_quantity > 1:
                 total = sum(
-                    q for r, c, q in zip(rows, codes, quantities, strict=True)
-                    if c in cr.cat_codes or r in cr.sku_rows or (conds is not None and conds <= row_attrs[r])
+                    q
+                    for r, c, q in zip(rows, codes, quantities, strict=True)
+                    if c in cr.cat_codes
+                    or r in cr.sku_rows
+                    or (conds is not None and conds <= row_attrs[r])
                 )
                 if total < cr.min_quantity:
                     continue
@@ -389,7 +402,7 @@ def _rows_by_code(codes: np.ndarray, n_codes: int) -> list[np.ndarray]:
     """Rows of each category code, ascending: list of int64 arrays."""
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n_codes + 1))
-    return [order[bounds[c]: bounds[c + 1]].astype(np.int64) for c in range(n_codes)]
+    return [order[bounds[c] : bounds[c + 1]].astype(np.int64) for c in range(n_codes)]
 
 
 def _row_attributes(catalog: Catalog) -> list[frozenset[tuple[str, str]]]:
@@ -399,7 +412,11 @@ def _row_attributes(catalog: Catalog) -> list[frozenset[tuple[str, str]]]:
     cols = [frame[c].tolist() for c in ATTRIBUTE_COLUMNS]
     out = []
     for i, extra in enumerate(frame["attributes"]):
-        pairs = {(k, str(col[i]).lower()) for k, col in zip(ATTRIBUTE_COLUMNS, cols, strict=True) if col[i] is not None}
+        pairs = {
+            (k, str(col[i]).lower())
+            for k, col in zip(ATTRIBUTE_COLUMNS, cols, strict=True)
+            if col[i] is not None
+        }
         pairs.update((str(k).lower(), str(v).lower()) for k, v in extra.items())
         out.append(frozenset(pairs))
     return out

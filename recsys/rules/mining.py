@@ -79,7 +79,9 @@ def _human(slug: str) -> str:
 def _window_words(days: int) -> str:
     if days % 7 == 0 and days // 7 <= 8:
         weeks = days // 7
-        return {1: "a week", 2: "two weeks", 3: "three weeks", 4: "four weeks"}.get(weeks, f"{weeks} weeks")
+        return {1: "a week", 2: "two weeks", 3: "three weeks", 4: "four weeks"}.get(
+            weeks, f"{weeks} weeks"
+        )
     return f"{days} days"
 
 
@@ -140,7 +142,10 @@ def mine_suggestions(
     n_orders, n_cats = len(orders), len(catalog.categories)
     # X: (n_orders, n_cats) 0/1 incidence, orders sorted by user then time
     x = sparse.csr_matrix(
-        (np.ones(len(frame), dtype=np.float32), (order_pos[frame["order_id"]].to_numpy(), frame["code"])),
+        (
+            np.ones(len(frame), dtype=np.float32),
+            (order_pos[frame["order_id"]].to_numpy(), frame["code"]),
+        ),
         shape=(n_orders, n_cats),
     )
     x.data[:] = 1.0
@@ -160,7 +165,9 @@ def mine_suggestions(
     key_start = np.arange(n_orders) + 1
     # last order j of the same user with ts_j <= ts_i + window: search in (user, ts) order
     composite = user_codes.astype(np.float64) * 1e20 + ts.astype(np.float64)  # sorted already
-    ends = np.searchsorted(composite, user_codes.astype(np.float64) * 1e20 + (ts + window_ns), "right")
+    ends = np.searchsorted(
+        composite, user_codes.astype(np.float64) * 1e20 + (ts + window_ns), "right"
+    )
     ends = np.where(has_user, ends, key_start)
     lengths = np.maximum(ends - key_start, 0)
     src = np.repeat(np.arange(n_orders), lengths)
@@ -177,8 +184,12 @@ def mine_suggestions(
     without = np.maximum(anchor_orders[:, None] - together_u, 1.0)
     forgotten_rate = later / without
     # baseline: how often ANY order without b (of a known user) is followed by b in the window
-    not_b = np.maximum(len(xu.getnnz(axis=1)) - anchor_orders, 1.0) if xu.shape[0] else np.ones(n_cats)
-    later_base = np.asarray(later_not_in_order[np.flatnonzero(has_user)].sum(axis=0)).ravel() / not_b
+    not_b = (
+        np.maximum(len(xu.getnnz(axis=1)) - anchor_orders, 1.0) if xu.shape[0] else np.ones(n_cats)
+    )
+    later_base = (
+        np.asarray(later_not_in_order[np.flatnonzero(has_user)].sum(axis=0)).ravel() / not_b
+    )
     later_lift = forgotten_rate / np.maximum(later_base[None, :], 1e-9)
     completion = (together_u + later) / np.maximum(anchor_orders[:, None], 1.0)
 
@@ -208,8 +219,10 @@ def mine_suggestions(
             picks.append(b)
         picks.sort(key=lambda b: (-completion[a, b], -lift[a, b]))
         picks_forgotten = {
-            b for b in picks
-            if later[a, b] >= min_later and forgotten_rate[a, b] >= min_forgotten_rate
+            b
+            for b in picks
+            if later[a, b] >= min_later
+            and forgotten_rate[a, b] >= min_forgotten_rate
             and later_lift[a, b] >= min_later_lift
         }
         picks.sort(key=lambda b: (b not in picks_forgotten, -completion[a, b], -lift[a, b]))
@@ -220,7 +233,9 @@ def mine_suggestions(
                 f"in the same order or within {words}"
             )
             if later[a, b] > 0:
-                sentence += f"; {forgotten_rate[a, b]:.0%} of those who left it out came back for it"
+                sentence += (
+                    f"; {forgotten_rate[a, b]:.0%} of those who left it out came back for it"
+                )
             if lift[a, b] >= 1.0:
                 sentence += f"; bought together {lift[a, b]:.1f}x more often than chance"
             sentence += f" ({int(anchor_orders[a])} orders)"
@@ -267,7 +282,8 @@ def load_suggestions(path: str | Path) -> list[Suggestion]:
 
 
 def suggestion_rules(
-    suggestions: list[Suggestion] | tuple[Suggestion, ...] | None, catalog: Catalog,
+    suggestions: list[Suggestion] | tuple[Suggestion, ...] | None,
+    catalog: Catalog,
     item_styles: np.ndarray | None,
 ) -> Any:
     """The compiled ``RuleEngine`` of mined suggestions: a model's default checkout rules when

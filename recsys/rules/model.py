@@ -64,19 +64,25 @@ class RuleValidationError(ValueError):
         self.errors = list(errors[:MAX_ERRORS])
         if len(errors) > MAX_ERRORS:
             more = len(errors) - MAX_ERRORS
-            self.errors.append(FieldError("", f"... and {more} more problem(s) not listed; fix these first"))
+            self.errors.append(
+                FieldError("", f"... and {more} more problem(s) not listed; fix these first")
+            )
         text = "; ".join(str(e) for e in self.errors) or "invalid rule"
         super().__init__(f"{prefix}{text}")
 
 
 class _Frozen(BaseModel):
     # allow_inf_nan=False: 1e400 parses as inf and was stored as non-standard JSON Infinity
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 def _slug(value: str) -> str:
     if not _SLUG_RE.match(value):
-        raise ValueError(f"{value!r} is not a slug (lower-case words joined by '-', e.g. 'wall-paint')")
+        raise ValueError(
+            f"{value!r} is not a slug (lower-case words joined by '-', e.g. 'wall-paint')"
+        )
     return value
 
 
@@ -176,7 +182,9 @@ class Rule(_Frozen):
     name: str = Field(min_length=1, max_length=200, examples=["Paint needs gloves"])
     description: str = Field("", max_length=2000)
     reason: str | None = Field(
-        None, max_length=200, description="Shown to shoppers; default 'often forgotten with <trigger>'."
+        None,
+        max_length=200,
+        description="Shown to shoppers; default 'often forgotten with <trigger>'.",
     )
     enabled: bool = True
     priority: int = Field(0, ge=-1000, le=1000, description="Higher fires first.")
@@ -184,7 +192,8 @@ class Rule(_Frozen):
     trigger: Trigger
     suggest: Suggest
     unless: list[Slug] = Field(
-        default_factory=list, max_length=MAX_LIST,
+        default_factory=list,
+        max_length=MAX_LIST,
         description="Categories: if the basket holds any, the rule does not fire.",
     )
     valid_from: datetime | None = None
@@ -195,7 +204,9 @@ class Rule(_Frozen):
     @classmethod
     def _id(cls, v: str) -> str:
         if not RULE_ID_RE.match(v):
-            raise ValueError("must be lower-case letters/digits joined by '-' or '_', e.g. 'paint-gloves'")
+            raise ValueError(
+                "must be lower-case letters/digits joined by '-' or '_', e.g. 'paint-gloves'"
+            )
         return v
 
     @field_validator("unless")
@@ -298,14 +309,19 @@ def check_against_catalog(
         for i, c in enumerate(values):
             if c not in known:
                 errors.append(
-                    FieldError(f"{path}[{i}]", f"unknown category {c!r}{_did_you_mean(c, categories)}")
+                    FieldError(
+                        f"{path}[{i}]", f"unknown category {c!r}{_did_you_mean(c, categories)}"
+                    )
                 )
 
     cats("trigger.categories", rule.trigger.categories)
     cats("suggest.categories", rule.suggest.categories)
     cats("unless", rule.unless)
     if skus is not None:
-        for path, values in (("trigger.skus", rule.trigger.skus), ("suggest.skus", rule.suggest.skus)):
+        for path, values in (
+            ("trigger.skus", rule.trigger.skus),
+            ("suggest.skus", rule.suggest.skus),
+        ):
             for i, s in enumerate(values):
                 if s not in skus:
                     errors.append(FieldError(f"{path}[{i}]", f"unknown SKU {s!r}"))
@@ -313,7 +329,9 @@ def check_against_catalog(
         for i, s in enumerate(rule.trigger.styles):
             if s not in styles:
                 errors.append(
-                    FieldError(f"trigger.styles[{i}]", f"unknown style {s!r}{_did_you_mean(s, styles)}")
+                    FieldError(
+                        f"trigger.styles[{i}]", f"unknown style {s!r}{_did_you_mean(s, styles)}"
+                    )
                 )
     return errors
 

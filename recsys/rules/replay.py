@@ -29,8 +29,12 @@ class RuleReplay:
     baskets: int = 0
     fired: int = 0  # baskets on which the rule fired
     shown: Counter[int] = field(default_factory=Counter)  # item row -> baskets it was shown in
-    overlaps: Counter[str] = field(default_factory=Counter)  # other rule -> baskets sharing a slot category
-    overlap_categories: dict[str, set[int]] = field(default_factory=dict)  # other rule -> category codes
+    overlaps: Counter[str] = field(
+        default_factory=Counter
+    )  # other rule -> baskets sharing a slot category
+    overlap_categories: dict[str, set[int]] = field(
+        default_factory=dict
+    )  # other rule -> category codes
 
     @property
     def fired_share(self) -> float:
@@ -60,7 +64,9 @@ def replay_rule(
         if not any(f.rule_id == rule_id for f in fired):
             continue
         out.fired += 1
-        slots = fill_accessory_slots(fired, codes, cap=cap, taken_rows=rows, score=lambda c: -prices[c])
+        slots = fill_accessory_slots(
+            fired, codes, cap=cap, taken_rows=rows, score=lambda c: -prices[c]
+        )
         for slot in slots:
             if rule_id not in slot.rule_ids:
                 continue
@@ -73,7 +79,9 @@ def replay_rule(
     return out
 
 
-def baskets_from_orders(order_ids: np.ndarray, rows: np.ndarray, quantities: np.ndarray) -> list[Basket]:
+def baskets_from_orders(
+    order_ids: np.ndarray, rows: np.ndarray, quantities: np.ndarray
+) -> list[Basket]:
     """Group purchase lines (order id, catalog row, quantity) into baskets, unknown rows dropped."""
     keep = rows >= 0
     order_ids, rows, quantities = order_ids[keep], rows[keep], quantities[keep]

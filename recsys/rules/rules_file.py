@@ -21,8 +21,11 @@ RuleCheck = Callable[[Rule], list[FieldError]]
 
 
 def parse_rules_document(
-    data: Any, check: Callable[[Any], list[FieldError]] | None = None, *,
-    parse: Callable[[Any], Any] = parse_rule, key: str = "rules",
+    data: Any,
+    check: Callable[[Any], list[FieldError]] | None = None,
+    *,
+    parse: Callable[[Any], Any] = parse_rule,
+    key: str = "rules",
     versions: dict[str, int] | None = None,
 ) -> list[Any]:
     """Validate a parsed rules document (a mapping with ``rules``, or a bare list of rules).
@@ -36,12 +39,20 @@ def parse_rules_document(
         version = data.get("version", FILE_VERSION)
         if version != FILE_VERSION:
             raise RuleValidationError(
-                [FieldError("version", f"unsupported version {short_repr(version)}; expected {FILE_VERSION}")]
+                [
+                    FieldError(
+                        "version",
+                        f"unsupported version {short_repr(version)}; expected {FILE_VERSION}",
+                    )
+                ]
             )
         unknown = set(data) - {"version", key}
         if unknown:
             raise RuleValidationError(
-                [FieldError(str(k), f"unknown top-level key (expected 'version' and '{key}')") for k in sorted(unknown, key=str)]
+                [
+                    FieldError(str(k), f"unknown top-level key (expected 'version' and '{key}')")
+                    for k in sorted(unknown, key=str)
+                ]
             )
         items = data.get(key)
     else:
@@ -60,15 +71,24 @@ def parse_rules_document(
             item = dict(item)
             base = item.pop("version")
             if isinstance(base, bool) or not isinstance(base, int) or base < 1:
-                errors.append(FieldError(f"{label}.version", f"must be a stored version number >= 1, got {short_repr(base)}"))
+                errors.append(
+                    FieldError(
+                        f"{label}.version",
+                        f"must be a stored version number >= 1, got {short_repr(base)}",
+                    )
+                )
                 continue
         try:
             rule = parse(item)
         except RuleValidationError as exc:
-            errors.extend(FieldError(f"{label}.{e.path}" if e.path else label, e.message) for e in exc.errors)
+            errors.extend(
+                FieldError(f"{label}.{e.path}" if e.path else label, e.message) for e in exc.errors
+            )
             continue
         if rule.id in seen:
-            errors.append(FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also {key}[{seen[rule.id]}])"))
+            errors.append(
+                FieldError(f"{label}.id", f"duplicate id {rule.id!r} (also {key}[{seen[rule.id]}])")
+            )
             continue
         seen[rule.id] = i
         if base is not None and versions is not None:
@@ -82,8 +102,11 @@ def parse_rules_document(
 
 
 def parse_rules_yaml(
-    text: str, check: Callable[[Any], list[FieldError]] | None = None, *,
-    parse: Callable[[Any], Any] = parse_rule, key: str = "rules",
+    text: str,
+    check: Callable[[Any], list[FieldError]] | None = None,
+    *,
+    parse: Callable[[Any], Any] = parse_rule,
+    key: str = "rules",
     versions: dict[str, int] | None = None,
 ) -> list[Any]:
     """Validate YAML text holding rules (or, with ``parse``/``key``, other documents);
@@ -96,11 +119,15 @@ def parse_rules_yaml(
     return parse_rules_document(data, check, parse=parse, key=key, versions=versions)
 
 
-def dump_rules_yaml(rules: Sequence[Any], key: str = "rules", versions: dict[str, int] | None = None) -> str:
+def dump_rules_yaml(
+    rules: Sequence[Any], key: str = "rules", versions: dict[str, int] | None = None
+) -> str:
     """The file form of ``rules`` (round-trips through ``parse_rules_yaml``); with ``versions``
     each entry carries its stored version, which an import checks (stale -> conflict)."""
     docs = [
-        {**r.to_document(), "version": versions[r.id]} if versions and r.id in versions else r.to_document()
+        {**r.to_document(), "version": versions[r.id]}
+        if versions and r.id in versions
+        else r.to_document()
         for r in rules
     ]
     return yaml.safe_dump({"version": FILE_VERSION, key: docs}, sort_keys=False, allow_unicode=True)

@@ -97,7 +97,9 @@ def fill_accessory_slots(
     return slots
 
 
-def not_shown(rows: np.ndarray, category_codes: np.ndarray, slot_rows: Collection[int]) -> np.ndarray:
+def not_shown(
+    rows: np.ndarray, category_codes: np.ndarray, slot_rows: Collection[int]
+) -> np.ndarray:
     """(len(rows),) bool: False where a ranked item repeats an accessory slot's item or its
     category, so the answer shows each accessory category in one place (the accessory
     section, which the merchandiser controls)."""

@@ -34,8 +34,14 @@ OUT_OF_STOCK_RATE = 0.065
 ZIPF_EXPONENT = 1.0
 PRICE_SIGMA = 0.45
 STYLE_PRICE_FACTOR = {
-    "loft": 1.05, "scandinavian": 0.95, "classic": 1.25, "modern": 1.0, "provence": 1.0,
-    "minimalism": 1.05, "boho": 0.9, "art-deco": 1.3,
+    "loft": 1.05,
+    "scandinavian": 0.95,
+    "classic": 1.25,
+    "modern": 1.0,
+    "provence": 1.0,
+    "minimalism": 1.05,
+    "boho": 0.9,
+    "art-deco": 1.3,
 }
 _ATTRS = ("color", "material", "finish", "pattern")
 _PAINTABLE_PATTERNS = {"plain", "concrete look", "brick look"}
@@ -58,12 +64,14 @@ class CatalogDraw:
     def item_truth(self) -> pd.DataFrame:
         """One row per SKU: sku, family, true_styles (list of slugs), tagged (bool)."""
         tagged = np.array([len(s) > 0 for s in self.catalog.frame["styles"]])
-        return pd.DataFrame({
-            "sku": self.catalog.skus,
-            "family": self.family,
-            "true_styles": [[STYLES[j] for j in np.flatnonzero(r)] for r in self.true_styles],
-            "tagged": tagged,
-        })
+        return pd.DataFrame(
+            {
+                "sku": self.catalog.skus,
+                "family": self.family,
+                "true_styles": [[STYLES[j] for j in np.flatnonzero(r)] for r in self.true_styles],
+                "tagged": tagged,
+            }
+        )
 
 
 def _style_probs(
@@ -121,14 +129,14 @@ def draw_catalog(
     n_styles = len(STYLES)
     global_mix = np.array([STYLE_POPULARITY[s] for s in STYLES])
 
-    cols: dict[str, list[Any]] = {k: [] for k in ("category", "color", "material", "finish",
-                                             "pattern", "attributes", "title")}
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("category", "color", "material", "finish", "pattern", "attributes", "title")
+    }
     family_parts, gen_parts, loglik_parts, pop_parts, price_parts = [], [], [], [], []
     for spec, n in zip(CATEGORIES, counts, strict=True):
         styled = spec.family != "tools"
         if styled:
-            mix = (np.array([spec.styles.get(s, 0.0) for s in STYLES]) if spec.styles
-                   else global_mix)
+            mix = np.array([spec.styles.get(s, 0.0) for s in STYLES]) if spec.styles else global_mix
             gen = rng.choice(n_styles, size=n, p=mix / mix.sum())
         else:
             gen = np.full(n, -1)
@@ -151,8 +159,10 @@ def draw_catalog(
                 idx[mask] = rng.choice(len(tok), size=int(mask.sum()), p=probs[s])
             values[name] = tok[idx]
             loglik += np.log(probs[:, idx].T)
-        extras = {k: np.asarray(v, dtype=object)[rng.integers(0, len(v), n)]
-                  for k, v in spec.extras.items()}
+        extras = {
+            k: np.asarray(v, dtype=object)[rng.integers(0, len(v), n)]
+            for k, v in spec.extras.items()
+        }
         if spec.slug == "wallpaper":
             plainish = np.isin(values["pattern"], list(_PAINTABLE_PATTERNS))
             nonwoven = values["material"] == "non-woven"
@@ -213,19 +223,21 @@ def draw_catalog(
 
     price = np.round(np.concatenate(price_parts), 2)
     width = max(6, len(str(n_total)))
-    frame = pd.DataFrame({
-        "sku": [f"SKU-{i + 1:0{width}d}" for i in range(n_total)],
-        "title": cols["title"],
-        "category": cols["category"],
-        "price": price.astype(float),
-        "in_stock": rng.random(n_total) >= OUT_OF_STOCK_RATE,
-        "color": cols["color"],
-        "material": cols["material"],
-        "finish": cols["finish"],
-        "pattern": cols["pattern"],
-        "attributes": cols["attributes"],
-        "styles": styles_col,
-    })
+    frame = pd.DataFrame(
+        {
+            "sku": [f"SKU-{i + 1:0{width}d}" for i in range(n_total)],
+            "title": cols["title"],
+            "category": cols["category"],
+            "price": price.astype(float),
+            "in_stock": rng.random(n_total) >= OUT_OF_STOCK_RATE,
+            "color": cols["color"],
+            "material": cols["material"],
+            "finish": cols["finish"],
+            "pattern": cols["pattern"],
+            "attributes": cols["attributes"],
+            "styles": styles_col,
+        }
+    )
     return CatalogDraw(
         catalog=Catalog(frame, taxonomy),
         family=family,

@@ -16,7 +16,7 @@ from recsys.sample_world.vocabulary import CATEGORIES, PROJECTS, STYLES
 
 VIEW, CART, PURCHASE = 0, 1, 2
 EVENT_NAMES = ("view", "add_to_cart", "purchase")
-ALTERNATIVE_VIEWS = 3.0       # mean alternatives viewed per main item bought
+ALTERNATIVE_VIEWS = 3.0  # mean alternatives viewed per main item bought
 ALTERNATIVE_CART_RATE = 0.2
 ACCESSORY_VIEW_RATE = 0.3
 BROWSE_SESSIONS_PER_ORDER = 0.3
@@ -46,14 +46,21 @@ def draw_events(orders: OrderDraw, samplers: Samplers, rng: np.random.Generator)
     lt = orders.t[lo]
     parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(session: np.ndarray, item: np.ndarray, qty: np.ndarray, t: np.ndarray, kind: int) -> None:
+    def add(
+        session: np.ndarray, item: np.ndarray, qty: np.ndarray, t: np.ndarray, kind: int
+    ) -> None:
         parts.append((session, item, qty, t, np.full(len(session), kind, dtype=np.int8)))
 
     add(lo, li, lq, lt, PURCHASE)
     add(lo, li, lq, lt - rng.uniform(60, 1200, len(lo)), CART)
     seen = (orders.line_role == ROLE_MAIN) | (rng.random(len(lo)) < ACCESSORY_VIEW_RATE)
-    add(lo[seen], li[seen], np.ones(int(seen.sum()), np.int64),
-        lt[seen] - rng.uniform(1200, 3600, int(seen.sum())), VIEW)
+    add(
+        lo[seen],
+        li[seen],
+        np.ones(int(seen.sum()), np.int64),
+        lt[seen] - rng.uniform(1200, 3600, int(seen.sum())),
+        VIEW,
+    )
 
     main = orders.line_role == ROLE_MAIN
     k = rng.poisson(ALTERNATIVE_VIEWS, int(main.sum()))
@@ -63,14 +70,20 @@ def draw_events(orders: OrderDraw, samplers: Samplers, rng: np.random.Generator)
     a_t = orders.t[a_order] - rng.uniform(1200, 7200, len(a_order))
     add(a_order, a_item, np.ones(len(a_order), np.int64), a_t, VIEW)
     carted = rng.random(len(a_order)) < ALTERNATIVE_CART_RATE
-    add(a_order[carted], a_item[carted], np.ones(int(carted.sum()), np.int64),
-        a_t[carted] + rng.uniform(30, 300, int(carted.sum())), CART)
+    add(
+        a_order[carted],
+        a_item[carted],
+        np.ones(int(carted.sum()), np.int64),
+        a_t[carted] + rng.uniform(30, 300, int(carted.sum())),
+        CART,
+    )
 
     n_browse = int(round(BROWSE_SESSIONS_PER_ORDER * int((orders.follow_up_of < 0).sum())))
     registered = rng.random(n_browse) < BROWSE_REGISTERED_SHARE
     b_shopper = np.where(registered, rng.integers(0, orders.n_users, n_browse), -1)
-    b_style = np.where(registered, orders.primary[np.maximum(b_shopper, 0)],
-                       rng.integers(0, n_styles, n_browse))
+    b_style = np.where(
+        registered, orders.primary[np.maximum(b_shopper, 0)], rng.integers(0, n_styles, n_browse)
+    )
     b_t = rng.uniform(DAY, float(orders.t.max()), n_browse)
     slugs = [c.slug for c in CATEGORIES]
     main_cats = np.array(sorted({slugs.index(c) for p in PROJECTS for c in p.items}))
@@ -81,8 +94,13 @@ def draw_events(orders: OrderDraw, samplers: Samplers, rng: np.random.Generator)
     v_t = np.repeat(b_t, nv) + rng.uniform(0, 1800, len(v_session))
     add(n_orders + v_session, v_item, np.ones(len(v_session), np.int64), v_t, VIEW)
     vc = rng.random(len(v_session)) < 0.1
-    add(n_orders + v_session[vc], v_item[vc], np.ones(int(vc.sum()), np.int64),
-        v_t[vc] + rng.uniform(30, 300, int(vc.sum())), CART)
+    add(
+        n_orders + v_session[vc],
+        v_item[vc],
+        np.ones(int(vc.sum()), np.int64),
+        v_t[vc] + rng.uniform(30, 300, int(vc.sum())),
+        CART,
+    )
 
     cols = list(zip(*parts, strict=True))
     return EventDraw(

@@ -56,8 +56,11 @@ def build_samplers(draw: CatalogDraw) -> Samplers:
         pop = draw.popularity[rows]
         neutral = CATEGORIES[c].family == "tools"
         for s in range(len(STYLES)):
-            fit = np.ones(len(rows)) if neutral else np.where(
-                draw.true_styles[rows, s], 1.0, OFF_STYLE_AFFINITY)
+            fit = (
+                np.ones(len(rows))
+                if neutral
+                else np.where(draw.true_styles[rows, s], 1.0, OFF_STYLE_AFFINITY)
+            )
             styled_rows.append(rows)
             styled_w.append(pop * fit)
     return Samplers(
@@ -106,9 +109,7 @@ def _quantities(items: np.ndarray, samplers: Samplers, rng: np.random.Generator)
     return rng.integers(lo, hi + 1).astype(np.int64)
 
 
-def draw_orders(
-    samplers: Samplers, n_orders: int, rng: np.random.Generator
-) -> OrderDraw:
+def draw_orders(samplers: Samplers, n_orders: int, rng: np.random.Generator) -> OrderDraw:
     """Draw ``n_orders`` project orders and the follow-up orders of forgotten accessories."""
     if n_orders < 1:
         raise ValueError(f"n_orders must be >= 1, got {n_orders}")
@@ -176,8 +177,9 @@ def draw_orders(
     forgotten = rng.random(len(need_order)) < p_forget
 
     f_order, f_item, f_cat = need_order[forgotten], acc_item[forgotten], acc_cat[forgotten]
-    p_return = np.where(guest[f_order], RETURN_PROBABILITY["guest"],
-                        RETURN_PROBABILITY["registered"])
+    p_return = np.where(
+        guest[f_order], RETURN_PROBABILITY["guest"], RETURN_PROBABILITY["registered"]
+    )
     returned = rng.random(len(f_order)) < p_return
     parents = np.unique(f_order[returned])
     follow_idx = np.full(n_orders, -1, dtype=np.int64)
@@ -212,9 +214,13 @@ def draw_orders(
         line_order=np.concatenate([main_order, acc_order, ret_order]),
         line_item=np.concatenate([main_item, acc_bought, ret_item]),
         line_qty=np.concatenate([main_qty, acc_qty, ret_qty]),
-        line_role=np.concatenate([
-            np.full(len(main_order), ROLE_MAIN), np.full(len(acc_order), ROLE_ACCESSORY),
-            np.full(len(ret_order), ROLE_RETURN)]).astype(np.int8),
+        line_role=np.concatenate(
+            [
+                np.full(len(main_order), ROLE_MAIN),
+                np.full(len(acc_order), ROLE_ACCESSORY),
+                np.full(len(ret_order), ROLE_RETURN),
+            ]
+        ).astype(np.int8),
         forgot_order=f_order,
         forgot_item=f_item,
         forgot_category=f_cat,

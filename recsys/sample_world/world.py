@@ -55,8 +55,10 @@ class World:
         """Write catalog/interactions/ground_truth/item_styles .parquet and summary.json."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {name: out / f"{name}.parquet"
-                 for name in ("catalog", "interactions", "ground_truth", "item_styles")}
+        paths = {
+            name: out / f"{name}.parquet"
+            for name in ("catalog", "interactions", "ground_truth", "item_styles")
+        }
         self.catalog.save(paths["catalog"])
         self.interactions.save(paths["interactions"])
         self.ground_truth.to_parquet(paths["ground_truth"], index=False)
@@ -121,68 +123,96 @@ def generate_world(
     position[rank] = np.arange(n_all)
     width = max(7, len(str(n_all)))
     order_ids = np.array([f"O-{i + 1:0{width}d}" for i in range(n_all)], dtype=object)
-    oid = order_ids[position]                       # order index -> id
+    oid = order_ids[position]  # order index -> id
     n_browse = len(events.browse_t)
-    session_ids = np.concatenate([
-        oid, np.array([f"S-{i + 1:0{width}d}" for i in range(n_browse)], dtype=object)])
-    user_strings = np.array([f"U-{u + 1:06d}" for u in range(orders.n_users)] + [None],
-                            dtype=object)
+    session_ids = np.concatenate(
+        [oid, np.array([f"S-{i + 1:0{width}d}" for i in range(n_browse)], dtype=object)]
+    )
+    user_strings = np.array(
+        [f"U-{u + 1:06d}" for u in range(orders.n_users)] + [None], dtype=object
+    )
     order_user = np.where(orders.shopper < orders.n_users, orders.shopper, orders.n_users)
-    session_user = np.concatenate([
-        user_strings[order_user],
-        user_strings[np.where(events.browse_shopper >= 0, events.browse_shopper,
-                              orders.n_users)]])
+    session_user = np.concatenate(
+        [
+            user_strings[order_user],
+            user_strings[
+                np.where(events.browse_shopper >= 0, events.browse_shopper, orders.n_users)
+            ],
+        ]
+    )
 
     ts_ns = WORLD_START.value + np.round(events.t).astype(np.int64) * 1_000_000_000
     ev_order = np.argsort(ts_ns, kind="stable")
     skus = catalog.skus
-    frame = pd.DataFrame({
-        "order_id": session_ids[events.session[ev_order]],
-        "user_id": session_user[events.session[ev_order]],
-        "sku": skus[events.item[ev_order]],
-        "quantity": events.qty[ev_order],
-        "ts": _utc(ts_ns[ev_order]),
-        "event": np.array(EVENT_NAMES, dtype=object)[events.kind[ev_order]],
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": session_ids[events.session[ev_order]],
+            "user_id": session_user[events.session[ev_order]],
+            "sku": skus[events.item[ev_order]],
+            "quantity": events.qty[ev_order],
+            "ts": _utc(ts_ns[ev_order]),
+            "event": np.array(EVENT_NAMES, dtype=object)[events.kind[ev_order]],
+        }
+    )
     interactions = Interactions(frame)
 
     slug_arr = np.array(STYLES, dtype=object)
     shopper_styles = [
         [STYLES[p]] if s < 0 else [STYLES[p], STYLES[s]]
-        for p, s in zip(orders.primary[orders.shopper].tolist(),
-                        orders.secondary[orders.shopper].tolist(), strict=True)]
+        for p, s in zip(
+            orders.primary[orders.shopper].tolist(),
+            orders.secondary[orders.shopper].tolist(),
+            strict=True,
+        )
+    ]
     all_cats = np.array([c.slug for c in CATEGORIES], dtype=object)
     f_cats = _lists_by_order(n_all, orders.forgot_order, all_cats[orders.forgot_category])
     f_skus = _lists_by_order(n_all, orders.forgot_order, skus[orders.forgot_item])
-    bought_in = np.asarray(np.where(orders.forgot_return_order >= 0,
-                                    oid[np.maximum(orders.forgot_return_order, 0)], None),
-                           dtype=object)
+    bought_in = np.asarray(
+        np.where(
+            orders.forgot_return_order >= 0, oid[np.maximum(orders.forgot_return_order, 0)], None
+        ),
+        dtype=object,
+    )
     f_back = _lists_by_order(n_all, orders.forgot_order, bought_in)
     order_ts = _utc(WORLD_START.value + np.round(orders.t).astype(np.int64) * 1_000_000_000)
-    truth = pd.DataFrame({
-        "order_id": oid,
-        "user_id": user_strings[order_user],
-        "ts": order_ts,
-        "kind": np.where(orders.follow_up_of < 0, "project", "follow-up").astype(object),
-        "project": np.array([p.slug for p in PROJECTS], dtype=object)[orders.project],
-        "follow_up_of": np.where(orders.follow_up_of >= 0,
-                                 oid[np.maximum(orders.follow_up_of, 0)], None),
-        "shopper_styles": shopper_styles,
-        "order_style": slug_arr[orders.style],
-        "forgotten_categories": f_cats,
-        "forgotten_skus": f_skus,
-        "forgotten_bought_in": f_back,
-    }).iloc[rank].reset_index(drop=True)
+    truth = (
+        pd.DataFrame(
+            {
+                "order_id": oid,
+                "user_id": user_strings[order_user],
+                "ts": order_ts,
+                "kind": np.where(orders.follow_up_of < 0, "project", "follow-up").astype(object),
+                "project": np.array([p.slug for p in PROJECTS], dtype=object)[orders.project],
+                "follow_up_of": np.where(
+                    orders.follow_up_of >= 0, oid[np.maximum(orders.follow_up_of, 0)], None
+                ),
+                "shopper_styles": shopper_styles,
+                "order_style": slug_arr[orders.style],
+                "forgotten_categories": f_cats,
+                "forgotten_skus": f_skus,
+                "forgotten_bought_in": f_back,
+            }
+        )
+        .iloc[rank]
+        .reset_index(drop=True)
+    )
 
     item_styles = draw.item_truth()
-    summary = _summary(seed, n_orders, catalog, interactions, truth, item_styles, orders,
-                       n_browse)
+    summary = _summary(seed, n_orders, catalog, interactions, truth, item_styles, orders, n_browse)
     return World(catalog, interactions, truth, item_styles, summary)
 
 
-def _summary(seed: int, n_orders: int, catalog: Catalog, interactions: Interactions,
-             truth: pd.DataFrame, item_styles: pd.DataFrame, orders: OrderDraw,
-             n_browse: int) -> dict[str, Any]:
+def _summary(
+    seed: int,
+    n_orders: int,
+    catalog: Catalog,
+    interactions: Interactions,
+    truth: pd.DataFrame,
+    item_styles: pd.DataFrame,
+    orders: OrderDraw,
+    n_browse: int,
+) -> dict[str, Any]:
     events = interactions.frame["event"].value_counts()
     tagged = item_styles.groupby("family")["tagged"].mean()
     n_forgot = len(orders.forgot_order)
@@ -208,7 +238,8 @@ def _summary(seed: int, n_orders: int, catalog: Catalog, interactions: Interacti
         "forget_probability_range": list(FORGET_RANGE),
         "forget_probability": dict(sorted(FORGET_PROBABILITY.items())),
         "forgotten_bought_later_share": round(
-            float((orders.forgot_return_order >= 0).mean()) if n_forgot else 0.0, 4),
+            float((orders.forgot_return_order >= 0).mean()) if n_forgot else 0.0, 4
+        ),
         "return_within_days": RETURN_WITHIN_DAYS,
         "orders_with_forgotten": int((truth["forgotten_skus"].str.len() > 0).sum()),
         "first_ts": str(interactions.frame["ts"].min()),

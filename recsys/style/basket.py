@@ -62,9 +62,13 @@ class BasketStyleInferer:
         item_styles = np.asarray(item_styles, dtype=np.float64)
         n, k = item_styles.shape
         if k != len(taxonomy):
-            raise ValueError(f"item_styles has {k} columns but the taxonomy has {len(taxonomy)} styles")
+            raise ValueError(
+                f"item_styles has {k} columns but the taxonomy has {len(taxonomy)} styles"
+            )
         if len(informativeness) != n or len(titles) != n or len(skus) != n:
-            raise ValueError("item_styles, informativeness, titles and skus must have one entry per item")
+            raise ValueError(
+                "item_styles, informativeness, titles and skus must have one entry per item"
+            )
         active = item_styles.sum(axis=1) > 0
         if prior is None:
             prior = item_styles[active].mean(axis=0) if active.any() else np.full(k, 1.0 / k)
@@ -89,14 +93,21 @@ class BasketStyleInferer:
         self.quantity_weight = quantity_weight
 
     @classmethod
-    def from_model(cls, model: ItemStyleModel, catalog: Catalog, **kwargs: float) -> BasketStyleInferer:
+    def from_model(
+        cls, model: ItemStyleModel, catalog: Catalog, **kwargs: float
+    ) -> BasketStyleInferer:
         """The reader for a fitted model, with the evidence weights it calibrated on its
         training baskets."""
         model._check_catalog(catalog)
         return cls(
-            model.item_styles_, model.informativeness_, catalog.frame["title"].tolist(),
-            catalog.ids.to_list(), model.taxonomy_, prior=model.prior_,
-            item_weights=model.item_evidence_weights(), **kwargs,
+            model.item_styles_,
+            model.informativeness_,
+            catalog.frame["title"].tolist(),
+            catalog.ids.to_list(),
+            model.taxonomy_,
+            prior=model.prior_,
+            item_weights=model.item_evidence_weights(),
+            **kwargs,
         )
 
     # ------------------------------------------------------------------ numbers
@@ -132,7 +143,9 @@ class BasketStyleInferer:
         rows, contrib = self._contributions(rows, quantities)
         if not self.active_[rows].any():
             return StyleReading(
-                top=None, confidence=0.0, distribution={s: 0.0 for s in self.slugs},
+                top=None,
+                confidence=0.0,
+                distribution={s: 0.0 for s in self.slugs},
                 explanation="no clear style: nothing in the basket carries a style",
             )
         post = self._posterior(contrib)
@@ -143,7 +156,9 @@ class BasketStyleInferer:
         if confidence < self.min_confidence:
             shown = ", ".join(f"{self.slugs[j]} {post[j]:.2f}" for j in order[:2])
             return StyleReading(
-                top=None, confidence=confidence, distribution=distribution,
+                top=None,
+                confidence=confidence,
+                distribution=distribution,
                 evidence=self._evidence(rows, contrib, [first]),
                 explanation=f"no clear style ({shown})",
             )
@@ -152,12 +167,17 @@ class BasketStyleInferer:
             styles.append(runner)
         evidence = self._evidence(rows, contrib, styles)
         return StyleReading(
-            top=self.slugs[first], confidence=confidence, distribution=distribution,
-            evidence=evidence, second=self.slugs[runner] if len(styles) > 1 else None,
+            top=self.slugs[first],
+            confidence=confidence,
+            distribution=distribution,
+            evidence=evidence,
+            second=self.slugs[runner] if len(styles) > 1 else None,
             explanation="; ".join(self._sentence(evidence, j, post[j]) for j in styles),
         )
 
-    def _evidence(self, rows: np.ndarray, contrib: np.ndarray, styles: list[int]) -> tuple[StyleEvidence, ...]:
+    def _evidence(
+        self, rows: np.ndarray, contrib: np.ndarray, styles: list[int]
+    ) -> tuple[StyleEvidence, ...]:
         """Items that pushed toward each style; ``weight`` is the item's share of that style's
         positive evidence."""
         out: list[StyleEvidence] = []
@@ -171,7 +191,11 @@ class BasketStyleInferer:
                 if share < 0.05:
                     break
                 r = int(rows[i])
-                out.append(StyleEvidence(self.skus[r], self.titles[r], self.slugs[j], round(float(share), 4)))
+                out.append(
+                    StyleEvidence(
+                        self.skus[r], self.titles[r], self.slugs[j], round(float(share), 4)
+                    )
+                )
         return tuple(out)
 
     def _short(self, title: str) -> str:

@@ -22,25 +22,32 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser(
-        "style-report", help="fit the item style model and write the tagging-quality report",
+        "style-report",
+        help="fit the item style model and write the tagging-quality report",
         description="Fit the item style model on a catalog and its purchases, print a summary and "
         "write the products whose tag the model disagrees with (sku, title, tagged, predicted, "
         "confidence) to a CSV a merchandiser can work through.",
     )
     _data_arguments(report)
     report.add_argument("--out", required=True, type=Path, help="CSV file for the report")
-    report.add_argument("--min-confidence", type=float, default=0.5,
-                        help="report a disagreement only when the model is at least this sure")
+    report.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.5,
+        help="report a disagreement only when the model is at least this sure",
+    )
     report.add_argument("--model-out", type=Path, help="also save the fitted model to this folder")
     report.set_defaults(handler=run_report)
 
     infer = subparsers.add_parser(
-        "style-infer", help="print the style reading of a basket",
+        "style-infer",
+        help="print the style reading of a basket",
         description="Read the style of a basket of SKUs (fits the model, or loads --model).",
     )
     _data_arguments(infer)
-    infer.add_argument("--skus", required=True,
-                       help="comma-separated SKUs, each optionally SKU:QUANTITY")
+    infer.add_argument(
+        "--skus", required=True, help="comma-separated SKUs, each optionally SKU:QUANTITY"
+    )
     infer.add_argument("--model", type=Path, help="folder of a saved style model (skips fitting)")
     infer.set_defaults(handler=run_infer)
 
@@ -49,9 +56,12 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", required=True, type=Path, help="catalog CSV/Parquet")
     parser.add_argument("--interactions", type=Path, help="interactions CSV/Parquet (purchases)")
     parser.add_argument("--taxonomy", type=Path, help="style taxonomy YAML (default: bundled)")
-    parser.add_argument("--keywords", type=Path,
-                        help="YAML with a 'keywords' mapping style -> title words, used as tags "
-                        "where a product has none (e.g. for Online Retail)")
+    parser.add_argument(
+        "--keywords",
+        type=Path,
+        help="YAML with a 'keywords' mapping style -> title words, used as tags "
+        "where a product has none (e.g. for Online Retail)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -91,17 +101,25 @@ def run_report(args: argparse.Namespace) -> int:
     if args.model_out:
         model.save(args.model_out)
     s = model.summary_
-    print(f"items: {s['n_items']}  tagged: {s['n_tagged']}  keyword-seeded: {s['n_keyword_seeded']}  "
-          f"inferred: {s['n_inferred']}  style-neutral / no signal: {s['n_neutral']}")
+    print(
+        f"items: {s['n_items']}  tagged: {s['n_tagged']}  keyword-seeded: {s['n_keyword_seeded']}  "
+        f"inferred: {s['n_inferred']}  style-neutral / no signal: {s['n_neutral']}"
+    )
     print(f"model: {s['message']}")
     if model.learned_:
         styles = model.item_styles_.argmax(axis=1)
         counts = np.bincount(styles[~model.neutral_], minlength=len(model.taxonomy_))
-        print("items per top style: " + ", ".join(
-            f"{slug} {c}" for slug, c in zip(model.taxonomy_.slugs, counts, strict=True)))
+        print(
+            "items per top style: "
+            + ", ".join(
+                f"{slug} {c}" for slug, c in zip(model.taxonomy_.slugs, counts, strict=True)
+            )
+        )
     print(f"tag disagreements (confidence >= {args.min_confidence}): {len(report)} -> {args.out}")
     for rec in report.head(10).itertuples():
-        print(f"  {rec.sku}  {rec.title!r}: tagged {rec.tagged}, model says {rec.predicted} ({rec.confidence:.2f})")
+        print(
+            f"  {rec.sku}  {rec.title!r}: tagged {rec.tagged}, model says {rec.predicted} ({rec.confidence:.2f})"
+        )
     return 0
 
 
@@ -113,7 +131,9 @@ def run_infer(args: argparse.Namespace) -> int:
             continue
         sku, _, qty = part.partition(":")
         if qty and not qty.isdigit() or qty == "0":
-            raise DataContractError("--skus", f"quantity of {sku!r} must be a whole number > 0, got {qty!r}")
+            raise DataContractError(
+                "--skus", f"quantity of {sku!r} must be a whole number > 0, got {qty!r}"
+            )
         skus.append(sku)
         quantities.append(int(qty) if qty else 1)
     rows, unknown = catalog.ids.rows(skus)
@@ -122,7 +142,9 @@ def run_infer(args: argparse.Namespace) -> int:
     known = [q for s, q in zip(skus, quantities, strict=True) if s not in unknown]
     reading = BasketStyleInferer.from_model(model, catalog).infer(rows, np.asarray(known))
     print(reading.explanation)
-    print(f"top: {reading.top or '-'}  second: {reading.second or '-'}  confidence: {reading.confidence:.2f}")
+    print(
+        f"top: {reading.top or '-'}  second: {reading.second or '-'}  confidence: {reading.confidence:.2f}"
+    )
     dist = sorted(reading.distribution.items(), key=lambda kv: -kv[1])
     print("distribution: " + (", ".join(f"{s} {p:.2f}" for s, p in dist if p >= 0.01) or "-"))
     for e in reading.evidence:

@@ -25,7 +25,9 @@ def title_words(title: str) -> list[str]:
     return _WORD_RE.findall(title.lower())
 
 
-def _features(category: str | None, attrs: tuple[Any, ...], extra: dict[str, Any], title: str) -> list[str]:
+def _features(
+    category: str | None, attrs: tuple[Any, ...], extra: dict[str, Any], title: str
+) -> list[str]:
     names: list[str] = []
     if category:
         names.append(f"cat={category}")
@@ -42,8 +44,9 @@ def _features(category: str | None, attrs: tuple[Any, ...], extra: dict[str, Any
 def item_feature_names(catalog: Catalog, row: int) -> list[str]:
     """The features of one catalog row (deduplicated, stable order)."""
     rec = catalog.frame.iloc[row]
-    return _features(rec["category"], tuple(rec[c] for c in ATTRIBUTE_COLUMNS),
-                     rec["attributes"], rec["title"])
+    return _features(
+        rec["category"], tuple(rec[c] for c in ATTRIBUTE_COLUMNS), rec["attributes"], rec["title"]
+    )
 
 
 def catalog_features(catalog: Catalog) -> list[list[str]]:
@@ -53,7 +56,11 @@ def catalog_features(catalog: Catalog) -> list[list[str]]:
     return [
         _features(cat, a, extra, title)
         for cat, a, extra, title in zip(
-            f["category"].tolist(), attrs, f["attributes"].tolist(), f["title"].tolist(), strict=True
+            f["category"].tolist(),
+            attrs,
+            f["attributes"].tolist(),
+            f["title"].tolist(),
+            strict=True,
         )
     ]
 

@@ -40,9 +40,7 @@ META_FILE = "style_model.json"
 _EPS = 1e-6
 
 
-def keyword_labels(
-    catalog: Catalog, keyword_seeds: Mapping[str, Sequence[str]]
-) -> np.ndarray:
+def keyword_labels(catalog: Catalog, keyword_seeds: Mapping[str, Sequence[str]]) -> np.ndarray:
     """(n_items, n_styles) 0/1 float32: style k where the title contains one of its keywords
     (whole words, case-insensitive). Unknown styles are rejected."""
     taxonomy = catalog.taxonomy
@@ -131,8 +129,12 @@ class ItemStyleModel:
             seeded = (labels.sum(axis=1) == 0) & (kw.sum(axis=1) > 0)
             labels[seeded] = kw[seeded]
         tagged = labels.sum(axis=1) > 0
-        y = np.divide(labels, labels.sum(axis=1, keepdims=True), where=tagged[:, None],
-                      out=np.zeros_like(labels)).astype(np.float64)
+        y = np.divide(
+            labels,
+            labels.sum(axis=1, keepdims=True),
+            where=tagged[:, None],
+            out=np.zeros_like(labels),
+        ).astype(np.float64)
 
         self.taxonomy_ = taxonomy
         self.skus_ = np.asarray(catalog.ids.to_list(), dtype=str)
@@ -144,8 +146,12 @@ class ItemStyleModel:
         self.basket_weights_ = np.ones(2)
         self.basket_item_agreement_ = 1.0
         if not tagged.any():
-            return self._fit_nothing(n, k, "the catalog has no style tags"
-                                     + ("" if self.keyword_seeds else " and no keyword seeds"))
+            return self._fit_nothing(
+                n,
+                k,
+                "the catalog has no style tags"
+                + ("" if self.keyword_seeds else " and no keyword seeds"),
+            )
 
         has_orders = orders is not None and orders.nnz > 0
         graph = co_purchase_graph(orders) if has_orders and self.use_behaviour else None
@@ -183,13 +189,19 @@ class ItemStyleModel:
         if has_orders and 0 < self.calibration_share < 1:
             self.basket_weights_ = self._calibrate_basket_scale(catalog, orders, y, tagged)
         self.summary_ = {
-            "n_items": int(n), "n_tagged": int(tagged.sum() - seeded.sum()),
+            "n_items": int(n),
+            "n_tagged": int(tagged.sum() - seeded.sum()),
             "n_keyword_seeded": int(seeded.sum()),
-            "n_inferred": int((~tagged & ~neutral).sum()), "n_neutral": int(neutral.sum()),
-            "behaviour": graph is not None, "basket_weights": [float(w) for w in self.basket_weights_],
+            "n_inferred": int((~tagged & ~neutral).sum()),
+            "n_neutral": int(neutral.sum()),
+            "behaviour": graph is not None,
+            "basket_weights": [float(w) for w in self.basket_weights_],
             "basket_item_agreement": float(self.basket_item_agreement_),
-            "expert_weights": dict(zip(self.expert_names_, map(float, self.expert_weights_), strict=True)),
-            "message": "learned from tags, content" + (" and co-purchase" if graph is not None else ""),
+            "expert_weights": dict(
+                zip(self.expert_names_, map(float, self.expert_weights_), strict=True)
+            ),
+            "message": "learned from tags, content"
+            + (" and co-purchase" if graph is not None else ""),
         }
         log.info("style model: %s", self.summary_)
         return self
@@ -203,13 +215,24 @@ class ItemStyleModel:
         self.neutral_ = np.ones(n, dtype=bool)
         self.heldout_styles_ = np.zeros((n, k), dtype=np.float32)
         self.learned_ = False
-        self.summary_ = {"n_items": int(n), "n_tagged": 0, "n_keyword_seeded": 0, "n_inferred": 0,
-                         "n_neutral": int(n), "behaviour": False, "expert_weights": {},
-                         "message": message}
+        self.summary_ = {
+            "n_items": int(n),
+            "n_tagged": 0,
+            "n_keyword_seeded": 0,
+            "n_inferred": 0,
+            "n_neutral": int(n),
+            "behaviour": False,
+            "expert_weights": {},
+            "message": message,
+        }
         return self
 
     def _calibrate_basket_scale(
-        self, catalog: Catalog, orders: sp.csr_matrix, y: np.ndarray, tagged: np.ndarray,
+        self,
+        catalog: Catalog,
+        orders: sp.csr_matrix,
+        y: np.ndarray,
+        tagged: np.ndarray,
         max_baskets: int = 5000,
     ) -> np.ndarray:
         """Evidence weights (tagged items, inferred items) that best predict a tagged item's
@@ -227,7 +250,7 @@ class ItemStyleModel:
         late = orders[cut:].tocsr()
         evidence, targets = [], []
         for r in rng.permutation(late.shape[0]):
-            items = late.indices[late.indptr[r]:late.indptr[r + 1]]
+            items = late.indices[late.indptr[r] : late.indptr[r + 1]]
             candidates = items[tagged[items]]
             if len(candidates) == 0 or len(items) < 2:
                 continue
@@ -236,7 +259,9 @@ class ItemStyleModel:
             if not inner.item_styles_[context].any():
                 continue
             is_tag = tagged[context]
-            evidence.append((ratios[context[is_tag]].sum(axis=0), ratios[context[~is_tag]].sum(axis=0)))
+            evidence.append(
+                (ratios[context[is_tag]].sum(axis=0), ratios[context[~is_tag]].sum(axis=0))
+            )
             targets.append(y[target])
             if len(targets) >= max_baskets:
                 break
@@ -254,12 +279,21 @@ class ItemStyleModel:
             item = theta[2] * style + (1 - theta[2]) * prior
             return float(-(tg * np.log(item + _EPS)).sum())
 
-        res = minimize(loss, np.array([1.0, 1.0, 0.8]), method="L-BFGS-B",
-                       bounds=[(0.0, 3.0), (0.0, 3.0), (0.05, 1.0)])
+        res = minimize(
+            loss,
+            np.array([1.0, 1.0, 0.8]),
+            method="L-BFGS-B",
+            bounds=[(0.0, 3.0), (0.0, 3.0), (0.05, 1.0)],
+        )
         self.basket_item_agreement_ = float(res.x[2])
-        log.info("basket evidence weights tagged %.3f, inferred %.3f; a basket item shares the "
-                 "basket's style with p=%.2f (%d held-out training baskets)",
-                 res.x[0], res.x[1], res.x[2], len(tg))
+        log.info(
+            "basket evidence weights tagged %.3f, inferred %.3f; a basket item shares the "
+            "basket's style with p=%.2f (%d held-out training baskets)",
+            res.x[0],
+            res.x[1],
+            res.x[2],
+            len(tg),
+        )
         return res.x[:2]
 
     @staticmethod
@@ -280,7 +314,9 @@ class ItemStyleModel:
         and held out (each tagged product predicted by a model that never saw it; untagged rows
         as in the first)."""
         features = catalog_features(catalog)
-        vocab = ContentVocabulary(self.min_feature_count).fit([features[i] for i in np.flatnonzero(tagged)])
+        vocab = ContentVocabulary(self.min_feature_count).fit(
+            [features[i] for i in np.flatnonzero(tagged)]
+        )
         x = vocab.transform(features)
         self.n_content_features_ = len(vocab.names_)
         k = y.shape[1]
@@ -326,7 +362,9 @@ class ItemStyleModel:
 
     def item_evidence_weights(self) -> np.ndarray:
         """(n_items,) weight of each item's evidence in a basket reading (calibrated)."""
-        return np.where(self.tagged_, self.basket_weights_[0], self.basket_weights_[1]).astype(np.float32)
+        return np.where(self.tagged_, self.basket_weights_[0], self.basket_weights_[1]).astype(
+            np.float32
+        )
 
     # ------------------------------------------------------------------ reports
     def tag_disagreements(self, catalog: Catalog, min_confidence: float = 0.5) -> pd.DataFrame:
@@ -342,30 +380,42 @@ class ItemStyleModel:
             labels.any(axis=1) & ~labels[np.arange(len(top)), top] & (conf >= min_confidence)
         )
         slugs = self.taxonomy_.slugs
-        frame = pd.DataFrame({
-            "sku": catalog.frame["sku"].to_numpy()[rows],
-            "title": catalog.frame["title"].to_numpy()[rows],
-            "tagged": ["|".join(slugs[j] for j in np.flatnonzero(labels[r])) for r in rows],
-            "predicted": [slugs[top[r]] for r in rows],
-            "confidence": conf[rows].astype(float),
-        })
-        return frame.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
+        frame = pd.DataFrame(
+            {
+                "sku": catalog.frame["sku"].to_numpy()[rows],
+                "title": catalog.frame["title"].to_numpy()[rows],
+                "tagged": ["|".join(slugs[j] for j in np.flatnonzero(labels[r])) for r in rows],
+                "predicted": [slugs[top[r]] for r in rows],
+                "confidence": conf[rows].astype(float),
+            }
+        )
+        return frame.sort_values("confidence", ascending=False, kind="stable").reset_index(
+            drop=True
+        )
 
     def _check_catalog(self, catalog: Catalog) -> None:
         if len(catalog) != len(self.skus_) or not np.array_equal(
             np.asarray(catalog.ids.to_list(), dtype=str), self.skus_
         ):
-            raise ValueError("this catalog is not the one the style model was fitted on (SKUs differ)")
+            raise ValueError(
+                "this catalog is not the one the style model was fitted on (SKUs differ)"
+            )
 
     # ------------------------------------------------------------------ persistence
     def hyperparameters(self) -> dict[str, Any]:
         return {
-            "l2": self.l2, "min_feature_count": self.min_feature_count, "n_folds": self.n_folds,
-            "propagation_rounds": self.propagation_rounds, "prior_strength": self.prior_strength,
-            "tag_trust": self.tag_trust, "neutral_threshold": self.neutral_threshold,
+            "l2": self.l2,
+            "min_feature_count": self.min_feature_count,
+            "n_folds": self.n_folds,
+            "propagation_rounds": self.propagation_rounds,
+            "prior_strength": self.prior_strength,
+            "tag_trust": self.tag_trust,
+            "neutral_threshold": self.neutral_threshold,
             "keyword_seeds": {k: list(v) for k, v in self.keyword_seeds.items()}
-            if self.keyword_seeds else None,
-            "calibration_share": self.calibration_share, "use_behaviour": self.use_behaviour,
+            if self.keyword_seeds
+            else None,
+            "calibration_share": self.calibration_share,
+            "use_behaviour": self.use_behaviour,
             "seed": self.seed,
         }
 
@@ -374,17 +424,28 @@ class ItemStyleModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.savez(
-            directory / ARRAYS_FILE, item_styles=self.item_styles_,
-            informativeness=self.informativeness_, neutral=self.neutral_,
-            heldout_styles=self.heldout_styles_, prior=self.prior_, tagged=self.tagged_,
-            seeded=self.seeded_, labels=self.labels_, skus=self.skus_, expert_weights=self.expert_weights_,
+            directory / ARRAYS_FILE,
+            item_styles=self.item_styles_,
+            informativeness=self.informativeness_,
+            neutral=self.neutral_,
+            heldout_styles=self.heldout_styles_,
+            prior=self.prior_,
+            tagged=self.tagged_,
+            seeded=self.seeded_,
+            labels=self.labels_,
+            skus=self.skus_,
+            expert_weights=self.expert_weights_,
             basket_weights=self.basket_weights_,
             basket_item_agreement=np.float64(self.basket_item_agreement_),
         )
         meta = {
-            "schema_version": SCHEMA_VERSION, "kind": "item_style_model",
-            "hyperparameters": self.hyperparameters(), "taxonomy": self.taxonomy_.to_dict(),
-            "expert_names": self.expert_names_, "learned": self.learned_, "summary": self.summary_,
+            "schema_version": SCHEMA_VERSION,
+            "kind": "item_style_model",
+            "hyperparameters": self.hyperparameters(),
+            "taxonomy": self.taxonomy_.to_dict(),
+            "expert_names": self.expert_names_,
+            "learned": self.learned_,
+            "summary": self.summary_,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         return directory

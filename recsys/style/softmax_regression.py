@@ -46,7 +46,10 @@ class SoftmaxRegression:
             return float(value), np.concatenate([gw.ravel(), g.sum(axis=0)])
 
         res = minimize(
-            loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+            loss,
+            np.zeros(d * k + k),
+            jac=True,
+            method="L-BFGS-B",
             options={"maxiter": self.max_iter},
         )
         self.coef_ = res.x[: d * k].reshape(d, k)
@@ -79,7 +82,11 @@ class ExpertPooling:
             return float(value), np.einsum("nk,nek->e", g, ratios) + self.l2 * a
 
         res = minimize(
-            loss, np.ones(e), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * e,
+            loss,
+            np.ones(e),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] * e,
             options={"maxiter": self.max_iter},
         )
         self.weights_ = res.x

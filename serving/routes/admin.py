@@ -19,7 +19,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/model", response_model=ModelInfo, summary="The served model", responses=AUTH_RESPONSES)
+@router.get(
+    "/model", response_model=ModelInfo, summary="The served model", responses=AUTH_RESPONSES
+)
 def model_info(holder: HolderDep) -> ModelInfo:
     m = holder.current
     return ModelInfo(
@@ -56,11 +58,15 @@ async def reload_model(
         holder.reload_in_background(force=force)
         m = holder.current
         return ReloadOut(
-            outcome="started", version=m.version if m else None,
-            message="reload started in the background", seconds=0.0,
+            outcome="started",
+            version=m.version if m else None,
+            message="reload started in the background",
+            seconds=0.0,
         )
     result = await run_in_threadpool(holder.reload, force=force)
     return ReloadOut(
-        outcome=result.outcome, version=result.version, message=result.message,
+        outcome=result.outcome,
+        version=result.version,
+        message=result.message,
         seconds=round(result.seconds, 3),
     )

@@ -35,7 +35,12 @@ router = APIRouter(tags=["events"])
     "is counted in `duplicates` and not applied twice). New events update the shopper's online "
     "state (recent items, style affinity) and popularity; `recsys events export` hands them "
     "to the next training. 503 means nothing was stored: retry the same batch.",
-    responses={503: {"model": Problem, "description": "The event store is unavailable; nothing was stored."}},
+    responses={
+        503: {
+            "model": Problem,
+            "description": "The event store is unavailable; nothing was stored.",
+        }
+    },
 )
 def post_events(
     body: EventBatchIn,
@@ -54,8 +59,14 @@ def post_events(
         )
     events = [
         Event(
-            event_id=e.event_id, type=e.type, sku=e.sku, ts=e.ts, quantity=e.quantity,
-            user_id=e.user_id, session_id=e.session_id, order_id=e.order_id,
+            event_id=e.event_id,
+            type=e.type,
+            sku=e.sku,
+            ts=e.ts,
+            quantity=e.quantity,
+            user_id=e.user_id,
+            session_id=e.session_id,
+            order_id=e.order_id,
         )
         for e in body.events
     ]
@@ -68,7 +79,8 @@ def post_events(
         else:
             log.exception("event store failed")
         raise HTTPException(
-            503, f"event store unavailable, nothing stored; retry the batch ({type(exc).__name__})",
+            503,
+            f"event store unavailable, nothing stored; retry the batch ({type(exc).__name__})",
             headers={"Retry-After": "1"},
         ) from exc
     metrics.events_accepted.inc(result.accepted)
@@ -77,7 +89,9 @@ def post_events(
     unknown: list[str] = []
     if model is not None:
         refused = {r.index for r in result.rejected}
-        unknown = sorted({e.sku for i, e in enumerate(events) if i not in refused and model.row(e.sku) < 0})
+        unknown = sorted(
+            {e.sku for i, e in enumerate(events) if i not in refused and model.row(e.sku) < 0}
+        )
     # online state (popularity, recent items) only from SKUs of the served catalogue: with no
     # model there is none, and anonymous events naming made-up SKUs must not become "popular"
     known = [e for e in result.inserted if model is not None and model.row(e.sku) >= 0]
@@ -94,6 +108,9 @@ def post_events(
     if rejected:
         log.warning("refused %d event(s) of a batch: %s", len(rejected), rejected[0].message)
     return EventAck(
-        accepted=result.accepted, duplicates=result.duplicates, unknown_skus=unknown, rejected=rejected,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        unknown_skus=unknown,
+        rejected=rejected,
         conflicting_duplicates=list(result.conflicting[:100]),
     )

@@ -32,9 +32,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing credential."},
     403: {"model": Problem, "description": "Wrong key."},
     404: {"model": Problem, "description": "No such experiment."},
-    409: {"model": Problem, "description": "Stale version, not a draft, placement taken, or over the memory budget."},
+    409: {
+        "model": Problem,
+        "description": "Stale version, not a draft, placement taken, or over the memory budget.",
+    },
 }
-Author = Annotated[str, Header(alias="X-Author", max_length=200, description="Who makes the change.")]
+Author = Annotated[
+    str, Header(alias="X-Author", max_length=200, description="Who makes the change.")
+]
 BaseVersion = Annotated[int | None, Query(ge=1, description="The version your change is based on.")]
 
 
@@ -58,7 +63,9 @@ def _env() -> Environment:
 
 def build_router() -> APIRouter:
     router = APIRouter(tags=["experiments"])
-    api = APIRouter(prefix="/v1/experiments", dependencies=[Depends(require_admin)], responses=RESPONSES)
+    api = APIRouter(
+        prefix="/v1/experiments", dependencies=[Depends(require_admin)], responses=RESPONSES
+    )
 
     @api.get("", summary="All experiments")
     def list_experiments(runtime: ExperimentsDep) -> list[dict[str, Any]]:
@@ -73,44 +80,71 @@ def build_router() -> APIRouter:
         return _call(_store(runtime).get, name).to_dict()
 
     @api.put("/{name}", summary="Edit a draft (base_version required)")
-    def update(name: str, body: Experiment, runtime: ExperimentsDep, base_version: BaseVersion = None,
-               author: Author = "api") -> dict[str, Any]:
+    def update(
+        name: str,
+        body: Experiment,
+        runtime: ExperimentsDep,
+        base_version: BaseVersion = None,
+        author: Author = "api",
+    ) -> dict[str, Any]:
         if body.name != name:
-            raise HTTPException(422, f"the body's name {body.name!r} differs from the URL's {name!r}")
+            raise HTTPException(
+                422, f"the body's name {body.name!r} differs from the URL's {name!r}"
+            )
         if base_version is None:
             raise HTTPException(422, "base_version is required: the version your edit is based on")
         return _call(_store(runtime).update, body, base_version, author).to_dict()
 
     @api.post("/{name}/start", summary="Start (refused over the memory budget)")
-    async def start(name: str, runtime: ExperimentsDep, base_version: BaseVersion = None,
-                    author: Author = "api") -> dict[str, Any]:
+    async def start(
+        name: str, runtime: ExperimentsDep, base_version: BaseVersion = None, author: Author = "api"
+    ) -> dict[str, Any]:
         stored = await run_in_threadpool(
-            _call, _store(runtime).start, name, author, base_version=base_version,
+            _call,
+            _store(runtime).start,
+            name,
+            author,
+            base_version=base_version,
             check=runtime.check_budget,
         )
         await run_in_threadpool(runtime.refresh)
         return stored.to_dict()
 
     @api.post("/{name}/stop", summary="Stop")
-    async def stop(name: str, runtime: ExperimentsDep, base_version: BaseVersion = None,
-                   author: Author = "api") -> dict[str, Any]:
-        stored = await run_in_threadpool(_call, _store(runtime).stop, name, author, base_version=base_version)
+    async def stop(
+        name: str, runtime: ExperimentsDep, base_version: BaseVersion = None, author: Author = "api"
+    ) -> dict[str, Any]:
+        stored = await run_in_threadpool(
+            _call, _store(runtime).stop, name, author, base_version=base_version
+        )
         await run_in_threadpool(runtime.refresh)
         return stored.to_dict()
 
     @api.get("/{name}/history", summary="Every version, newest first")
     def history(name: str, runtime: ExperimentsDep) -> list[dict[str, Any]]:
         return [
-            {"version": h.version, "action": h.action, "author": h.author, "at": h.at.isoformat(),
-             "document": h.document}
+            {
+                "version": h.version,
+                "action": h.action,
+                "author": h.author,
+                "at": h.at.isoformat(),
+                "document": h.document,
+            }
             for h in _call(_store(runtime).history, name)
         ]
 
     @api.get("/{name}/report", summary="Per-variant metrics, differences to control, SRM check")
     def experiment_report(
-        name: str, runtime: ExperimentsDep, settings: SettingsDep, events: EventLogDep,
-        model: CurrentModel, recorder: ImpressionsDep, request: Request,
-        minimum_effect: Annotated[float, Query(gt=0, le=10, description="Relative effect for 'units needed'.")] = 0.05,
+        name: str,
+        runtime: ExperimentsDep,
+        settings: SettingsDep,
+        events: EventLogDep,
+        model: CurrentModel,
+        recorder: ImpressionsDep,
+        request: Request,
+        minimum_effect: Annotated[
+            float, Query(gt=0, le=10, description="Relative effect for 'units needed'.")
+        ] = 0.05,
     ) -> dict[str, Any]:
         exp = _call(_store(runtime).get, name).experiment
         if recorder.recorder is not None:
@@ -120,10 +154,16 @@ def build_router() -> APIRouter:
             imp = impressions.read_frame(experiment=name)
         finally:
             impressions.dispose()
-        prices = dict(zip(model.catalog.skus, model.prices, strict=False)) if model is not None else None
+        prices = (
+            dict(zip(model.catalog.skus, model.prices, strict=False)) if model is not None else None
+        )
         rep = report(
-            exp, imp, events.read_frame(), EventContextLog(events.engine).read_frame(),
-            window_hours=settings.attribution_window_hours, prices=prices,
+            exp,
+            imp,
+            events.read_frame(),
+            EventContextLog(events.engine).read_frame(),
+            window_hours=settings.attribution_window_hours,
+            prices=prices,
             minimum_effect=minimum_effect,
         )
         return rep.to_dict()
@@ -138,7 +178,10 @@ def build_router() -> APIRouter:
     @router.get("/admin/experiments.js", include_in_schema=False)
     def page_script() -> Response:
         # a file of its own: the admin pages' Content-Security-Policy allows no inline script
-        return Response((TEMPLATES / "experiments.js").read_bytes(), media_type="text/javascript",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            (TEMPLATES / "experiments.js").read_bytes(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-store"},
+        )
 
     return router

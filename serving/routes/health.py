@@ -53,7 +53,9 @@ async def readyz(
     details: list[str] = []
     if model is None:
         problems.append("no model loaded")
-        details.append(f"no model loaded from {holder.source.uri}: {holder.last_error or 'not tried yet'}")
+        details.append(
+            f"no model loaded from {holder.source.uri}: {holder.last_error or 'not tried yet'}"
+        )
     store = await run_in_threadpool(_probe, events.probe_write)
     if store:
         problems.append("event store unreachable or not writable")

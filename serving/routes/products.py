@@ -38,22 +38,34 @@ async def product_recommendations(
     k: Annotated[int, Query(ge=1, description="How many items (at most RECSYS_MAX_K).")] = 10,
 ) -> RecommendationResponse:
     if k > settings.max_k:
-        raise HTTPException(422, f"k: must be between 1 and {settings.max_k} (RECSYS_MAX_K); got {k}")
+        raise HTTPException(
+            422, f"k: must be between 1 and {settings.max_k} (RECSYS_MAX_K); got {k}"
+        )
     if model is None:
         rec = answer.recommend(
-            None, RecommendationRequest(basket=(), page="product", k=k, exclude_skus=(sku,)),
-            rules=None, deadline=0.0, online=online, metrics=metrics,
+            None,
+            RecommendationRequest(basket=(), page="product", k=k, exclude_skus=(sku,)),
+            rules=None,
+            deadline=0.0,
+            online=online,
+            metrics=metrics,
         )
         return answer.response_from(None, rec, request_id)
     if model.row(sku) < 0:
-        raise HTTPException(404, f"unknown sku {sku!r}: not in the served catalog ({model.version})")
+        raise HTTPException(
+            404, f"unknown sku {sku!r}: not in the served catalog ({model.version})"
+        )
     try:
         rec = model.recommender.product_recommendations(sku, k)
     except Exception:  # noqa: BLE001 - fall back like the basket endpoint
         metrics.fallbacks.labels("pipeline_error").inc()
         rec = answer.recommend(
-            model, RecommendationRequest(basket=(), page="product", k=k, exclude_skus=(sku,)),
-            rules=None, deadline=0.0, online=online, metrics=metrics,
+            model,
+            RecommendationRequest(basket=(), page="product", k=k, exclude_skus=(sku,)),
+            rules=None,
+            deadline=0.0,
+            online=online,
+            metrics=metrics,
         )
     return answer.response_from(model, rec, request_id)
 
@@ -62,15 +74,21 @@ async def product_recommendations(
     "/v1/products",
     response_model=ProductList,
     summary="Catalog look-up by category, style or text",
-    responses={503: {"model": Problem, "description": "No model (and so no catalog) is loaded yet."}},
+    responses={
+        503: {"model": Problem, "description": "No model (and so no catalog) is loaded yet."}
+    },
 )
 def list_products(
     model: CurrentModel,
     category: Annotated[str | None, Query(max_length=128, examples=[EXAMPLE_CATEGORY])] = None,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Words in the title, category or SKU (prefixes and typos "
-              "tolerated), most relevant first.", examples=["wall paint"]),
+        Query(
+            max_length=200,
+            description="Words in the title, category or SKU (prefixes and typos "
+            "tolerated), most relevant first.",
+            examples=["wall paint"],
+        ),
     ] = None,
     style: Annotated[str | None, Query(max_length=64, examples=["loft"])] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -93,8 +111,12 @@ def list_products(
     rows = rows[mask[rows]]
     items = [
         ProductOut(
-            sku=r.sku, title=r.title, category=r.category, price=float(r.price),
-            in_stock=bool(r.in_stock), styles=list(r.styles),
+            sku=r.sku,
+            title=r.title,
+            category=r.category,
+            price=float(r.price),
+            in_stock=bool(r.in_stock),
+            styles=list(r.styles),
         )
         for r in frame.iloc[rows[:limit]].itertuples(index=False)
     ]

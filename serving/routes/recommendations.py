@@ -36,7 +36,9 @@ DESCRIPTION = """Recommendations for a basket on a page.
 
 def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
     if not 1 <= body.k <= settings.max_k:
-        raise limit_error("k", f"must be between 1 and {settings.max_k} (RECSYS_MAX_K); got {body.k}")
+        raise limit_error(
+            "k", f"must be between 1 and {settings.max_k} (RECSYS_MAX_K); got {body.k}"
+        )
     if len(body.basket) > settings.max_basket_items:
         raise limit_error(
             "basket",
@@ -50,7 +52,19 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(body, model, rules, deadline, online, metrics, settings, request_id, recorder, experiments, controls=None) -> Response:  # noqa: ANN001
+def _answer(
+    body,
+    model,
+    rules,
+    deadline,
+    online,
+    metrics,
+    settings,
+    request_id,
+    recorder,
+    experiments,
+    controls=None,
+) -> Response:  # noqa: ANN001
     check_limits(body, settings)
     request = answer.to_request(body, online, settings.accessory_slots, controls)
     routed = experiments.route(body.page, body.user_id or body.session_id, model, rules)
@@ -70,7 +84,12 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
         response_model=RecommendationResponse,
         summary="Recommend complements for a basket",
         description=DESCRIPTION,
-        responses={422: {"model": Problem, "description": "Invalid request: the body says which field and why."}},
+        responses={
+            422: {
+                "model": Problem,
+                "description": "Invalid request: the body says which field and why.",
+            }
+        },
     )
 
     if sync_handlers:
@@ -90,8 +109,17 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             controls: ControlsDep,
         ) -> Response:
             return _answer(
-                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
-                experiments, controls,
+                body,
+                model,
+                rules,
+                deadline,
+                online,
+                metrics,
+                settings,
+                request_id,
+                recorder,
+                experiments,
+                controls,
             )
 
     else:
@@ -111,8 +139,17 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
             controls: ControlsDep,
         ) -> Response:
             return _answer(
-                body, model, rules, deadline, online, metrics, settings, request_id, recorder,
-                experiments, controls,
+                body,
+                model,
+                rules,
+                deadline,
+                online,
+                metrics,
+                settings,
+                request_id,
+                recorder,
+                experiments,
+                controls,
             )
 
     return router

@@ -31,7 +31,9 @@ async def infer_style(
     basket = [BasketLine(b.sku, b.quantity) for b in body.basket]
     if model is None:
         return StyleResponse(
-            style=answer.style_out(NO_STYLE), unknown_skus=[], model_version=None,
+            style=answer.style_out(NO_STYLE),
+            unknown_skus=[],
+            model_version=None,
             request_id=request_id,
         )
     try:
@@ -39,6 +41,8 @@ async def infer_style(
     except Exception:  # noqa: BLE001 - no style is an honest answer
         reading, unknown = NO_STYLE, [b.sku for b in basket if model.row(b.sku) < 0]
     return StyleResponse(
-        style=answer.style_out(reading), unknown_skus=list(unknown),
-        model_version=model.version, request_id=request_id,
+        style=answer.style_out(reading),
+        unknown_skus=list(unknown),
+        model_version=model.version,
+        request_id=request_id,
     )

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from serving.rules.runtime import RulesRuntime
 
 
-def install_rules(app: FastAPI, settings: Settings, *, table_prefix: str = "recsys_") -> RulesRuntime:
+def install_rules(
+    app: FastAPI, settings: Settings, *, table_prefix: str = "recsys_"
+) -> RulesRuntime:
     """Add the rules API and page to ``app`` and return the (not yet started) runtime.
 
     The store lives at ``settings.resolved_database_url`` (SQLite file by default).

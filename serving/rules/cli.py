@@ -14,20 +14,31 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("rules", help="merchandiser rules: mine, validate, export, import")
+    parser = subparsers.add_parser(
+        "rules", help="merchandiser rules: mine, validate, export, import"
+    )
     sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
 
     mine = sub.add_parser("mine", help="propose rules from order history (writes mined_rules.json)")
     mine.add_argument("--catalog", required=True, type=Path)
     mine.add_argument("--interactions", required=True, type=Path)
     mine.add_argument("--out", type=Path, default=Path("mined_rules.json"))
-    mine.add_argument("--window-days", type=int, default=14, help="how long after the anchor counts as 'came back'")
+    mine.add_argument(
+        "--window-days",
+        type=int,
+        default=14,
+        help="how long after the anchor counts as 'came back'",
+    )
     mine.add_argument("--yaml", type=Path, help="also write the suggestions as a rules YAML file")
     mine.set_defaults(handler=_mine)
 
-    validate = sub.add_parser("validate", help="check a rules YAML file (every error, by rule and field)")
+    validate = sub.add_parser(
+        "validate", help="check a rules YAML file (every error, by rule and field)"
+    )
     validate.add_argument("file", type=Path)
-    validate.add_argument("--catalog", type=Path, help="also check category and SKU names against it")
+    validate.add_argument(
+        "--catalog", type=Path, help="also check category and SKU names against it"
+    )
     validate.set_defaults(handler=_validate)
 
     export = sub.add_parser("export", help="write the stored rules as YAML")
@@ -36,26 +47,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     imp = sub.add_parser("import", help="load a rules YAML file into the store (all or nothing)")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--mode", choices=("merge", "replace"), default="merge",
-                     help="replace also deletes stored rules that are not in the file")
+    imp.add_argument(
+        "--mode",
+        choices=("merge", "replace"),
+        default="merge",
+        help="replace also deletes stored rules that are not in the file",
+    )
     imp.add_argument("--author", default="cli")
     imp.add_argument("--dry-run", action="store_true")
     imp.set_defaults(handler=_import)
 
-    controls = subparsers.add_parser("controls", help="answer controls (pin, boost, bury, hide): list, validate, export, import")
+    controls = subparsers.add_parser(
+        "controls", help="answer controls (pin, boost, bury, hide): list, validate, export, import"
+    )
     csub = controls.add_subparsers(dest="controls_command", metavar="ACTION", required=True)
     clist = csub.add_parser("list", help="the stored controls, one line each")
     clist.set_defaults(handler=_controls_list)
-    cval = csub.add_parser("validate", help="check a controls YAML file (every error, by control and field)")
+    cval = csub.add_parser(
+        "validate", help="check a controls YAML file (every error, by control and field)"
+    )
     cval.add_argument("file", type=Path)
     cval.set_defaults(handler=_controls_validate)
     cexp = csub.add_parser("export", help="write the stored controls as YAML")
     cexp.add_argument("--out", type=Path, help="file to write (default: stdout)")
     cexp.set_defaults(handler=_controls_export)
-    cimp = csub.add_parser("import", help="load a controls YAML file into the store (all or nothing)")
+    cimp = csub.add_parser(
+        "import", help="load a controls YAML file into the store (all or nothing)"
+    )
     cimp.add_argument("file", type=Path)
-    cimp.add_argument("--mode", choices=("merge", "replace"), default="merge",
-                      help="replace also deletes stored controls that are not in the file")
+    cimp.add_argument(
+        "--mode",
+        choices=("merge", "replace"),
+        default="merge",
+        help="replace also deletes stored controls that are not in the file",
+    )
     cimp.add_argument("--author", default="cli")
     cimp.add_argument("--dry-run", action="store_true")
     cimp.set_defaults(handler=_controls_import)
@@ -116,7 +141,9 @@ def _export(args: argparse.Namespace) -> int:
     from recsys.rules.rules_file import dump_rules_yaml
 
     stored = _store().list()
-    text = dump_rules_yaml([s.rule for s in stored], versions={s.rule.id: s.version for s in stored})
+    text = dump_rules_yaml(
+        [s.rule for s in stored], versions={s.rule.id: s.version for s in stored}
+    )
     if args.out:
         args.out.write_text(text)
     else:
@@ -145,8 +172,10 @@ def _import(args: argparse.Namespace) -> int:
     except ImportConflict as exc:
         print(f"{args.file}: {exc}; nothing was imported", file=sys.stderr)
         return 3
-    print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
-          f"deleted {len(res.deleted)}")
+    print(
+        f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
+        f"deleted {len(res.deleted)}"
+    )
     return 0
 
 
@@ -177,9 +206,13 @@ def _controls_list(args: argparse.Namespace) -> int:
     stored = _control_store().list()
     for s in stored:
         c = s.rule
-        window = f" {c.valid_from or '…'} – {c.valid_to or '…'}" if c.valid_from or c.valid_to else ""
+        window = (
+            f" {c.valid_from or '…'} – {c.valid_to or '…'}" if c.valid_from or c.valid_to else ""
+        )
         state = "" if c.enabled else " (disabled)"
-        print(f"{c.id} v{s.version}: {control_summary(c)} on {', '.join(c.placements)}{window}{state}")
+        print(
+            f"{c.id} v{s.version}: {control_summary(c)} on {', '.join(c.placements)}{window}{state}"
+        )
     print(f"{len(stored)} controls")
     return 0
 
@@ -212,6 +245,8 @@ def _controls_import(args: argparse.Namespace) -> int:
         print(f"{len(controls)} controls valid; dry run, nothing written")
         return 0
     res = _control_store().import_rules(controls, args.author, mode=args.mode)
-    print(f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
-          f"deleted {len(res.deleted)}")
+    print(
+        f"created {len(res.created)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, "
+        f"deleted {len(res.deleted)}"
+    )
     return 0

@@ -36,12 +36,16 @@ from serving.rules.runtime import RulesRuntime
 from serving.rules.store import StoredRule
 
 router = APIRouter(
-    prefix="/v1/controls", tags=["controls"], dependencies=[Depends(require_merchandiser)],
+    prefix="/v1/controls",
+    tags=["controls"],
+    dependencies=[Depends(require_merchandiser)],
     responses=AUTH_RESPONSES,
 )
 
 
-def _written(runtime: RulesRuntime, stored: StoredRule[Control], response: Response | None = None) -> s.ControlOut:
+def _written(
+    runtime: RulesRuntime, stored: StoredRule[Control], response: Response | None = None
+) -> s.ControlOut:
     runtime.refresh()
     if response is not None:
         response.headers["ETag"] = f'"{stored.version}"'
@@ -51,26 +55,39 @@ def _written(runtime: RulesRuntime, stored: StoredRule[Control], response: Respo
 @router.get("", response_model=s.ControlList, summary="List answer controls")
 def list_controls(
     runtime: RulesRuntimeDep,
-    q: Annotated[str | None, Query(max_length=200, description="Words in id, name, summary, tags.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in id, name, summary, tags.")
+    ] = None,
 ) -> s.ControlList:
     words = (q or "").lower().split()
     out = []
     for st in runtime.controls_store.list():
         c = st.rule
-        text = " ".join([c.id, c.name, c.description, " ".join(c.tags), service.control_summary(c)]).lower()
+        text = " ".join(
+            [c.id, c.name, c.description, " ".join(c.tags), service.control_summary(c)]
+        ).lower()
         if all(w in text for w in words):
             out.append(service.control_out(runtime, st))
     out.sort(key=lambda o: (-o.control["priority"], o.id))
     return s.ControlList(controls=out, total=len(out))
 
 
-@router.post("", status_code=201, response_model=s.ControlOut, summary="Create a control",
-             responses={**INVALID, **CONFLICT})
+@router.post(
+    "",
+    status_code=201,
+    response_model=s.ControlOut,
+    summary="Create a control",
+    responses={**INVALID, **CONFLICT},
+)
 def create_control(
-    runtime: RulesRuntimeDep, response: Response, author: AuthorDep,
+    runtime: RulesRuntimeDep,
+    response: Response,
+    author: AuthorDep,
     document: Annotated[dict[str, Any], Body(openapi_examples=s.CONTROL_EXAMPLES)],
 ) -> s.ControlOut:
-    control = service.validated_control(runtime, {k: v for k, v in document.items() if k != "version"})
+    control = service.validated_control(
+        runtime, {k: v for k, v in document.items() if k != "version"}
+    )
     stored = runtime.controls_store.create(control, author)
     response.headers["Location"] = f"/v1/controls/{control.id}"
     return _written(runtime, stored, response)
@@ -79,15 +96,22 @@ def create_control(
 @router.get("/export", response_class=PlainTextResponse, summary="All controls as YAML")
 def export_controls(runtime: RulesRuntimeDep) -> PlainTextResponse:
     return PlainTextResponse(
-        dump_controls_yaml([st.rule for st in runtime.controls_store.list()]), media_type="application/yaml",
+        dump_controls_yaml([st.rule for st in runtime.controls_store.list()]),
+        media_type="application/yaml",
         headers={"Content-Disposition": 'attachment; filename="controls.yaml"'},
     )
 
 
-@router.post("/import", response_model=s.ImportOut, summary="Load controls from YAML (all or nothing)",
-             responses=INVALID)
+@router.post(
+    "/import",
+    response_model=s.ImportOut,
+    summary="Load controls from YAML (all or nothing)",
+    responses=INVALID,
+)
 async def import_controls(
-    runtime: RulesRuntimeDep, request: Request, author: AuthorDep,
+    runtime: RulesRuntimeDep,
+    request: Request,
+    author: AuthorDep,
     mode: Annotated[str, Query(pattern="^(merge|replace)$")] = "merge",
     dry_run: Annotated[bool, Query()] = False,
 ) -> s.ImportOut:
@@ -99,25 +123,38 @@ async def import_controls(
     except UnicodeDecodeError:
         raise RuleValidationError([FieldError("", "the body must be UTF-8 YAML text")]) from None
     view = runtime.catalog_view()
-    controls = parse_controls_yaml(text, (lambda c: check_control_against_catalog(c, view.catalog)) if view else None)
+    controls = parse_controls_yaml(
+        text, (lambda c: check_control_against_catalog(c, view.catalog)) if view else None
+    )
     if dry_run:
-        return service.import_diff({st.rule.id: st.rule for st in runtime.controls_store.list()}, controls, mode)
+        return service.import_diff(
+            {st.rule.id: st.rule for st in runtime.controls_store.list()}, controls, mode
+        )
     result = runtime.controls_store.import_rules(controls, author, mode=mode)  # type: ignore[arg-type]
     runtime.refresh()
     return s.ImportOut(dry_run=False, **result.__dict__)
 
 
-@router.get("/{control_id}", response_model=s.ControlOut, summary="One control", responses=NOT_FOUND)
+@router.get(
+    "/{control_id}", response_model=s.ControlOut, summary="One control", responses=NOT_FOUND
+)
 def get_control(runtime: RulesRuntimeDep, control_id: str, response: Response) -> s.ControlOut:
     stored = runtime.controls_store.get(control_id)
     response.headers["ETag"] = f'"{stored.version}"'
     return service.control_out(runtime, stored)
 
 
-@router.put("/{control_id}", response_model=s.ControlOut, summary="Replace a control (send its version)",
-            responses={**INVALID, **CONFLICT, **NOT_FOUND, 428: {"description": "No version sent."}})
+@router.put(
+    "/{control_id}",
+    response_model=s.ControlOut,
+    summary="Replace a control (send its version)",
+    responses={**INVALID, **CONFLICT, **NOT_FOUND, 428: {"description": "No version sent."}},
+)
 def put_control(
-    runtime: RulesRuntimeDep, control_id: str, response: Response, author: AuthorDep,
+    runtime: RulesRuntimeDep,
+    control_id: str,
+    response: Response,
+    author: AuthorDep,
     document: Annotated[dict[str, Any], Body(openapi_examples=s.CONTROL_EXAMPLES)],
     if_match: IfMatchHeader = None,
 ) -> s.ControlOut:
@@ -125,49 +162,94 @@ def put_control(
     base = _require_version(if_match, doc.pop("version", None))
     doc.setdefault("id", control_id)
     if doc["id"] != control_id:
-        raise RuleValidationError([FieldError("id", f"must equal the id in the URL ({control_id!r})")])
+        raise RuleValidationError(
+            [FieldError("id", f"must equal the id in the URL ({control_id!r})")]
+        )
     control = service.validated_control(runtime, doc)
     return _written(runtime, runtime.controls_store.update(control, base, author), response)
 
 
-@router.delete("/{control_id}", response_model=s.DeletedOut, summary="Delete a control (kept in history)",
-               responses={**CONFLICT, **NOT_FOUND})
+@router.delete(
+    "/{control_id}",
+    response_model=s.DeletedOut,
+    summary="Delete a control (kept in history)",
+    responses={**CONFLICT, **NOT_FOUND},
+)
 def delete_control(
-    runtime: RulesRuntimeDep, control_id: str, author: AuthorDep, if_match: IfMatchHeader = None,
+    runtime: RulesRuntimeDep,
+    control_id: str,
+    author: AuthorDep,
+    if_match: IfMatchHeader = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> s.DeletedOut:
-    new_version = runtime.controls_store.delete(control_id, _require_version(if_match, version), author)
+    new_version = runtime.controls_store.delete(
+        control_id, _require_version(if_match, version), author
+    )
     runtime.refresh()
     return s.DeletedOut(id=control_id, version=new_version)
 
 
-@router.post("/{control_id}/enable", response_model=s.ControlOut, summary="Enable a control",
-             responses={**CONFLICT, **NOT_FOUND})
-def enable_control(runtime: RulesRuntimeDep, control_id: str, author: AuthorDep,
-                   if_match: IfMatchHeader = None, version: Annotated[int | None, Query(ge=1)] = None) -> s.ControlOut:
-    stored = runtime.controls_store.set_enabled(control_id, True, author, _parse_version(if_match, version))
+@router.post(
+    "/{control_id}/enable",
+    response_model=s.ControlOut,
+    summary="Enable a control",
+    responses={**CONFLICT, **NOT_FOUND},
+)
+def enable_control(
+    runtime: RulesRuntimeDep,
+    control_id: str,
+    author: AuthorDep,
+    if_match: IfMatchHeader = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> s.ControlOut:
+    stored = runtime.controls_store.set_enabled(
+        control_id, True, author, _parse_version(if_match, version)
+    )
     return _written(runtime, stored)
 
 
-@router.post("/{control_id}/disable", response_model=s.ControlOut, summary="Disable a control",
-             responses={**CONFLICT, **NOT_FOUND})
-def disable_control(runtime: RulesRuntimeDep, control_id: str, author: AuthorDep,
-                    if_match: IfMatchHeader = None, version: Annotated[int | None, Query(ge=1)] = None) -> s.ControlOut:
-    stored = runtime.controls_store.set_enabled(control_id, False, author, _parse_version(if_match, version))
+@router.post(
+    "/{control_id}/disable",
+    response_model=s.ControlOut,
+    summary="Disable a control",
+    responses={**CONFLICT, **NOT_FOUND},
+)
+def disable_control(
+    runtime: RulesRuntimeDep,
+    control_id: str,
+    author: AuthorDep,
+    if_match: IfMatchHeader = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> s.ControlOut:
+    stored = runtime.controls_store.set_enabled(
+        control_id, False, author, _parse_version(if_match, version)
+    )
     return _written(runtime, stored)
 
 
-@router.get("/{control_id}/history", response_model=s.HistoryOut, summary="Every version of a control",
-            responses=NOT_FOUND)
+@router.get(
+    "/{control_id}/history",
+    response_model=s.HistoryOut,
+    summary="Every version of a control",
+    responses=NOT_FOUND,
+)
 def control_history(runtime: RulesRuntimeDep, control_id: str) -> s.HistoryOut:
     versions = runtime.controls_store.history(control_id)
     current = versions[0].version if versions and versions[0].document is not None else None
-    return s.HistoryOut(id=control_id, current_version=current, versions=service.history_out(versions))
+    return s.HistoryOut(
+        id=control_id, current_version=current, versions=service.history_out(versions)
+    )
 
 
-@router.post("/{control_id}/rollback", response_model=s.ControlOut, summary="Make an old version current again",
-             responses={**CONFLICT, **NOT_FOUND})
-def rollback_control(runtime: RulesRuntimeDep, control_id: str, body: s.RollbackIn, author: AuthorDep) -> s.ControlOut:
+@router.post(
+    "/{control_id}/rollback",
+    response_model=s.ControlOut,
+    summary="Make an old version current again",
+    responses={**CONFLICT, **NOT_FOUND},
+)
+def rollback_control(
+    runtime: RulesRuntimeDep, control_id: str, body: s.RollbackIn, author: AuthorDep
+) -> s.ControlOut:
     try:
         stored = runtime.controls_store.rollback(control_id, body.to_version, body.version, author)
     except RuleValidationError:

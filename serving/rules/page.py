@@ -18,7 +18,9 @@ STATIC = {"rules.js": "text/javascript", "rules.css": "text/css"}
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    return Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+    )
 
 
 def build_page_router() -> APIRouter:
@@ -26,9 +28,15 @@ def build_page_router() -> APIRouter:
 
     @router.get("/admin/rules", response_class=HTMLResponse)
     def rules_page() -> HTMLResponse:
-        html = _env().get_template("rules.html").render(
-            placements=["checkout", "cart", "product"], api="/v1/rules", controls_api="/v1/controls",
-            static="/admin/rules/static"
+        html = (
+            _env()
+            .get_template("rules.html")
+            .render(
+                placements=["checkout", "cart", "product"],
+                api="/v1/rules",
+                controls_api="/v1/controls",
+                static="/admin/rules/static",
+            )
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -36,7 +44,10 @@ def build_page_router() -> APIRouter:
     def static(name: str) -> Response:
         if name not in STATIC:
             raise HTTPException(404, f"no static file {name!r}")
-        return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name],
-                        headers={"Cache-Control": "no-cache"})
+        return Response(
+            (HERE / "static" / name).read_bytes(),
+            media_type=STATIC[name],
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return router

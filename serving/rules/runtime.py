@@ -56,7 +56,10 @@ class RulesRuntime:
     """The rule store of this deployment plus the engine compiled from it."""
 
     def __init__(
-        self, settings: Settings, store: RuleStore[Rule], seed_defaults: bool = True,
+        self,
+        settings: Settings,
+        store: RuleStore[Rule],
+        seed_defaults: bool = True,
         controls_store: ControlStore | None = None,
     ) -> None:
         self.settings = settings
@@ -114,7 +117,9 @@ class RulesRuntime:
                 log.info("rule store was empty: loaded the default rules")
         except Exception as exc:  # noqa: BLE001
             self.last_error = f"rule store unavailable: {exc}"
-            log.warning("%s; retrying every %.1f s", self.last_error, self.settings.rules_poll_seconds)
+            log.warning(
+                "%s; retrying every %.1f s", self.last_error, self.settings.rules_poll_seconds
+            )
             return False
         self._store_ready = True
         return True
@@ -196,9 +201,19 @@ class RulesRuntime:
                 self.last_error = f"rules compile failed: {exc}"
                 log.exception("rules compile failed; keeping the previous engine")
                 return False
-            self._engine, self._controls, self._compiled_key, self.last_error = engine, controls, key, None
-            log.info("rules compiled: %d active rules, %d controls (store changes %d, %d)",
-                     len(engine), len(controls), counter, control_counter)
+            self._engine, self._controls, self._compiled_key, self.last_error = (
+                engine,
+                controls,
+                key,
+                None,
+            )
+            log.info(
+                "rules compiled: %d active rules, %d controls (store changes %d, %d)",
+                len(engine),
+                len(controls),
+                counter,
+                control_counter,
+            )
             return True
 
     def _poll(self) -> None:

@@ -35,7 +35,10 @@ EXAMPLE_STYLE_RULE: dict[str, Any] = {
     "name": "Metal tables go with loft lamps",
     "placements": ["cart", "product"],
     "trigger": {"attributes": [{"key": "material", "value": "metal"}], "styles": ["loft"]},
-    "suggest": {"categories": ["pendant-lamp"], "constraints": {"match_style": True, "max_price": 150}},
+    "suggest": {
+        "categories": ["pendant-lamp"],
+        "constraints": {"match_style": True, "max_price": 150},
+    },
 }
 RULE_EXAMPLES = {
     "category": {"summary": "Laminate => underlay", "value": EXAMPLE_RULE},
@@ -62,7 +65,9 @@ class ValidationErrorOut(BaseModel):
 
 class RuleOut(BaseModel):
     id: str
-    version: int = Field(description="Send it back (If-Match or `version`) when you change the rule.")
+    version: int = Field(
+        description="Send it back (If-Match or `version`) when you change the rule."
+    )
     updated_at: datetime
     updated_by: str
     summary: str = Field(examples=["laminate-flooring => underlay"])
@@ -71,7 +76,8 @@ class RuleOut(BaseModel):
         default_factory=list, description="Why the rule may not fire against the served catalog."
     )
     warnings: list[str] = Field(
-        default_factory=list, description="On save: other enabled rules suggesting the same thing for the same trigger."
+        default_factory=list,
+        description="On save: other enabled rules suggesting the same thing for the same trigger.",
     )
 
 
@@ -104,7 +110,8 @@ class VersionOut(BaseModel):
     at: datetime
     changes: list[str]
     diff: list[FieldChangeOut] = Field(
-        default_factory=list, description="Each changed field with its old and new value (from the version before)."
+        default_factory=list,
+        description="Each changed field with its old and new value (from the version before).",
     )
     rule: dict[str, Any] | None
 
@@ -145,9 +152,12 @@ class PreviewIn(BaseModel):
     draft: dict[str, Any] | None = Field(
         None, description="A rule under edit: previewed in place of the stored rule with its id."
     )
-    only_draft: bool = Field(False, description="Preview the draft alone, without the stored rules.")
+    only_draft: bool = Field(
+        False, description="Preview the draft alone, without the stored rules."
+    )
     draft_control: dict[str, Any] | None = Field(
-        None, description="An answer control under edit: previewed in place of the stored control with its id."
+        None,
+        description="An answer control under edit: previewed in place of the stored control with its id.",
     )
 
 
@@ -174,8 +184,12 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     score: float
-    reason: str = Field(description="The shopper's reason, then (preview only) the controls that acted on it.")
-    controls: list[str] = Field(default_factory=list, description="Ids of the answer controls that acted on it.")
+    reason: str = Field(
+        description="The shopper's reason, then (preview only) the controls that acted on it."
+    )
+    controls: list[str] = Field(
+        default_factory=list, description="Ids of the answer controls that acted on it."
+    )
 
 
 class PreviewOut(BaseModel):
@@ -183,7 +197,9 @@ class PreviewOut(BaseModel):
     style: dict[str, Any] | None
     unknown_skus: list[str]
     fired: list[FiredOut]
-    accessories: list[AccessoryOut] = Field(description="What checkout would show in the accessory slots.")
+    accessories: list[AccessoryOut] = Field(
+        description="What checkout would show in the accessory slots."
+    )
     items: list[ItemOut] = Field(default_factory=list)
     note: str = ""
 
@@ -200,18 +216,23 @@ class SuggestionOut(BaseModel):
     completion_rate: float
     window_days: int
     sentence: str = Field(
-        examples=["82% of shoppers who bought tile adhesive bought grout in the same order or within two weeks"]
+        examples=[
+            "82% of shoppers who bought tile adhesive bought grout in the same order or within two weeks"
+        ]
     )
     later_lift: float
-    signal: str = Field(description="'forgotten' (came back for it later) or 'bought together' (lift only).")
+    signal: str = Field(
+        description="'forgotten' (came back for it later) or 'bought together' (lift only)."
+    )
     accepted: bool
     covered_by: list[str] = Field(
-        default_factory=list, description="Enabled rules that already suggest this accessory for this anchor."
+        default_factory=list,
+        description="Enabled rules that already suggest this accessory for this anchor.",
     )
     extends: list[str] = Field(
         default_factory=list,
         description="Enabled rules triggered by this anchor without this accessory: accept into one of them "
-                    "(`POST .../accept?into=<rule id>`) instead of creating a new rule.",
+        "(`POST .../accept?into=<rule id>`) instead of creating a new rule.",
     )
     rule: dict[str, Any]
 
@@ -253,26 +274,40 @@ EXAMPLE_BURY: dict[str, Any] = {
     "id": "bury-old-laminate",
     "name": "Discontinued laminate range",
     "action": "bury",
-    "target": {"categories": ["laminate-flooring"], "attributes": [{"key": "wear_class", "value": "AC3"}]},
+    "target": {
+        "categories": ["laminate-flooring"],
+        "attributes": [{"key": "wear_class", "value": "AC3"}],
+    },
     "multiplier": 0.2,
     "shift": 5,
 }
 CONTROL_EXAMPLES = {
     "pin": {"summary": "Pin a seasonal SKU for two weeks", "value": EXAMPLE_CONTROL},
     "bury": {"summary": "Bury a discontinued range", "value": EXAMPLE_BURY},
-    "hide": {"summary": "Never show a category", "value": {
-        "id": "hide-grout", "name": "Grout out of stock", "action": "hide", "target": {"categories": ["grout"]}}},
+    "hide": {
+        "summary": "Never show a category",
+        "value": {
+            "id": "hide-grout",
+            "name": "Grout out of stock",
+            "action": "hide",
+            "target": {"categories": ["grout"]},
+        },
+    },
 }
 
 
 class ControlOut(BaseModel):
     id: str
-    version: int = Field(description="Send it back (If-Match or `version`) when you change the control.")
+    version: int = Field(
+        description="Send it back (If-Match or `version`) when you change the control."
+    )
     updated_at: datetime
     updated_by: str
     summary: str = Field(examples=["pin SKU-000123 at 1"])
     control: dict[str, Any]
-    problems: list[str] = Field(default_factory=list, description="Names the served catalog does not know.")
+    problems: list[str] = Field(
+        default_factory=list, description="Names the served catalog does not know."
+    )
 
 
 class ControlList(BaseModel):
@@ -284,11 +319,19 @@ class ReplayIn(BaseModel):
     """A draft rule and/or control replayed over the purchases of the last ``days`` days."""
 
     model_config = ConfigDict(extra="forbid")
-    days: int = Field(7, ge=1, le=365, description="How far back to read baskets from the event store.")
+    days: int = Field(
+        7, ge=1, le=365, description="How far back to read baskets from the event store."
+    )
     page: Literal["checkout", "cart", "product"] = "checkout"
-    draft: dict[str, Any] | None = Field(None, description="A rule (in place of the stored one with its id).")
-    draft_control: dict[str, Any] | None = Field(None, description="An answer control, replayed alone.")
-    max_baskets: int = Field(500, ge=1, le=5000, description="The most recent baskets, at most this many.")
+    draft: dict[str, Any] | None = Field(
+        None, description="A rule (in place of the stored one with its id)."
+    )
+    draft_control: dict[str, Any] | None = Field(
+        None, description="An answer control, replayed alone."
+    )
+    max_baskets: int = Field(
+        500, ge=1, le=5000, description="The most recent baskets, at most this many."
+    )
 
 
 class ProductCountOut(BaseModel):
@@ -317,7 +360,9 @@ class RuleReplayOut(BaseModel):
     fired_share: float = Field(description="Share of the replayed baskets on which the rule fires.")
     most_shown: list[ProductCountOut]
     overlaps: list[OverlapOut]
-    evidence: list[EvidenceOut] = Field(description="Mined co-purchase statistics for its trigger => suggestion pairs.")
+    evidence: list[EvidenceOut] = Field(
+        description="Mined co-purchase statistics for its trigger => suggestion pairs."
+    )
 
 
 class ControlReplayOut(BaseModel):

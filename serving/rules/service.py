@@ -35,14 +35,20 @@ from serving.rules.runtime import CatalogView, RulesRuntime
 from serving.rules.store import RuleVersion, StoredRule, field_diff
 
 
-def rule_out(runtime: RulesRuntime, stored: StoredRule, engine: RuleEngine | None = None) -> s.RuleOut:
+def rule_out(
+    runtime: RulesRuntime, stored: StoredRule, engine: RuleEngine | None = None
+) -> s.RuleOut:
     """The API shape of a stored rule, with the problems the compiled engine found in it."""
     engine = engine if engine is not None else runtime.engine()
     problems = list(engine.problems_.get(stored.rule.id, [])) if engine is not None else []
     return s.RuleOut(
-        id=stored.rule.id, version=stored.version, updated_at=stored.updated_at,
-        updated_by=stored.updated_by, summary=rule_summary(stored.rule),
-        rule=stored.rule.to_document(), problems=problems,
+        id=stored.rule.id,
+        version=stored.version,
+        updated_at=stored.updated_at,
+        updated_by=stored.updated_by,
+        summary=rule_summary(stored.rule),
+        rule=stored.rule.to_document(),
+        problems=problems,
     )
 
 
@@ -51,21 +57,37 @@ def history_out(versions: Sequence[RuleVersion]) -> list[s.VersionOut]:
     out = []
     for i, v in enumerate(versions):
         before = versions[i + 1].document if i + 1 < len(versions) else None
-        diff = field_diff(before, v.document) if before is not None and v.document is not None else []
-        out.append(s.VersionOut(
-            version=v.version, action=v.action, author=v.author, at=v.at, changes=v.changes, rule=v.document,
-            diff=[s.FieldChangeOut(field=f, old=o, new=n) for f, o, n in diff],
-        ))
+        diff = (
+            field_diff(before, v.document) if before is not None and v.document is not None else []
+        )
+        out.append(
+            s.VersionOut(
+                version=v.version,
+                action=v.action,
+                author=v.author,
+                at=v.at,
+                changes=v.changes,
+                rule=v.document,
+                diff=[s.FieldChangeOut(field=f, old=o, new=n) for f, o, n in diff],
+            )
+        )
     return out
 
 
 def control_out(runtime: RulesRuntime, stored: StoredRule[Control]) -> s.ControlOut:
     """The API shape of a stored control, with the names the served catalog lacks."""
     view = runtime.catalog_view()
-    problems = [str(e) for e in check_control_against_catalog(stored.rule, view.catalog)] if view else []
+    problems = (
+        [str(e) for e in check_control_against_catalog(stored.rule, view.catalog)] if view else []
+    )
     return s.ControlOut(
-        id=stored.rule.id, version=stored.version, updated_at=stored.updated_at, updated_by=stored.updated_by,
-        summary=control_summary(stored.rule), control=stored.rule.to_document(), problems=problems,
+        id=stored.rule.id,
+        version=stored.version,
+        updated_at=stored.updated_at,
+        updated_by=stored.updated_by,
+        summary=control_summary(stored.rule),
+        control=stored.rule.to_document(),
+        problems=problems,
     )
 
 
@@ -113,7 +135,9 @@ def matching_rules(
         if tag and tag not in r.tags:
             continue
         if words:
-            text = " ".join([r.id, r.name, r.description, rule_summary(r), " ".join(r.tags)]).lower()
+            text = " ".join(
+                [r.id, r.name, r.description, rule_summary(r), " ".join(r.tags)]
+            ).lower()
             if not all(w in text for w in words):
                 continue
         out.append(rule_out(runtime, st, engine))
@@ -125,9 +149,12 @@ def covering_rules(rules: Sequence[Rule], suggestion: Suggestion) -> list[str]:
     """Enabled rules (other than the suggestion's own) that already suggest its accessory for
     its anchor."""
     return [
-        r.id for r in rules
-        if r.enabled and r.id != suggestion.id
-        and suggestion.anchor in r.trigger.categories and suggestion.accessory in r.suggest.categories
+        r.id
+        for r in rules
+        if r.enabled
+        and r.id != suggestion.id
+        and suggestion.anchor in r.trigger.categories
+        and suggestion.accessory in r.suggest.categories
     ]
 
 
@@ -144,8 +171,10 @@ def extendable_rules(rules: Sequence[Rule], suggestion: Suggestion) -> list[str]
     """Enabled rules triggered by the suggestion's anchor that do not suggest its accessory yet:
     accepting the suggestion can add the accessory to one of them instead of a new rule."""
     return [
-        r.id for r in rules
-        if r.enabled and suggestion.anchor in r.trigger.categories
+        r.id
+        for r in rules
+        if r.enabled
+        and suggestion.anchor in r.trigger.categories
         and suggestion.accessory not in r.suggest.categories
     ]
 
@@ -175,7 +204,11 @@ def find_suggestions(
             continue
         if category and category not in (sg.anchor, sg.accessory):
             continue
-        if sg.anchor_orders < min_support or sg.lift < min_lift or sg.forgotten_rate < min_forgotten:
+        if (
+            sg.anchor_orders < min_support
+            or sg.lift < min_lift
+            or sg.forgotten_rate < min_forgotten
+        ):
             continue
         covered = covering_rules(stored, sg)
         if uncovered and (covered or sg.id in live):
@@ -186,11 +219,17 @@ def find_suggestions(
         rows.sort(key=lambda row: key(row[0]))
     return s.SuggestionList(
         suggestions=[
-            s.SuggestionOut(**sg.to_dict(), accepted=sg.id in live, covered_by=covered,
-                            extends=extendable_rules(stored, sg), rule=sg.to_rule().to_document())
-            for sg, covered in rows[offset:offset + limit]
+            s.SuggestionOut(
+                **sg.to_dict(),
+                accepted=sg.id in live,
+                covered_by=covered,
+                extends=extendable_rules(stored, sg),
+                rule=sg.to_rule().to_document(),
+            )
+            for sg, covered in rows[offset : offset + limit]
         ],
-        total=len(rows), offset=offset,
+        total=len(rows),
+        offset=offset,
     )
 
 
@@ -209,20 +248,31 @@ def import_diff(live: Mapping[str, Any], rules: Sequence[Any], mode: str) -> s.I
 def product_out(catalog: Catalog, row: int) -> s.ProductOut:
     rec = catalog.frame.iloc[row]
     return s.ProductOut(
-        sku=str(rec["sku"]), title=str(rec["title"]), category=rec["category"],
-        price=float(rec["price"]), in_stock=bool(rec["in_stock"]), styles=list(rec["styles"]),
+        sku=str(rec["sku"]),
+        title=str(rec["title"]),
+        category=rec["category"],
+        price=float(rec["price"]),
+        in_stock=bool(rec["in_stock"]),
+        styles=list(rec["styles"]),
     )
 
 
 def style_out(style: StyleReading) -> dict[str, Any] | None:
     if style.top is None:
         return {"top": None, "confidence": style.confidence, "explanation": style.explanation}
-    return {"top": style.top, "second": style.second, "confidence": round(style.confidence, 3),
-            "explanation": style.explanation}
+    return {
+        "top": style.top,
+        "second": style.second,
+        "confidence": round(style.confidence, 3),
+        "explanation": style.explanation,
+    }
 
 
 def preview_engine(
-    runtime: RulesRuntime, view: CatalogView, draft_doc: dict[str, Any] | None, only_draft: bool = False
+    runtime: RulesRuntime,
+    view: CatalogView,
+    draft_doc: dict[str, Any] | None,
+    only_draft: bool = False,
 ) -> RuleEngine:
     """The stored rules (or none, ``only_draft``) with the draft in place of its id.
     A bad draft raises ``RuleValidationError`` with paths under ``draft.``."""
@@ -231,23 +281,33 @@ def preview_engine(
         try:
             draft = validated_rule(runtime, {k: v for k, v in draft_doc.items() if k != "version"})
         except RuleValidationError as exc:
-            raise RuleValidationError([FieldError(f"draft.{e.path}", e.message) for e in exc.errors]) from None
-        rules = [r for r in rules if r.id != draft.id] + [draft.model_copy(update={"enabled": True})]
+            raise RuleValidationError(
+                [FieldError(f"draft.{e.path}", e.message) for e in exc.errors]
+            ) from None
+        rules = [r for r in rules if r.id != draft.id] + [
+            draft.model_copy(update={"enabled": True})
+        ]
     return RuleEngine.compile(rules, view.catalog, view.item_styles)
 
 
-def preview_controls(runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn) -> CompiledControls:
+def preview_controls(
+    runtime: RulesRuntime, view: CatalogView, body: s.PreviewIn
+) -> CompiledControls:
     """The stored answer controls with the body's draft control in place of its id (a bad
     draft raises ``RuleValidationError`` with paths under ``draft_control.``)."""
     controls = [st.rule for st in runtime.controls_store.list()]
     if body.draft_control is not None:
         try:
-            draft = validated_control(runtime, {k: v for k, v in body.draft_control.items() if k != "version"})
+            draft = validated_control(
+                runtime, {k: v for k, v in body.draft_control.items() if k != "version"}
+            )
         except RuleValidationError as exc:
             raise RuleValidationError(
                 [FieldError(f"draft_control.{e.path}", e.message) for e in exc.errors]
             ) from None
-        controls = [c for c in controls if c.id != draft.id] + [draft.model_copy(update={"enabled": True})]
+        controls = [c for c in controls if c.id != draft.id] + [
+            draft.model_copy(update={"enabled": True})
+        ]
     return CompiledControls(controls, view.catalog, view.item_styles)
 
 
@@ -255,7 +315,10 @@ _VERB = {"pin": "pinned", "boost": "boosted", "bury": "buried", "hide": "hidden"
 
 
 def preview(
-    runtime: RulesRuntime, view: CatalogView, engine: RuleEngine, body: s.PreviewIn,
+    runtime: RulesRuntime,
+    view: CatalogView,
+    engine: RuleEngine,
+    body: s.PreviewIn,
     controls: CompiledControls | None = None,
 ) -> s.PreviewOut:
     """What the page would show for ``body.basket``: the served recommender's answer when it
@@ -272,52 +335,108 @@ def preview(
     source: Literal["recommender", "rules-only"] = "rules-only"
     note = ""
     if rec is not None and rec.catalog is catalog:
-        request = RecommendationRequest(basket=basket, user_id=body.user_id, page=body.page, k=body.k,
-                                        accessory_slots=runtime.settings.accessory_slots, controls=controls)
+        request = RecommendationRequest(
+            basket=basket,
+            user_id=body.user_id,
+            page=body.page,
+            k=body.k,
+            accessory_slots=runtime.settings.accessory_slots,
+            controls=controls,
+        )
         result = rec.recommend(request, rules=engine)
         style = result.style
         source = "recommender"
         by_sku: dict[str, list[str]] = {}
         for sku, control_id, action in result.controls_applied:  # named for the merchandiser only
             by_sku.setdefault(sku, []).append(f"{_VERB[action]} by {control_id}")
-        items = [s.ItemOut(sku=i.sku, title=str(catalog.frame["title"].iat[catalog.ids.row(i.sku)]),
-                           score=float(i.score),
-                           reason=i.reason + (f" [{'; '.join(by_sku[i.sku])}]" if i.sku in by_sku else ""),
-                           controls=[c.split(" by ", 1)[1] for c in by_sku.get(i.sku, [])])
-                 for i in result.items]
+        items = [
+            s.ItemOut(
+                sku=i.sku,
+                title=str(catalog.frame["title"].iat[catalog.ids.row(i.sku)]),
+                score=float(i.score),
+                reason=i.reason + (f" [{'; '.join(by_sku[i.sku])}]" if i.sku in by_sku else ""),
+                controls=[c.split(" by ", 1)[1] for c in by_sku.get(i.sku, [])],
+            )
+            for i in result.items
+        ]
         shown = {i.sku for i in result.items}
         hidden = sorted({cid for sku, cid, action in result.controls_applied if action == "hide"})
         if hidden:
             note = f"hidden by {', '.join(hidden)}: " + ", ".join(
-                sorted({sku for sku, _, a in result.controls_applied if a == "hide" and sku not in shown})[:10])
+                sorted(
+                    {
+                        sku
+                        for sku, _, a in result.controls_applied
+                        if a == "hide" and sku not in shown
+                    }
+                )[:10]
+            )
         for slot in result.accessories:
             p = product_out(catalog, catalog.ids.row(slot.sku))
-            accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
-                                              rule_id=slot.rule_id, reason=slot.reason))
+            accessories.append(
+                s.AccessoryOut(
+                    sku=p.sku,
+                    title=p.title,
+                    category=p.category,
+                    price=p.price,
+                    rule_id=slot.rule_id,
+                    reason=slot.reason,
+                )
+            )
         if body.page == "product":
             note = "the recommender fills accessory slots on cart and checkout pages only"
     else:
-        note = "no recommender loaded: accessories picked by lowest price, one per suggested category"
+        note = (
+            "no recommender loaded: accessories picked by lowest price, one per suggested category"
+        )
     rows = [catalog.ids.row(line.sku) for line in known]
     fired = engine.match(rows, [line.quantity for line in known], style, body.page)
     fired_out = []
     for f in fired:
         rule = by_id[f.rule_id]
         cand = np.asarray(f.candidate_rows, dtype=np.int64)
-        fired_out.append(s.FiredOut(
-            rule_id=f.rule_id, name=rule.name, reason=f.reason, priority=f.priority, max_items=f.max_items,
-            candidate_count=len(cand),
-            candidates=[product_out(catalog, int(r)) for r in cheapest_spread(catalog, rule, cand, 5)],
-        ))
+        fired_out.append(
+            s.FiredOut(
+                rule_id=f.rule_id,
+                name=rule.name,
+                reason=f.reason,
+                priority=f.priority,
+                max_items=f.max_items,
+                candidate_count=len(cand),
+                candidates=[
+                    product_out(catalog, int(r)) for r in cheapest_spread(catalog, rule, cand, 5)
+                ],
+            )
+        )
     if source == "rules-only":  # the same one section as the recommender's, cheapest first
-        slots = fill_accessory_slots(fired, catalog.category_codes, cap=runtime.settings.accessory_slots,
-                                     taken_rows=rows, score=lambda cand: -catalog.prices[cand])
+        slots = fill_accessory_slots(
+            fired,
+            catalog.category_codes,
+            cap=runtime.settings.accessory_slots,
+            taken_rows=rows,
+            score=lambda cand: -catalog.prices[cand],
+        )
         for filled in slots:
             p = product_out(catalog, filled.row)
-            accessories.append(s.AccessoryOut(sku=p.sku, title=p.title, category=p.category, price=p.price,
-                                              rule_id=filled.rule_id, reason=filled.reason))
-    return s.PreviewOut(source=source, style=style_out(style), unknown_skus=unknown, fired=fired_out,
-                        accessories=accessories, items=items, note=note)
+            accessories.append(
+                s.AccessoryOut(
+                    sku=p.sku,
+                    title=p.title,
+                    category=p.category,
+                    price=p.price,
+                    rule_id=filled.rule_id,
+                    reason=filled.reason,
+                )
+            )
+    return s.PreviewOut(
+        source=source,
+        style=style_out(style),
+        unknown_skus=unknown,
+        fired=fired_out,
+        accessories=accessories,
+        items=items,
+        note=note,
+    )
 
 
 def cheapest_spread(catalog: Catalog, rule: Rule, cand: np.ndarray, n: int) -> list[int]:
@@ -356,11 +475,15 @@ def overlap_warnings(rules: Sequence[Rule], rule: Rule) -> list[str]:
         if other.id == rule.id or not other.enabled:
             continue
         trig = (set(rule.trigger.categories) & set(other.trigger.categories)) | (
-            set(rule.trigger.skus) & set(other.trigger.skus))
+            set(rule.trigger.skus) & set(other.trigger.skus)
+        )
         sugg = (set(rule.suggest.categories) & set(other.suggest.categories)) | (
-            set(rule.suggest.skus) & set(other.suggest.skus))
+            set(rule.suggest.skus) & set(other.suggest.skus)
+        )
         if trig and sugg:
-            out.append(f"{other.id} already suggests {', '.join(sorted(sugg))} for {', '.join(sorted(trig))}")
+            out.append(
+                f"{other.id} already suggests {', '.join(sorted(sugg))} for {', '.join(sorted(trig))}"
+            )
     return out
 
 
@@ -371,7 +494,9 @@ def _counts(catalog: Catalog, counter: Any, n: int = 10) -> list[s.ProductCountO
     ]
 
 
-def replay(runtime: RulesRuntime, view: CatalogView, body: s.ReplayIn, interactions: Any) -> s.ReplayOut:
+def replay(
+    runtime: RulesRuntime, view: CatalogView, body: s.ReplayIn, interactions: Any
+) -> s.ReplayOut:
     """Replay ``body``'s draft rule and/or control over ``interactions``' purchases (the event
     store's last ``body.days`` days), most recent baskets first."""
     from collections import Counter
@@ -381,51 +506,90 @@ def replay(runtime: RulesRuntime, view: CatalogView, body: s.ReplayIn, interacti
     catalog = view.catalog
     buys = interactions.purchases()
     buys = buys.sort_values("ts", kind="stable")
-    rows = interactions.item_rows(catalog)[buys.index.to_numpy()] if len(buys) else np.empty(0, np.int64)
+    rows = (
+        interactions.item_rows(catalog)[buys.index.to_numpy()]
+        if len(buys)
+        else np.empty(0, np.int64)
+    )
     baskets = baskets_from_orders(buys["order_id"].to_numpy(), rows, buys["quantity"].to_numpy())
-    baskets = baskets[-body.max_baskets:]
+    baskets = baskets[-body.max_baskets :]
     out = s.ReplayOut(days=body.days, baskets=len(baskets))
     if not baskets:
-        out.note = f"no purchases in the event store in the last {body.days} days: nothing to replay"
+        out.note = (
+            f"no purchases in the event store in the last {body.days} days: nothing to replay"
+        )
     if body.draft is not None:
         engine = preview_engine(runtime, view, body.draft)
         rule = next(r for r in engine.rules if r.id == body.draft.get("id"))
-        result = replay_rule(engine, rule.id, baskets, page=body.page, cap=runtime.settings.accessory_slots)
+        result = replay_rule(
+            engine, rule.id, baskets, page=body.page, cap=runtime.settings.accessory_slots
+        )
         pairs = {(a, b) for a in rule.trigger.categories for b in rule.suggest.categories}
         out.rule = s.RuleReplayOut(
-            rule_id=rule.id, fired=result.fired, fired_share=round(result.fired_share, 4),
+            rule_id=rule.id,
+            fired=result.fired,
+            fired_share=round(result.fired_share, 4),
             most_shown=_counts(catalog, result.shown),
-            overlaps=[s.OverlapOut(rule_id=rid, baskets=n,
-                                   categories=sorted(catalog.categories[c] for c in result.overlap_categories[rid]))
-                      for rid, n in result.overlaps.most_common()],
-            evidence=[s.EvidenceOut(anchor=sg.anchor, accessory=sg.accessory, completion_rate=sg.completion_rate,
-                                    sentence=sg.sentence)
-                      for sg in runtime.suggestions() if (sg.anchor, sg.accessory) in pairs],
+            overlaps=[
+                s.OverlapOut(
+                    rule_id=rid,
+                    baskets=n,
+                    categories=sorted(
+                        catalog.categories[c] for c in result.overlap_categories[rid]
+                    ),
+                )
+                for rid, n in result.overlaps.most_common()
+            ],
+            evidence=[
+                s.EvidenceOut(
+                    anchor=sg.anchor,
+                    accessory=sg.accessory,
+                    completion_rate=sg.completion_rate,
+                    sentence=sg.sentence,
+                )
+                for sg in runtime.suggestions()
+                if (sg.anchor, sg.accessory) in pairs
+            ],
         )
     if body.draft_control is not None:
         rec = runtime.recommender()
         if rec is None or rec.catalog is not catalog:
-            out.note = (out.note + "; " if out.note else "") + "no recommender loaded: controls cannot be replayed"
+            out.note = (
+                out.note + "; " if out.note else ""
+            ) + "no recommender loaded: controls cannot be replayed"
         else:
             try:
-                control = validated_control(runtime, {k: v for k, v in body.draft_control.items() if k != "version"})
+                control = validated_control(
+                    runtime, {k: v for k, v in body.draft_control.items() if k != "version"}
+                )
             except RuleValidationError as exc:
                 raise RuleValidationError(
-                    [FieldError(f"draft_control.{e.path}", e.message) for e in exc.errors]) from None
-            compiled = CompiledControls([control.model_copy(update={"enabled": True})], catalog, view.item_styles)
+                    [FieldError(f"draft_control.{e.path}", e.message) for e in exc.errors]
+                ) from None
+            compiled = CompiledControls(
+                [control.model_copy(update={"enabled": True})], catalog, view.item_styles
+            )
             affected: Counter[int] = Counter()
             acted = 0
             for b_rows, b_qty in baskets:
                 request = RecommendationRequest(
-                    basket=tuple(BasketLine(str(catalog.skus[r]), int(q)) for r, q in zip(b_rows, b_qty, strict=True)),
-                    page=body.page, controls=compiled, accessory_slots=runtime.settings.accessory_slots)
+                    basket=tuple(
+                        BasketLine(str(catalog.skus[r]), int(q))
+                        for r, q in zip(b_rows, b_qty, strict=True)
+                    ),
+                    page=body.page,
+                    controls=compiled,
+                    accessory_slots=runtime.settings.accessory_slots,
+                )
                 applied = rec.recommend(request).controls_applied
                 if applied:
                     acted += 1
                     for sku in {a[0] for a in applied}:
                         affected[catalog.ids.row(sku)] += 1
             out.control = s.ControlReplayOut(
-                control_id=control.id, answers=len(baskets), acted=acted,
+                control_id=control.id,
+                answers=len(baskets),
+                acted=acted,
                 acted_share=round(acted / len(baskets), 4) if baskets else 0.0,
                 most_affected=_counts(catalog, affected),
             )

@@ -86,8 +86,13 @@ class ImportConflict(Exception):
     version stored now or None if deleted). Nothing was written."""
 
     def __init__(self, stale: list[tuple[str, int, int | None]]) -> None:
-        names = ", ".join(f"{rid} (file {base}, stored {now if now is not None else 'deleted'})" for rid, base, now in stale)
-        super().__init__(f"rules changed since this file was exported: {names}; export again and reapply your edits")
+        names = ", ".join(
+            f"{rid} (file {base}, stored {now if now is not None else 'deleted'})"
+            for rid, base, now in stale
+        )
+        super().__init__(
+            f"rules changed since this file was exported: {names}; export again and reapply your edits"
+        )
         self.stale = stale
 
 
@@ -147,7 +152,9 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
-def field_diff(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+def field_diff(
+    old: dict[str, Any] | None, new: dict[str, Any] | None
+) -> list[tuple[str, Any, Any]]:
     """(dotted path, old value, new value) for every field that differs (history's old -> new)."""
     a, b = _flatten(old or {}), _flatten(new or {})
     return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
@@ -163,7 +170,11 @@ class RuleStore(Generic[D]):
     """
 
     def __init__(
-        self, url: str, table_prefix: str = "recsys_", *, noun: str = "rule",
+        self,
+        url: str,
+        table_prefix: str = "recsys_",
+        *,
+        noun: str = "rule",
         parse: Callable[[dict[str, Any]], D] = parse_rule,  # type: ignore[assignment]
     ) -> None:
         self.url = url
@@ -187,7 +198,9 @@ class RuleStore(Generic[D]):
             f"{table_prefix}{noun}_versions",
             self.metadata,
             Column("seq", Integer, primary_key=True, autoincrement=True),
-            Column("rule_id", String(80), nullable=False, index=True),  # the document's id, whatever the kind
+            Column(
+                "rule_id", String(80), nullable=False, index=True
+            ),  # the document's id, whatever the kind
             Column("version", Integer, nullable=False),
             Column("action", String(20), nullable=False),
             Column("author", String(200), nullable=False),
@@ -211,7 +224,9 @@ class RuleStore(Generic[D]):
     def change_counter(self) -> int:
         """Grows with every write anywhere in the store (cheap: max of a primary key)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(self.versions.c.seq), 0))).scalar_one())
+            return int(
+                conn.execute(select(func.coalesce(func.max(self.versions.c.seq), 0))).scalar_one()
+            )
 
     def is_empty(self) -> bool:
         """True when nothing was ever written (not even a rule later deleted)."""
@@ -244,8 +259,12 @@ class RuleStore(Generic[D]):
             raise RuleNotFound(rule_id, self.noun)
         return [
             RuleVersion(
-                rule_id=r.rule_id, version=r.version, action=r.action, author=r.author,
-                at=_aware(r.at), document=json.loads(r.document) if r.document else None,
+                rule_id=r.rule_id,
+                version=r.version,
+                action=r.action,
+                author=r.author,
+                at=_aware(r.at),
+                document=json.loads(r.document) if r.document else None,
                 changes=json.loads(r.changes),
             )
             for r in rows
@@ -258,13 +277,20 @@ class RuleStore(Generic[D]):
             with self._write_tx() as conn:
                 row = self._row(conn, rule.id, for_update=True)
                 if row is not None and not row.deleted:
-                    raise RuleConflict(f"{self.noun} {rule.id!r} already exists (version {row.version})", self._stored(row))
+                    raise RuleConflict(
+                        f"{self.noun} {rule.id!r} already exists (version {row.version})",
+                        self._stored(row),
+                    )
                 return self._write(conn, rule, row, author, action)
         except IntegrityError:
             current = self._maybe_get(rule.id)
-            raise RuleConflict(f"{self.noun} {rule.id!r} was created concurrently", current) from None
+            raise RuleConflict(
+                f"{self.noun} {rule.id!r} was created concurrently", current
+            ) from None
 
-    def update(self, rule: D, base_version: int, author: str, action: Action = "update") -> StoredRule[D]:
+    def update(
+        self, rule: D, base_version: int, author: str, action: Action = "update"
+    ) -> StoredRule[D]:
         """Replace a rule's document; ``RuleConflict`` unless ``base_version`` is current."""
         try:
             with self._write_tx() as conn:
@@ -302,21 +328,30 @@ class RuleStore(Generic[D]):
                     raise self._conflict(rule_id, base_version)
                 conn.execute(
                     insert(self.versions).values(
-                        rule_id=rule_id, version=version, action="delete", author=author, at=now,
-                        document=None, changes=json.dumps(["deleted"]),
+                        rule_id=rule_id,
+                        version=version,
+                        action="delete",
+                        author=author,
+                        at=now,
+                        document=None,
+                        changes=json.dumps(["deleted"]),
                     )
                 )
                 return version
         except IntegrityError:
             raise self._conflict(rule_id, base_version) from None
 
-    def rollback(self, rule_id: str, to_version: int, base_version: int, author: str) -> StoredRule[D]:
+    def rollback(
+        self, rule_id: str, to_version: int, base_version: int, author: str
+    ) -> StoredRule[D]:
         """Make an old version current again, as a new version (history is never rewritten)."""
         old = next((v for v in self.history(rule_id) if v.version == to_version), None)
         if old is None:
             raise RuleNotFound(f"{rule_id} version {to_version}", self.noun)
         if old.document is None:
-            raise ValueError(f"version {to_version} of {rule_id!r} is a deletion; pick a version with a {self.noun}")
+            raise ValueError(
+                f"version {to_version} of {rule_id!r} is a deletion; pick a version with a {self.noun}"
+            )
         rule = self.parse(old.document)
         try:
             with self._write_tx() as conn:
@@ -351,7 +386,9 @@ class RuleStore(Generic[D]):
             for rule_id, base in (base_versions or {}).items():
                 row = self._row(conn, rule_id, for_update=True)
                 if row is None or row.version != base:
-                    stale.append((rule_id, base, None if row is None or row.deleted else row.version))
+                    stale.append(
+                        (rule_id, base, None if row is None or row.deleted else row.version)
+                    )
             if stale:
                 raise ImportConflict(stale)
             for rule in rules:
@@ -366,20 +403,30 @@ class RuleStore(Generic[D]):
                 self._write(conn, rule, row, author, action, allow_deleted=True)
             if mode == "replace":
                 live = conn.execute(
-                    select(self.rules.c.id, self.rules.c.version).where(self.rules.c.deleted.is_(False))
+                    select(self.rules.c.id, self.rules.c.version).where(
+                        self.rules.c.deleted.is_(False)
+                    )
                 ).all()
                 now = _now()
                 for rid, version in live:
                     if rid in ids:
                         continue
                     conn.execute(
-                        update(self.rules).where(self.rules.c.id == rid)
-                        .values(version=version + 1, deleted=True, updated_at=now, updated_by=author)
+                        update(self.rules)
+                        .where(self.rules.c.id == rid)
+                        .values(
+                            version=version + 1, deleted=True, updated_at=now, updated_by=author
+                        )
                     )
                     conn.execute(
                         insert(self.versions).values(
-                            rule_id=rid, version=version + 1, action="delete", author=author,
-                            at=now, document=None, changes=json.dumps(["deleted"]),
+                            rule_id=rid,
+                            version=version + 1,
+                            action="delete",
+                            author=author,
+                            at=now,
+                            document=None,
+                            changes=json.dumps(["deleted"]),
                         )
                     )
                     deleted.append(rid)
@@ -424,7 +471,13 @@ class RuleStore(Generic[D]):
         return row
 
     def _write(
-        self, conn: Connection, rule: D, row: Any, author: str, action: str, allow_deleted: bool = False
+        self,
+        conn: Connection,
+        rule: D,
+        row: Any,
+        author: str,
+        action: str,
+        allow_deleted: bool = False,
     ) -> StoredRule[D]:
         doc = rule.to_document()
         text = json.dumps(doc, sort_keys=True)
@@ -433,8 +486,13 @@ class RuleStore(Generic[D]):
             version = 1
             conn.execute(
                 insert(self.rules).values(
-                    id=rule.id, version=version, document=text, enabled=rule.enabled, deleted=False,
-                    updated_at=now, updated_by=author,
+                    id=rule.id,
+                    version=version,
+                    document=text,
+                    enabled=rule.enabled,
+                    deleted=False,
+                    updated_at=now,
+                    updated_by=author,
                 )
             )
             old_doc = None
@@ -444,8 +502,12 @@ class RuleStore(Generic[D]):
                 update(self.rules)
                 .where(self.rules.c.id == rule.id, self.rules.c.version == row.version)
                 .values(
-                    version=version, document=text, enabled=rule.enabled, deleted=False,
-                    updated_at=now, updated_by=author,
+                    version=version,
+                    document=text,
+                    enabled=rule.enabled,
+                    deleted=False,
+                    updated_at=now,
+                    updated_by=author,
                 )
             )
             if res.rowcount != 1:
@@ -453,17 +515,28 @@ class RuleStore(Generic[D]):
             old_doc = None if row.deleted else json.loads(row.document)
         conn.execute(
             insert(self.versions).values(
-                rule_id=rule.id, version=version, action=action, author=author, at=now,
+                rule_id=rule.id,
+                version=version,
+                action=action,
+                author=author,
+                at=now,
                 document=text,
                 changes=json.dumps(
-                    changed_fields(old_doc, doc) if old_doc else ["restored" if row is not None else "created"]
+                    changed_fields(old_doc, doc)
+                    if old_doc
+                    else ["restored" if row is not None else "created"]
                 ),
             )
         )
         return StoredRule(rule, version, now, author)
 
     def _stored(self, row: Any) -> StoredRule[D]:
-        return StoredRule(self.parse(json.loads(row.document)), row.version, _aware(row.updated_at), row.updated_by)
+        return StoredRule(
+            self.parse(json.loads(row.document)),
+            row.version,
+            _aware(row.updated_at),
+            row.updated_by,
+        )
 
     def _maybe_get(self, rule_id: str) -> StoredRule[D] | None:
         try:

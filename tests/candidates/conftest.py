@@ -50,8 +50,13 @@ def make_world(seed: int = 0, n_orders: int = 600, n_users: int = 30) -> Trainin
     in_stock = np.ones(N_ITEMS, bool)
     in_stock[item_row(0, 1, 4)] = False
     return TrainingData(
-        orders=orders, order_users=users, order_ts=ts, n_users=n_users,
-        item_category=item_cat, in_stock=in_stock, item_styles=styles,
+        orders=orders,
+        order_users=users,
+        order_ts=ts,
+        n_users=n_users,
+        item_category=item_cat,
+        in_stock=in_stock,
+        item_styles=styles,
     )
 
 
@@ -65,10 +70,16 @@ def sample_queries(data: TrainingData, n: int = 12, seed: int = 1) -> list[Candi
     rng = np.random.default_rng(seed)
     out = [CandidateQuery(rows=np.empty(0, np.int64), user_row=3)]
     for i in range(n - 1):
-        basket = rng.choice(data.n_items, size=int(rng.integers(1, 4)), replace=False).astype(np.int64)
-        exclude = rng.choice(data.n_items, size=int(rng.integers(0, 6)), replace=False).astype(np.int64)
+        basket = rng.choice(data.n_items, size=int(rng.integers(1, 4)), replace=False).astype(
+            np.int64
+        )
+        exclude = rng.choice(data.n_items, size=int(rng.integers(0, 6)), replace=False).astype(
+            np.int64
+        )
         style = None
         if i % 2 and data.item_styles is not None:
             style = data.item_styles[basket].mean(axis=0)
-        out.append(CandidateQuery(rows=basket, user_row=int(i % 5) - 1, exclude=exclude, style=style))
+        out.append(
+            CandidateQuery(rows=basket, user_row=int(i % 5) - 1, exclude=exclude, style=style)
+        )
     return out

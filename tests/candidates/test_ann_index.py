@@ -34,15 +34,25 @@ def test_auto_is_exact_below_threshold_and_matches_brute_force(vectors: np.ndarr
 
 
 @pytest.mark.parametrize("approximate", ["hnsw", "ivf"])
-def test_approximate_recall_against_exact_is_at_least_0_9(vectors: np.ndarray, approximate: str) -> None:
-    idx = AnnIndex(kind="auto", exact_threshold=10_000, approximate=approximate,
-                   ef_construction=40, ef_search=400, nprobe=64).fit(vectors)
+def test_approximate_recall_against_exact_is_at_least_0_9(
+    vectors: np.ndarray, approximate: str
+) -> None:
+    idx = AnnIndex(
+        kind="auto",
+        exact_threshold=10_000,
+        approximate=approximate,
+        ef_construction=40,
+        ef_search=400,
+        nprobe=64,
+    ).fit(vectors)
     assert idx.kind_ == approximate
     q = random_factors(100, 32, seed=2)
     assert idx.recall_against_exact(q, 50) >= 0.9
     # scores are true inner products, best first
     rows, scores = idx.search(q[:3], 20)
-    np.testing.assert_allclose(scores, np.einsum("nd,nkd->nk", q[:3], vectors[rows]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        scores, np.einsum("nd,nkd->nk", q[:3], vectors[rows]), rtol=1e-4, atol=1e-4
+    )
     assert np.all(np.diff(scores, axis=1) <= 0)
 
 
@@ -61,7 +71,9 @@ def test_exclusions_are_honoured_by_over_fetching(vectors: np.ndarray, kind: str
 
 def test_k_larger_than_index_is_padded() -> None:
     idx = AnnIndex().fit(random_factors(7, 4))
-    rows, scores = idx.search(random_factors(2, 4, seed=1), 10, exclude=[np.array([0, 1]), np.array([], np.int64)])
+    rows, scores = idx.search(
+        random_factors(2, 4, seed=1), 10, exclude=[np.array([0, 1]), np.array([], np.int64)]
+    )
     assert rows.shape == (2, 10)
     assert (rows[0, 5:] == -1).all() and (rows[0, :5] >= 0).all()
     assert (rows[1, 7:] == -1).all() and np.isneginf(scores[1, 7:]).all()

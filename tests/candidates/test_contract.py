@@ -27,7 +27,9 @@ FACTORIES: dict[str, Callable[[], CandidateGenerator]] = {
     "cf_als_hnsw": lambda: CFCandidates("als", factors=8, iterations=5, seed=3, ann_kind="hnsw"),
     "cf_bpr": lambda: CFCandidates("bpr", factors=8, iterations=20, fit_on="orders", seed=3),
     "co_purchase_lift": lambda: CoPurchaseCandidates(min_support=2, score="lift"),
-    "co_purchase_npmi_max": lambda: CoPurchaseCandidates(min_support=1, score="npmi", aggregate="max"),
+    "co_purchase_npmi_max": lambda: CoPurchaseCandidates(
+        min_support=1, score="npmi", aggregate="max"
+    ),
     "popular": lambda: PopularCandidates(window_days=(7, 30), half_life_days=10),
     "style": lambda: StyleCandidates(n_categories=2),
     "ease_dense": lambda: EASECandidates(l2=20.0),
@@ -87,7 +89,7 @@ def test_k_larger_than_catalog_is_padded(fitted, world: TrainingData) -> None:
     for q, r in zip(queries, rows, strict=True):
         n_valid = int((r != PAD_ROW).sum())
         assert n_valid <= world.n_items - np.unique(np.concatenate([q.rows, q.exclude])).size
-    assert (rows[:, world.n_items:] == PAD_ROW).all()
+    assert (rows[:, world.n_items :] == PAD_ROW).all()
     assert gen.generate(queries, 0)[0].shape == (4, 0)
     assert gen.generate([], 5)[0].shape == (0, 5)
 

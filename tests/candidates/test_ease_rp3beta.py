@@ -123,12 +123,16 @@ def test_rp3beta_weights_by_hand() -> None:
     assert w[1, 0] == pytest.approx((1 / 3) * (1 / 2 + 1 / 3) / np.sqrt(3), rel=1e-6)
     assert np.all(np.diag(w) == 0.0) and np.all(w[:, 3] == 0.0) and np.all(w[3] == 0.0)
     # alpha sharpens each transition probability before the walk: (1/3)^2 (1/2^2 + 1/3^2)
-    sharp = RP3betaCandidates(alpha=2.0, beta=0.0, neighbours=10).fit(tiny_data(X)).weights_.toarray()
+    sharp = (
+        RP3betaCandidates(alpha=2.0, beta=0.0, neighbours=10).fit(tiny_data(X)).weights_.toarray()
+    )
     assert sharp[0, 1] == pytest.approx((1 / 9) * (1 / 4 + 1 / 9), rel=1e-6)
 
 
 def test_rp3beta_keeps_the_top_neighbours_and_scores_x_dot_w() -> None:
-    full = RP3betaCandidates(alpha=1.0, beta=0.5, neighbours=10).fit(tiny_data(X)).weights_.toarray()
+    full = (
+        RP3betaCandidates(alpha=1.0, beta=0.5, neighbours=10).fit(tiny_data(X)).weights_.toarray()
+    )
     one = RP3betaCandidates(alpha=1.0, beta=0.5, neighbours=1).fit(tiny_data(X))
     w = one.weights_.toarray()
     for i in range(3):

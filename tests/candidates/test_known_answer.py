@@ -79,10 +79,16 @@ def test_bad_style_vector_is_a_clear_error(world: TrainingData) -> None:
 
 def tiny_orders() -> TrainingData:
     # orders {0,1}, {0,1,2}, {0,2}, {3}; categories 0->0, 1->1, 2->1, 3->2
-    x = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 0], [0, 0, 0, 1]], np.float32))
+    x = sp.csr_matrix(
+        np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 0], [0, 0, 0, 1]], np.float32)
+    )
     return TrainingData(
-        orders=x, order_users=np.full(4, -1), order_ts=np.arange(4, dtype=np.int64) * 86_400,
-        n_users=0, item_category=np.array([0, 1, 1, 2]), in_stock=np.ones(4, bool),
+        orders=x,
+        order_users=np.full(4, -1),
+        order_ts=np.arange(4, dtype=np.int64) * 86_400,
+        n_users=0,
+        item_category=np.array([0, 1, 1, 2]),
+        in_stock=np.ones(4, bool),
     )
 
 
@@ -110,7 +116,9 @@ def test_category_complements_by_hand() -> None:
     np.testing.assert_allclose(co.category_complements_[0], [0.0, 0.25, 0.0])
     np.testing.assert_allclose(co.category_complements_[2], [0.0, 0.0, 0.0])
     np.testing.assert_allclose(co.category_lift_[0, 1], 1 / 0.75, rtol=1e-6)
-    np.testing.assert_allclose(co.category_complement(np.array([0]), np.array([1, 2, 3])), [0.25, 0.25, 0.0])
+    np.testing.assert_allclose(
+        co.category_complement(np.array([0]), np.array([1, 2, 3])), [0.25, 0.25, 0.0]
+    )
     np.testing.assert_allclose(co.complementary_categories(np.array([1])), [0.25, 0.0, 0.0])
 
 
@@ -127,11 +135,20 @@ def test_max_neighbours_caps_each_row(world: TrainingData) -> None:
 def test_basket_solve_matches_implicit_recalculate_user(world: TrainingData) -> None:
     from implicit.als import AlternatingLeastSquares
 
-    cf = CFCandidates("als", factors=8, iterations=5, fit_on="orders", seed=11, alpha=4.0).fit(world)
+    cf = CFCandidates("als", factors=8, iterations=5, fit_on="orders", seed=11, alpha=4.0).fit(
+        world
+    )
     x = sp.csr_matrix(world.orders, dtype=np.float32)
     x.data[:] = 1.0
-    ref = AlternatingLeastSquares(factors=8, iterations=5, regularization=cf.regularization,
-                                  alpha=4.0, random_state=11, num_threads=1, use_gpu=False)
+    ref = AlternatingLeastSquares(
+        factors=8,
+        iterations=5,
+        regularization=cf.regularization,
+        alpha=4.0,
+        random_state=11,
+        num_threads=1,
+        use_gpu=False,
+    )
     ref.fit(x, show_progress=False)
     np.testing.assert_allclose(cf.item_factors_, ref.item_factors, rtol=1e-5, atol=1e-6)
     basket = np.array([item_row(1, 0, 0), item_row(1, 1, 2)])
@@ -142,8 +159,12 @@ def test_basket_solve_matches_implicit_recalculate_user(world: TrainingData) -> 
 
 def test_cf_known_user_without_basket_uses_their_factors(world: TrainingData) -> None:
     cf = CFCandidates("als", factors=8, iterations=5, fit_on="users", seed=2).fit(world)
-    vectors, ok = cf.query_vectors([CandidateQuery(rows=np.empty(0, np.int64), user_row=4),
-                                    CandidateQuery(rows=np.empty(0, np.int64))])
+    vectors, ok = cf.query_vectors(
+        [
+            CandidateQuery(rows=np.empty(0, np.int64), user_row=4),
+            CandidateQuery(rows=np.empty(0, np.int64)),
+        ]
+    )
     np.testing.assert_array_equal(vectors[0], cf.user_factors_[4])
     assert ok.tolist() == [True, False]
 
@@ -161,10 +182,12 @@ def test_cf_queries_basket_alone_or_user_history(world: TrainingData) -> None:
     basket = np.array([item_row(2, 0, 1)])
     user = 4
     history = np.unique(world.orders[np.flatnonzero(world.order_users == user)].indices)
-    vectors, ok = cf.query_vectors([
-        CandidateQuery(rows=basket, user_row=user),  # a basket: the basket alone
-        CandidateQuery(rows=np.empty(0, np.int64), user_row=user),  # no basket: the history
-    ])
+    vectors, ok = cf.query_vectors(
+        [
+            CandidateQuery(rows=basket, user_row=user),  # a basket: the basket alone
+            CandidateQuery(rows=np.empty(0, np.int64), user_row=user),  # no basket: the history
+        ]
+    )
     assert ok.all()
     np.testing.assert_allclose(vectors[0], cf.solve_user(basket), rtol=1e-6)
     counts = np.asarray(world.orders[np.flatnonzero(world.order_users == user)].sum(axis=0)).ravel()
@@ -209,8 +232,12 @@ def test_item_lift_finds_a_pair_kept_by_either_item() -> None:
     x[5, 3] = 1
     x[6, 4] = 1
     data = TrainingData(
-        orders=sp.csr_matrix(x), order_users=np.full(7, -1), order_ts=np.zeros(7, np.int64),
-        n_users=0, item_category=np.zeros(5, np.int64), in_stock=np.ones(5, bool),
+        orders=sp.csr_matrix(x),
+        order_users=np.full(7, -1),
+        order_ts=np.zeros(7, np.int64),
+        n_users=0,
+        item_category=np.zeros(5, np.int64),
+        in_stock=np.ones(5, bool),
     )
     co = CoPurchaseCandidates(min_support=1, max_neighbours=1).fit(data)
     assert co.pair_counts_[0, 3] == 0 and co.pair_counts_[3, 0] == 1  # row 0 kept only item 1

@@ -30,7 +30,9 @@ def test_relative_rank_interleaving_dedupe_and_cap() -> None:
     merger = CandidateMerger(quotas={"a": 4, "b": 6}, total=5)
     # a (4 slots) keys: 1 -> .125, 2 -> .375, 3 -> .625, 9 -> basket; b (6 slots): 2 -> .083,
     # 4 -> .25, 8 -> excluded, 5 -> .583, 6 -> .75. Best keys first, 2 keeps its best key.
-    merged = merger.merge(q, {"a": out([1, 2, 3, 9], k=4), "b": out([2, 4, 8, 5, 6], k=6)}, np.ones(20, bool))[0]
+    merged = merger.merge(
+        q, {"a": out([1, 2, 3, 9], k=4), "b": out([2, 4, 8, 5, 6], k=6)}, np.ones(20, bool)
+    )[0]
     assert merged.rows.tolist() == [2, 1, 4, 5, 3]
     assert merged.sources == ("a", "b")
     # row 2 was proposed by both: a's rank 2, b's rank 1
@@ -45,7 +47,9 @@ def test_stock_and_exclusions_are_dropped() -> None:
     q = [CandidateQuery(rows=np.array([1]), exclude=np.array([3]))]
     stock = np.ones(10, bool)
     stock[4] = False
-    merged = CandidateMerger(quotas={"a": 10}, total=10).merge(q, {"a": out([1, 2, 3, 4, 5])}, stock)[0]
+    merged = CandidateMerger(quotas={"a": 10}, total=10).merge(
+        q, {"a": out([1, 2, 3, 4, 5])}, stock
+    )[0]
     assert merged.rows.tolist() == [2, 5]
     # ranks are positions in the source's own list (before filtering)
     assert merged.ranks[:, 0].tolist() == [2.0, 5.0]
@@ -55,7 +59,9 @@ def test_one_filter_mask_per_query() -> None:
     qs = [CandidateQuery(rows=np.array([0])), CandidateQuery(rows=np.array([0]))]
     only_odd = np.arange(10) % 2 == 1
     merged = CandidateMerger(quotas={"a": 5}, total=5).merge(
-        qs, {"a": (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]), np.ones((2, 5), np.float32))}, [only_odd, None]
+        qs,
+        {"a": (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]), np.ones((2, 5), np.float32))},
+        [only_odd, None],
     )
     assert merged[0].rows.tolist() == [1, 3, 5]
     assert merged[1].rows.tolist() == [1, 2, 3, 4, 5]
@@ -124,12 +130,15 @@ def test_merge_properties(lists, basket, exclude, out_of_stock, quotas, total) -
                 assert m.ranks[i, j] == listed.index(row) + 1
             else:
                 assert np.isnan(m.ranks[i, j]) and np.isnan(m.scores[i, j])
+
     # best relative rank first: every kept row's key is <= every dropped allowed row's key
     def key(row: int) -> float:
         return min(
             (lst.index(row) + 0.5) / max(len(lst), 1) + j * 1e-6
-            for j, lst in enumerate(list(dict.fromkeys(x)) for x in lists) if row in lst
+            for j, lst in enumerate(list(dict.fromkeys(x)) for x in lists)
+            if row in lst
         )
+
     keys = [key(int(r)) for r in m.rows]
     assert keys == sorted(keys)
     dropped = allowed - set(m.rows.tolist())

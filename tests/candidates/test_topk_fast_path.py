@@ -20,8 +20,14 @@ from recsys.candidates.topk import (
 
 
 def _matrix(rng: np.random.Generator, n: int, dtype: type) -> sp.csr_matrix:
-    m = sp.random(n, n, density=float(rng.uniform(0.02, 0.3)), format="csr", dtype=np.float64,
-                  random_state=int(rng.integers(1 << 30)))
+    m = sp.random(
+        n,
+        n,
+        density=float(rng.uniform(0.02, 0.3)),
+        format="csr",
+        dtype=np.float64,
+        random_state=int(rng.integers(1 << 30)),
+    )
     m.data = rng.normal(size=m.data.size) * 10.0 ** rng.uniform(-3, 3, size=m.data.size)
     m.data[rng.random(m.data.size) < 0.1] = 0.0  # explicit zeros stay stored
     return sp.csr_matrix(m, dtype=dtype)
@@ -50,8 +56,10 @@ def test_top_k_basket_sums_equal_top_k_of_the_product() -> None:
         n = int(rng.integers(3, 200))
         mat = _matrix(rng, n, np.float32)
         queries = [
-            CandidateQuery(rows=rng.integers(0, n, size=int(rng.integers(0, 10))),
-                           exclude=rng.integers(0, n, size=int(rng.integers(0, 50))))
+            CandidateQuery(
+                rows=rng.integers(0, n, size=int(rng.integers(0, 10))),
+                exclude=rng.integers(0, n, size=int(rng.integers(0, 50))),
+            )
             for _ in range(int(rng.integers(1, 20)))  # both sides of SMALL_BATCH
         ]
         k = int(rng.integers(1, 60))

@@ -26,19 +26,28 @@ GENS = [{"name": "item_knn", "quota": 10}, {"name": "co_purchase"}, {"name": "po
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"candidates": {"generators": [*GENS[:2], {"name": "popular", "quota": 0}]}},
-         "candidates.generators[2].quota: must be >= 1, got 0"),
-        ({"candidates": {"generators": [{"name": "cf", "params": {"factors": "many"}}]}},
-         "candidates.generators[0].params: cf parameter factors"),
+        (
+            {"candidates": {"generators": [*GENS[:2], {"name": "popular", "quota": 0}]}},
+            "candidates.generators[2].quota: must be >= 1, got 0",
+        ),
+        (
+            {"candidates": {"generators": [{"name": "cf", "params": {"factors": "many"}}]}},
+            "candidates.generators[0].params: cf parameter factors",
+        ),
         ({"candidates": {"total": 2.5}}, "candidates.total: expected a whole number, got 2.5"),
         ({"diversity": {"style_slots": -1}}, "diversity.style_slots: must be >= 0, got -1"),
-        ({"ranker": {"params": {"num_leaves": 7, "n_leaves": 3}}},
-         "ranker.params: lightgbm has no parameter 'n_leaves'"),
+        (
+            {"ranker": {"params": {"num_leaves": 7, "n_leaves": 3}}},
+            "ranker.params: lightgbm has no parameter 'n_leaves'",
+        ),
         ({"ranker": {"params": {"seed": 3}}}, "ranker.params: lightgbm has no parameter 'seed'"),
         ({"ranker": {"kind": "xgboost"}}, "ranker.kind: unknown ranker 'xgboost'"),
         ({"style": {"enabled": "yes"}}, "style.enabled: expected true/false, got 'yes'"),
         ({"candidates": {"generators": [{"quota": 3}]}}, "candidates.generators[0].name: required"),
-        ({"candidates": {"generators": [GENS[0], GENS[0]]}}, "candidates.generators: duplicate name(s) ['item_knn']"),
+        (
+            {"candidates": {"generators": [GENS[0], GENS[0]]}},
+            "candidates.generators: duplicate name(s) ['item_knn']",
+        ),
         ({"training": {"hide_fraction": 1.0}}, "training: hide_fraction must be between 0 and 1"),
         ({"version": 2}, "version: version 2 is not supported"),
     ],
@@ -87,21 +96,38 @@ def test_ranker_defaults_are_the_rankers_own() -> None:
 # The flat form ``PipelineConfig.to_dict`` wrote before the config mirrored the YAML.
 FLAT_BUNDLE_CONFIG = {
     "feature_set": "basket_completion",
-    "generators": [{"name": "cf", "kind": "cf", "quota": 40, "params": {"factors": 8}},
-                   {"name": "popular", "kind": "popular", "quota": 20, "params": {}}],
+    "generators": [
+        {"name": "cf", "kind": "cf", "quota": 40, "params": {"factors": 8}},
+        {"name": "popular", "kind": "popular", "quota": 20, "params": {}},
+    ],
     "total_candidates": 120,
-    "ranker": {"enabled": True, "n_estimators": 150, "num_leaves": 31, "learning_rate": 0.05,
-               "min_data_in_leaf": 20, "feature_fraction": 0.9, "early_stopping_rounds": 20,
-               "exclude_features": ["style_match"]},
+    "ranker": {
+        "enabled": True,
+        "n_estimators": 150,
+        "num_leaves": 31,
+        "learning_rate": 0.05,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 0.9,
+        "early_stopping_rounds": 20,
+        "exclude_features": ["style_match"],
+    },
     "max_per_category": 2,
     "style_slots": 1,
     "style_enabled": True,
     "style_params": {},
     "styles": None,
-    "training": {"generator_share": 0.6, "ranker_share": 0.2, "validation_share": 0.1,
-                 "evaluation_share": 0.1, "hide_fraction": 0.3, "negatives_per_basket": 50,
-                 "max_train_orders": 10000, "max_validation_orders": 2000, "max_eval_orders": 3000,
-                 "refit_generators": True},
+    "training": {
+        "generator_share": 0.6,
+        "ranker_share": 0.2,
+        "validation_share": 0.1,
+        "evaluation_share": 0.1,
+        "hide_fraction": 0.3,
+        "negatives_per_basket": 50,
+        "max_train_orders": 10000,
+        "max_validation_orders": 2000,
+        "max_eval_orders": 3000,
+        "refit_generators": True,
+    },
     "version": 1,
 }
 
@@ -113,5 +139,7 @@ def test_a_bundle_config_in_the_old_flat_form_still_loads() -> None:
     assert cfg.ranker.exclude_features == ("style_match",) and cfg.ranker.enabled
     assert cfg.ranker.params["num_leaves"] == 31 and "enabled" not in cfg.ranker.params
     broken = dict(FLAT_BUNDLE_CONFIG, max_per_category="three")
-    with pytest.raises(ConfigError, match=r"<bundle config>: diversity.max_per_category: expected a whole number"):
+    with pytest.raises(
+        ConfigError, match=r"<bundle config>: diversity.max_per_category: expected a whole number"
+    ):
         config_from_dict(broken)

@@ -21,9 +21,14 @@ print(hashlib.sha256(names.encode()).hexdigest(), names.count("A"))
 
 
 def _exp(name: str = "ab-test", a: float = 0.5) -> Experiment:
-    return Experiment(name=name, placements=["checkout"], variants=[
-        Variant(name="control", share=a), Variant(name="treatment", share=round(1 - a, 6)),
-    ])
+    return Experiment(
+        name=name,
+        placements=["checkout"],
+        variants=[
+            Variant(name="control", share=a),
+            Variant(name="treatment", share=round(1 - a, 6)),
+        ],
+    )
 
 
 def test_100k_ids_split_50_50_within_1_percent() -> None:
@@ -48,8 +53,11 @@ def test_identical_in_two_separate_processes() -> None:
     outs = []
     for seed in ("1", "2"):
         r = subprocess.run(
-            [sys.executable, "-c", SCRIPT, exp.model_dump_json()], capture_output=True,
-            text=True, check=True, env={"PYTHONHASHSEED": seed, "PATH": "", **_pythonpath()},
+            [sys.executable, "-c", SCRIPT, exp.model_dump_json()],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": "", **_pythonpath()},
         )
         outs.append(r.stdout.split())
     here = "".join("AB"[exp.variants.index(assign(exp, f"user-{i}"))] for i in range(100_000))
@@ -76,10 +84,17 @@ def test_bucket_is_uniform_enough_and_in_range() -> None:
         ([{"name": "a", "share": 0.5}, {"name": "b", "share": 0.4}], "add up to 1"),
         ([{"name": "a", "share": 0.5}, {"name": "a", "share": 0.5}], "unique"),
         ([{"name": "a", "share": 1.0}], "at least 2"),
-        ([{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5,
-          "knobs": {"generators": ["co_purchase"]}}], "ranker: false"),
-        ([{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5,
-          "rules": {"mode": "tags"}}], "tags are needed"),
+        (
+            [
+                {"name": "a", "share": 0.5},
+                {"name": "b", "share": 0.5, "knobs": {"generators": ["co_purchase"]}},
+            ],
+            "ranker: false",
+        ),
+        (
+            [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "rules": {"mode": "tags"}}],
+            "tags are needed",
+        ),
     ],
 )
 def test_invalid_experiments_say_what_is_wrong(variants, message) -> None:  # noqa: ANN001

@@ -86,8 +86,11 @@ def test_a_a_false_positive_rate_is_calibrated() -> None:
         revenue = np.where(rng.random(2 * n) < 0.5, rng.lognormal(4, 1, 2 * n), 0.0)
         shown = rng.integers(10, 30, 2 * n).astype(float)
         clicks = rng.binomial(shown.astype(int), 0.15).astype(float)
-        for key, num, den in (("proportion", bought, None), ("revenue", revenue, None),
-                              ("ratio", clicks, shown)):
+        for key, num, den in (
+            ("proportion", bought, None),
+            ("revenue", revenue, None),
+            ("ratio", clicks, shown),
+        ):
             a_den = ones if den is None else den[:n]
             b_den = ones if den is None else den[n:]
             d = difference(ratio(num[:n], a_den), ratio(num[n:], b_den))

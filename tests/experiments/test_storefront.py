@@ -25,8 +25,14 @@ def test_full_pipeline_beats_copurchase_and_aa_is_clean(tmp_path) -> None:  # no
     assert len(shoppers) == 150
     with ApiProcess(bundle, tmp_path) as api:
         ab = run_experiment(api, world, shoppers, "ab-test", [FULL, COPURCHASE], seed=7)
-        aa = run_experiment(api, world, shoppers[:80], "aa-test",
-                            [{"name": "a1", "share": 0.5}, {"name": "a2", "share": 0.5}], seed=8)
+        aa = run_experiment(
+            api,
+            world,
+            shoppers[:80],
+            "aa-test",
+            [{"name": "a1", "share": 0.5}, {"name": "a2", "share": 0.5}],
+            seed=8,
+        )
     full, copurchase = ab["variants"]
     assert full["variant"] == "full" and full["units"] > 40 and copurchase["units"] > 40
     for metric in ("attach_rate", "revenue_per_session"):

@@ -19,7 +19,9 @@ SMALL_PIPELINE = {
             {"name": "popular", "quota": 10},
         ],
     },
-    "ranker": {"params": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
+    "ranker": {
+        "params": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}
+    },
     "training": {"max_train_orders": 600, "max_validation_orders": 200, "max_eval_orders": 200},
 }
 
@@ -36,4 +38,6 @@ def small_fit(small_world):
     from training.fit import fit_recommender
 
     cfg = parse_pipeline_config(SMALL_PIPELINE)
-    return fit_recommender(small_world.catalog, small_world.interactions, cfg, seed=2, ablations=False)
+    return fit_recommender(
+        small_world.catalog, small_world.interactions, cfg, seed=2, ablations=False
+    )

@@ -18,8 +18,12 @@ def _events(n: int, prefix: str = "e") -> list[Event]:
     types = ("view", "add_to_cart", "purchase")
     return [
         Event(
-            event_id=f"{prefix}{i}", type=types[i % 3], sku=f"SKU-{i % 5}",
-            ts=T0 + timedelta(minutes=i), user_id=f"u{i % 2}", session_id=f"s{i % 2}",
+            event_id=f"{prefix}{i}",
+            type=types[i % 3],
+            sku=f"SKU-{i % 5}",
+            ts=T0 + timedelta(minutes=i),
+            user_id=f"u{i % 2}",
+            session_id=f"s{i % 2}",
         )
         for i in range(n)
     ]

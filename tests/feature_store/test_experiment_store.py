@@ -18,9 +18,14 @@ from recsys.experiment import Experiment, Variant
 
 
 def _exp(name: str = "ab", placements=("checkout",), model_b: str | None = None) -> Experiment:  # noqa: ANN001
-    return Experiment(name=name, placements=list(placements), variants=[
-        Variant(name="control", share=0.5), Variant(name="treatment", share=0.5, model=model_b),
-    ])
+    return Experiment(
+        name=name,
+        placements=list(placements),
+        variants=[
+            Variant(name="control", share=0.5),
+            Variant(name="treatment", share=0.5, model=model_b),
+        ],
+    )
 
 
 def _lifecycle(store: ExperimentStore) -> None:
@@ -47,7 +52,10 @@ def _lifecycle(store: ExperimentStore) -> None:
         store.start("ab", "ana")
     history = store.history("ab")
     assert [(h.version, h.action, h.author) for h in history] == [
-        (4, "stop", "ana"), (3, "start", "ana"), (2, "update", "ana"), (1, "create", "ana")
+        (4, "stop", "ana"),
+        (3, "start", "ana"),
+        (2, "update", "ana"),
+        (1, "create", "ana"),
     ]
     assert history[2].document["description"] == "checkout test"
     assert store.change_counter() == 5
@@ -82,9 +90,14 @@ def test_memory_budget_refuses_with_a_clear_message(tmp_path) -> None:  # noqa: 
     store = ExperimentStore(f"sqlite:///{tmp_path / 'x.db'}")
     store.create(exp, "ana")
     with pytest.raises(ExperimentRefused):
-        store.start("ab", "ana", check=lambda e, others: check_memory_budget(
-            [e, *others], lambda uri: dirs[uri], 5))
+        store.start(
+            "ab",
+            "ana",
+            check=lambda e, others: check_memory_budget([e, *others], lambda uri: dirs[uri], 5),
+        )
     assert store.get("ab").experiment.status == "draft"  # refused: nothing changed
     missing = _exp("missing", model_b="models:/nope/1")
     with pytest.raises(ExperimentRefused, match="cannot be loaded"):
-        check_memory_budget([missing], lambda uri: dirs[uri] if uri is None else Path(uri["x"]), 100)
+        check_memory_budget(
+            [missing], lambda uri: dirs[uri] if uri is None else Path(uri["x"]), 100
+        )

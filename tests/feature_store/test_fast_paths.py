@@ -21,8 +21,10 @@ def _requests(rec, n: int = 12) -> list[RecommendationRequest]:  # noqa: ANN001
     skus = [str(s) for s in rec.catalog.skus]
     return [
         RecommendationRequest(
-            basket=tuple(BasketLine(skus[int(r)], int(rng.integers(1, 3)))
-                         for r in rng.choice(len(skus), int(rng.integers(1, 9)), replace=False)),
+            basket=tuple(
+                BasketLine(skus[int(r)], int(rng.integers(1, 3)))
+                for r in rng.choice(len(skus), int(rng.integers(1, 9)), replace=False)
+            ),
             filters=Filters(in_stock=False),
         )
         for _ in range(n)
@@ -37,7 +39,9 @@ def test_one_request_features_equal_the_batch_path(small_fit) -> None:  # noqa: 
     X_all = rec.features.compute(together)
     checked = 0
     for q, (p, m) in enumerate(zip(prepared, merged, strict=True)):
-        alone = rec.candidate_batch([p], MergedBatch.from_lists([m], rec.source_names))  # one basket: the fast paths
+        alone = rec.candidate_batch(
+            [p], MergedBatch.from_lists([m], rec.source_names)
+        )  # one basket: the fast paths
         lo, hi = together.query_ptr[q], together.query_ptr[q + 1]
         np.testing.assert_array_equal(rec.features.compute(alone), X_all[lo:hi])
         checked += hi - lo
@@ -54,10 +58,15 @@ def test_popularity_block_equals_the_timeline_lookup(small_fit) -> None:  # noqa
     for days in POPULARITY_WINDOWS:
         fast = FeatureContext(batch, stats).popularity(days)
         now = np.full(len(batch.cand_rows), stats.reference_ts_, np.int64)
-        ref = np.log1p(stats.purchases_between(batch.cand_rows, now - days * DAY, now)).astype(np.float32)
+        ref = np.log1p(stats.purchases_between(batch.cand_rows, now - days * DAY, now)).astype(
+            np.float32
+        )
         np.testing.assert_array_equal(fast, ref)
         assert fast.any()  # the sample world has purchases in every window
         slow = FeatureContext(later, stats).popularity(days)
         np.testing.assert_array_equal(
-            slow, np.log1p(stats.purchases_between(batch.cand_rows, now + 1 - days * DAY, now + 1)).astype(np.float32)
+            slow,
+            np.log1p(
+                stats.purchases_between(batch.cand_rows, now + 1 - days * DAY, now + 1)
+            ).astype(np.float32),
         )

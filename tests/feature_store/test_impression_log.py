@@ -15,11 +15,20 @@ from serving.impressions import ImpressionRecorder
 
 def _imp(rid: str, **kw) -> Impression:  # noqa: ANN003
     values = dict(
-        recommendation_id=rid, ts=datetime(2026, 3, 1, 12, tzinfo=UTC), placement="checkout",
-        user_id=None, session_id="s1", experiment="exp", variant="a", model_version="m/1",
+        recommendation_id=rid,
+        ts=datetime(2026, 3, 1, 12, tzinfo=UTC),
+        placement="checkout",
+        user_id=None,
+        session_id="s1",
+        experiment="exp",
+        variant="a",
+        model_version="m/1",
         rules_version="7",
-        items=(ShownItem("SKU-1", "items", 1), ShownItem("SKU-2", "items", 2),
-               ShownItem("SKU-9", "accessories", 1)),
+        items=(
+            ShownItem("SKU-1", "items", 1),
+            ShownItem("SKU-2", "items", 2),
+            ShownItem("SKU-9", "accessories", 1),
+        ),
     )
     values.update(kw)
     return Impression(**values)

@@ -31,7 +31,9 @@ def test_online_features_equal_offline_features(small_world, small_fit, tmp_path
         assert names == rec.features.feature_names
         np.testing.assert_array_equal(X_on, offline.X[lo:hi])
         # and the ranker scores those rows identically
-        np.testing.assert_array_equal(online.ranker.predict(X_on), rec.ranker.predict(offline.X[lo:hi]))
+        np.testing.assert_array_equal(
+            online.ranker.predict(X_on), rec.ranker.predict(offline.X[lo:hi])
+        )
         checked += len(rows)
     assert checked > 0
 
@@ -57,7 +59,21 @@ def test_feature_set_is_defined_once_and_groups_drop_together():
     names = [d.name for d in full]
     assert len(names) == len(set(names))
     assert {"item_knn_score", "style_rank", "cop_lift_max", "pop_30d", "style_match"} <= set(names)
-    no_style = {d.name for d in resolve_feature_set("basket_completion", ("item_knn", "style"), frozenset({"item_knn"}), ("style",))}
-    assert "style_match" not in no_style and "style_rank" not in no_style and "item_knn_score" in no_style
-    no_cf = {d.name for d in resolve_feature_set("basket_completion", ("item_knn", "style"), frozenset({"item_knn"}), ("cf",))}
+    no_style = {
+        d.name
+        for d in resolve_feature_set(
+            "basket_completion", ("item_knn", "style"), frozenset({"item_knn"}), ("style",)
+        )
+    }
+    assert (
+        "style_match" not in no_style
+        and "style_rank" not in no_style
+        and "item_knn_score" in no_style
+    )
+    no_cf = {
+        d.name
+        for d in resolve_feature_set(
+            "basket_completion", ("item_knn", "style"), frozenset({"item_knn"}), ("cf",)
+        )
+    }
     assert "item_knn_score" not in no_cf and "style_match" in no_cf

@@ -17,8 +17,11 @@ def _orders() -> sp.csr_matrix:
 
 def test_lift_and_counts_are_hand_computed(tmp_path):
     s = FeatureStatistics(min_support=1).fit(
-        _orders(), item_category=np.array([0, 1, 1, -1]), prices=np.ones(4),
-        purchase_rows=np.array([0, 1]), purchase_ts=np.array([100, 200]),
+        _orders(),
+        item_category=np.array([0, 1, 1, -1]),
+        prices=np.ones(4),
+        purchase_rows=np.array([0, 1]),
+        purchase_ts=np.array([100, 200]),
     )
     lift, count = s.pair_values(np.array([0, 1, 0, 0, 2]), np.array([1, 0, 2, 3, 3]))
     # lift(0,1) = c01 * N / (c0 * c1) = 2 * 4 / (3 * 2) = 4/3 ; lift(0,2) = 1*4/(3*1)
@@ -33,7 +36,11 @@ def test_lift_and_counts_are_hand_computed(tmp_path):
 
 def test_min_support_drops_rare_pairs():
     s = FeatureStatistics(min_support=2).fit(
-        _orders(), np.array([0, 1, 1, -1]), np.ones(4), np.array([0]), np.array([1]),
+        _orders(),
+        np.array([0, 1, 1, -1]),
+        np.ones(4),
+        np.array([0]),
+        np.array([1]),
     )
     lift, _ = s.pair_values(np.array([0, 0]), np.array([1, 2]))
     assert lift[0] > 0 and lift[1] == 0
@@ -41,8 +48,11 @@ def test_min_support_drops_rare_pairs():
 
 def test_popularity_counts_only_lines_before_the_time():
     s = FeatureStatistics().fit(
-        _orders(), np.array([0, 1, 1, -1]), np.ones(4),
-        purchase_rows=np.array([0, 0, 0, 1]), purchase_ts=np.array([100, 200, 300, 200]),
+        _orders(),
+        np.array([0, 1, 1, -1]),
+        np.ones(4),
+        purchase_rows=np.array([0, 0, 0, 1]),
+        purchase_ts=np.array([100, 200, 300, 200]),
     )
     rows = np.array([0, 0, 0, 1, 2])
     start = np.array([0, 0, 150, 0, 0])

@@ -8,7 +8,9 @@ import pytest
 from recsys.ranking import LightGBMRanker, cap_per_category
 
 
-def _data(seed: int, n_groups: int = 150, size: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _data(
+    seed: int, n_groups: int = 150, size: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Feature 0 decides relevance (noisy), feature 1 is noise."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_groups * size, 2)).astype(np.float32)
@@ -36,8 +38,16 @@ def test_ranker_learns_the_relevant_feature_and_round_trips(tmp_path):
 
 def test_ranker_is_deterministic_given_seed():
     X, y, g = _data(0)
-    a = LightGBMRanker(n_estimators=10, num_leaves=7, seed=1).fit(X, y, g, ("a", "b")).predict(X[:50])
-    b = LightGBMRanker(n_estimators=10, num_leaves=7, seed=1).fit(X, y, g, ("a", "b")).predict(X[:50])
+    a = (
+        LightGBMRanker(n_estimators=10, num_leaves=7, seed=1)
+        .fit(X, y, g, ("a", "b"))
+        .predict(X[:50])
+    )
+    b = (
+        LightGBMRanker(n_estimators=10, num_leaves=7, seed=1)
+        .fit(X, y, g, ("a", "b"))
+        .predict(X[:50])
+    )
     np.testing.assert_array_equal(a, b)
 
 

@@ -65,7 +65,10 @@ def test_truncated_ranker_without_checksums_is_caught_in_a_child_process(
 @pytest.mark.slow
 @pytest.mark.parametrize("keep_checksums", [True, False], ids=["checksummed", "legacy"])
 def test_hot_reload_of_truncated_ranker_under_load_keeps_old_model(
-    server_factory, bundle_dir: Path, tmp_path: Path, keep_checksums: bool  # noqa: ANN001
+    server_factory,
+    bundle_dir: Path,
+    tmp_path: Path,
+    keep_checksums: bool,  # noqa: ANN001
 ) -> None:
     link = tmp_path / "current"
     _point(link, bundle_dir)

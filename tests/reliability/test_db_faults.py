@@ -53,7 +53,9 @@ def _thaw(paths: list[Path]) -> None:
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
-def test_deleted_database_file_is_detected_not_written_into(server_factory, bundle_dir, tmp_path) -> None:  # noqa: ANN001
+def test_deleted_database_file_is_detected_not_written_into(
+    server_factory, bundle_dir, tmp_path
+) -> None:  # noqa: ANN001
     db = tmp_path / "db" / "events.db"
     server = server_factory(
         {"RECSYS_DATABASE_URL": f"sqlite:///{db}", "RECSYS_MODEL_URI": str(bundle_dir)}
@@ -103,7 +105,9 @@ def test_database_restored_at_the_path_is_reopened(tmp_path: Path) -> None:
 
 
 def test_read_only_database_refuses_then_recovers_without_worker_deaths(
-    server_factory, bundle_dir, tmp_path  # noqa: ANN001
+    server_factory,
+    bundle_dir,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     folder = tmp_path / "db"
     db = folder / "events.db"

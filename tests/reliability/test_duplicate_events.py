@@ -12,13 +12,22 @@ from serving.schemas import EXAMPLE_TILE, EXAMPLE_WALLPAPER
 
 
 def test_duplicate_id_with_other_payload_is_reported(settings_for, caplog) -> None:  # noqa: ANN001
-    ev = {"event_id": "dup-1", "type": "view", "sku": EXAMPLE_TILE, "ts": "2026-03-01T12:00:00+02:00"}
+    ev = {
+        "event_id": "dup-1",
+        "type": "view",
+        "sku": EXAMPLE_TILE,
+        "ts": "2026-03-01T12:00:00+02:00",
+    }
     with TestClient(create_app(settings_for())) as client:
         assert client.post("/v1/events", json={"events": [ev]}).json()["accepted"] == 1
-        same = client.post("/v1/events", json={"events": [{**ev, "ts": "2026-03-01T10:00:00Z"}]}).json()
+        same = client.post(
+            "/v1/events", json={"events": [{**ev, "ts": "2026-03-01T10:00:00Z"}]}
+        ).json()
         assert same["duplicates"] == 1 and same["conflicting_duplicates"] == []  # same instant
         with caplog.at_level(logging.WARNING):
-            other = client.post("/v1/events", json={"events": [{**ev, "sku": EXAMPLE_WALLPAPER}]}).json()
+            other = client.post(
+                "/v1/events", json={"events": [{**ev, "sku": EXAMPLE_WALLPAPER}]}
+            ).json()
         assert other["accepted"] == 0 and other["duplicates"] == 1
         assert other["conflicting_duplicates"] == ["dup-1"]
         assert any("different payload" in r.message for r in caplog.records)

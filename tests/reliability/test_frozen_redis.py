@@ -32,9 +32,21 @@ def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:  # noqa: ANN0
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -51,13 +63,20 @@ def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:  # noqa: ANN0
         proc.wait(10)
 
 
-def test_frozen_redis_costs_at_most_the_budget_then_is_skipped(settings_for, bundle_dir, own_redis) -> None:  # noqa: ANN001
+def test_frozen_redis_costs_at_most_the_budget_then_is_skipped(
+    settings_for, bundle_dir, own_redis
+) -> None:  # noqa: ANN001
     url, proc = own_redis
     settings = settings_for(model_uri=str(bundle_dir), redis_url=url, latency_budget_ms=50)
     body = {"basket": [{"sku": EXAMPLE_TILE}], "session_id": "s-frozen", "k": 5}
     with TestClient(create_app(settings)) as client:
-        ev = {"event_id": "fz-1", "type": "view", "sku": EXAMPLE_TILE, "session_id": "s-frozen",
-              "ts": "2026-03-01T12:00:00Z"}
+        ev = {
+            "event_id": "fz-1",
+            "type": "view",
+            "sku": EXAMPLE_TILE,
+            "session_id": "s-frozen",
+            "ts": "2026-03-01T12:00:00Z",
+        }
         assert client.post("/v1/events", json={"events": [ev]}).json()["accepted"] == 1
         assert client.post("/v1/recommendations", json=body).status_code == 200
         os.kill(proc.pid, signal.SIGSTOP)  # frozen: TCP still accepts, nothing answers

@@ -28,8 +28,13 @@ def whole_schema(bundle_dir, tmp_path_factory):  # noqa: ANN001, ANN201
 
     data = tmp_path_factory.mktemp("fuzz_all")
     app = create_app(
-        Settings(data_dir=data, model_uri=str(bundle_dir), reload_poll_seconds=0,
-                 admin_key=ADMIN, merchandiser_key=MERCH)
+        Settings(
+            data_dir=data,
+            model_uri=str(bundle_dir),
+            reload_poll_seconds=0,
+            admin_key=ADMIN,
+            merchandiser_key=MERCH,
+        )
     )
     with TestClient(app):
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -59,8 +64,11 @@ def test_whole_api_with_keys_has_no_server_error_or_schema_violation(whole_schem
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
-            derandomize=True, database=None,
+            max_examples=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
         )
         def fuzz(case) -> None:  # noqa: ANN001
             nonlocal calls
@@ -74,11 +82,16 @@ def test_whole_api_with_keys_has_no_server_error_or_schema_violation(whole_schem
             if key is not None and response.status_code < 300:
                 keyed_ok.append(case.operation.path)
             assert response.status_code < 500 or response.status_code == 503, (
-                case.method, case.formatted_path, response.status_code, response.text[:300]
+                case.method,
+                case.formatted_path,
+                response.status_code,
+                response.text[:300],
             )
             case.validate_response(response, checks=CHECKS)
 
         fuzz()
     assert calls >= 5 * (len(operations) - 1)
     assert not refused, f"the keys were not accepted: {refused[:3]}"
-    assert {"/admin/model", "/v1/rules", "/v1/rules/export"} <= set(keyed_ok)  # really authenticated
+    assert {"/admin/model", "/v1/rules", "/v1/rules/export"} <= set(
+        keyed_ok
+    )  # really authenticated

@@ -25,16 +25,23 @@ def test_import_of_a_stale_export_is_409_and_writes_nothing(settings_for) -> Non
         # someone else edits the rule after the export
         current = client.get(f"/v1/rules/{rid}", headers=MERCH).json()
         edited = {**current["rule"], "name": "edited meanwhile"}
-        r = client.put(f"/v1/rules/{rid}", json=edited, headers={**MERCH, "If-Match": f'"{version}"'})
+        r = client.put(
+            f"/v1/rules/{rid}", json=edited, headers={**MERCH, "If-Match": f'"{version}"'}
+        )
         assert r.status_code == 200, r.text
 
         # the stale file, changed locally, is imported: refused, naming the rule
         target["name"] = "my old local edit"
         r = client.post("/v1/rules/import?mode=merge", content=yaml.safe_dump(doc), headers=YAML)
         assert r.status_code == 409, r.text
-        assert r.json()["conflicts"] == [{"id": rid, "file_version": version, "stored_version": version + 1}]
+        assert r.json()["conflicts"] == [
+            {"id": rid, "file_version": version, "stored_version": version + 1}
+        ]
         assert rid in r.json()["detail"]
-        assert client.get(f"/v1/rules/{rid}", headers=MERCH).json()["rule"]["name"] == "edited meanwhile"
+        assert (
+            client.get(f"/v1/rules/{rid}", headers=MERCH).json()["rule"]["name"]
+            == "edited meanwhile"
+        )
 
         # a fresh export round-trips: nothing changes, no conflict
         fresh = client.get("/v1/rules/export", headers=MERCH).text

@@ -18,17 +18,33 @@ def _check_batch(client: TestClient, url: str) -> None:
     run = uuid.uuid4().hex[:10]
     events = [
         {"event_id": f"{run}-1", "type": "view", "sku": EXAMPLE_TILE, "ts": "2026-03-01T12:00:00Z"},
-        {"event_id": f"{run}-2", "type": "view", "sku": "SKU\x00-evil", "ts": "2026-03-01T12:00:01Z"},
-        {"event_id": f"{run}-3", "type": "purchase", "sku": EXAMPLE_WALLPAPER,
-         "session_id": "s\x00", "ts": "2026-03-01T12:00:02Z"},
-        {"event_id": f"{run}-4", "type": "view", "sku": EXAMPLE_WALLPAPER, "ts": "2026-03-01T12:00:03Z"},
+        {
+            "event_id": f"{run}-2",
+            "type": "view",
+            "sku": "SKU\x00-evil",
+            "ts": "2026-03-01T12:00:01Z",
+        },
+        {
+            "event_id": f"{run}-3",
+            "type": "purchase",
+            "sku": EXAMPLE_WALLPAPER,
+            "session_id": "s\x00",
+            "ts": "2026-03-01T12:00:02Z",
+        },
+        {
+            "event_id": f"{run}-4",
+            "type": "view",
+            "sku": EXAMPLE_WALLPAPER,
+            "ts": "2026-03-01T12:00:03Z",
+        },
     ]
     r = client.post("/v1/events", json={"events": events})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] == 2 and body["duplicates"] == 0
     assert [(p["index"], p["field"]) for p in body["rejected"]] == [
-        (1, "events[1].sku"), (2, "events[2].session_id")
+        (1, "events[1].sku"),
+        (2, "events[2].session_id"),
     ]
     assert all("NUL" in p["message"] for p in body["rejected"])
     again = client.post("/v1/events", json={"events": events}).json()  # a retry is not a 503

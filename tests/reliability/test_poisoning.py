@@ -18,8 +18,13 @@ EVIL = "BUY-MY-STUFF"
 
 def _poison(client: TestClient, prefix: str) -> None:
     events = [
-        {"event_id": f"{prefix}-{i}", "type": "purchase", "sku": EVIL, "session_id": f"bot-{i}",
-         "ts": "2026-03-01T10:00:00Z"}
+        {
+            "event_id": f"{prefix}-{i}",
+            "type": "purchase",
+            "sku": EVIL,
+            "session_id": f"bot-{i}",
+            "ts": "2026-03-01T10:00:00Z",
+        }
         for i in range(20)
     ]
     assert client.post("/v1/events", json={"events": events}).json()["accepted"] == 20
@@ -28,7 +33,10 @@ def _poison(client: TestClient, prefix: str) -> None:
 def test_no_model_events_do_not_make_an_arbitrary_string_popular(settings_for) -> None:  # noqa: ANN001
     with TestClient(create_app(settings_for())) as client:
         _poison(client, "p")
-        for body in ({"basket": [], "k": 5}, {"basket": [{"sku": "X"}], "session_id": "victim", "k": 5}):
+        for body in (
+            {"basket": [], "k": 5},
+            {"basket": [{"sku": "X"}], "session_id": "victim", "k": 5},
+        ):
             items = client.post("/v1/recommendations", json=body).json()["items"]
             assert EVIL not in [i["sku"] for i in items]
         assert client.app.state.online_state.popular(5) == []
@@ -37,11 +45,18 @@ def test_no_model_events_do_not_make_an_arbitrary_string_popular(settings_for) -
 def test_with_a_model_only_catalogue_skus_feed_online_state(settings_for, bundle_dir) -> None:  # noqa: ANN001
     with TestClient(create_app(settings_for(model_uri=str(bundle_dir)))) as client:
         _poison(client, "q")
-        ev = {"event_id": "real-1", "type": "purchase", "sku": EXAMPLE_TILE, "session_id": "s1",
-              "ts": "2026-03-01T10:00:00Z"}
+        ev = {
+            "event_id": "real-1",
+            "type": "purchase",
+            "sku": EXAMPLE_TILE,
+            "session_id": "s1",
+            "ts": "2026-03-01T10:00:00Z",
+        }
         assert client.post("/v1/events", json={"events": [ev]}).json()["accepted"] == 1
         assert [sku for sku, _ in client.app.state.online_state.popular(5)] == [EXAMPLE_TILE]
-        body = client.post("/v1/recommendations", json={"basket": [], "session_id": "bot-1", "k": 10}).json()
+        body = client.post(
+            "/v1/recommendations", json={"basket": [], "session_id": "bot-1", "k": 10}
+        ).json()
         assert EVIL not in [i["sku"] for i in body["items"]]
 
 

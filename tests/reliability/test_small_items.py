@@ -20,7 +20,12 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 
 MERCH = {"Authorization": "Bearer test-merch-key"}
-RULE = {"id": "inf-test", "name": "n", "trigger": {"categories": ["tile"]}, "suggest": {"categories": ["grout"]}}
+RULE = {
+    "id": "inf-test",
+    "name": "n",
+    "trigger": {"categories": ["tile"]},
+    "suggest": {"categories": ["grout"]},
+}
 
 
 @pytest.fixture
@@ -30,14 +35,22 @@ def client(settings_for):  # noqa: ANN001, ANN201
 
 
 def test_infinite_numbers_are_refused_not_stored_as_infinity(client) -> None:  # noqa: ANN001
-    body = '{"id": "inf-test", "name": "n", "trigger": {"categories": ["tile"]}, ' \
-           '"suggest": {"categories": ["grout"], "constraints": {"max_price": 1e400}}}'
-    r = client.post("/v1/rules?check_catalog=false", content=body,
-                     headers={**MERCH, "Content-Type": "application/json"})
+    body = (
+        '{"id": "inf-test", "name": "n", "trigger": {"categories": ["tile"]}, '
+        '"suggest": {"categories": ["grout"], "constraints": {"max_price": 1e400}}}'
+    )
+    r = client.post(
+        "/v1/rules?check_catalog=false",
+        content=body,
+        headers={**MERCH, "Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and "max_price" in r.text, r.text
     assert client.get("/v1/rules/inf-test", headers=MERCH).status_code == 404
-    r = client.post("/v1/recommendations", content='{"basket": [], "filters": {"max_price": 1e400}}',
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/v1/recommendations",
+        content='{"basket": [], "filters": {"max_price": 1e400}}',
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "filters.max_price"
 
 
@@ -62,7 +75,9 @@ def test_pages_carry_security_headers(client) -> None:  # noqa: ANN001
 
 
 def test_rules_422_uses_the_service_error_shape(client) -> None:  # noqa: ANN001
-    r = client.post("/v1/rules", json={**RULE, "suggest": {"categories": ["Not A Slug"]}}, headers=MERCH)
+    r = client.post(
+        "/v1/rules", json={**RULE, "suggest": {"categories": ["Not A Slug"]}}, headers=MERCH
+    )
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert errors and all({"field", "message", "type"} <= set(e) for e in errors)
@@ -74,7 +89,10 @@ def test_rules_422_uses_the_service_error_shape(client) -> None:  # noqa: ANN001
 def test_openapi_declares_the_security_schemes(client) -> None:  # noqa: ANN001
     spec = client.get("/openapi.json").json()
     schemes = spec["components"]["securitySchemes"]
-    assert schemes["adminKey"]["scheme"] == "bearer" and schemes["merchandiserKey"]["scheme"] == "bearer"
+    assert (
+        schemes["adminKey"]["scheme"] == "bearer"
+        and schemes["merchandiserKey"]["scheme"] == "bearer"
+    )
     assert spec["paths"]["/admin/reload"]["post"]["security"] == [{"adminKey": []}]
     assert spec["paths"]["/v1/rules/import"]["post"]["security"] == [{"merchandiserKey": []}]
     assert "security" not in spec["paths"]["/v1/recommendations"]["post"]
@@ -91,21 +109,44 @@ def test_swagger_ui_is_served_without_a_cdn(client) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_server_started_like_make_run_stops_with_its_launcher_and_cleans_up(
-    bundle_dir: Path, tmp_path: Path  # noqa: ANN001
+    bundle_dir: Path,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     port = _free_port()
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {
-        **os.environ, "TMPDIR": str(tmp), "RECSYS_DATA_DIR": str(tmp_path), "RECSYS_MODEL_URI": str(bundle_dir),
-        "RECSYS_RELOAD_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
+        **os.environ,
+        "TMPDIR": str(tmp),
+        "RECSYS_DATA_DIR": str(tmp_path),
+        "RECSYS_MODEL_URI": str(bundle_dir),
+        "RECSYS_RELOAD_POLL_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    serve = [sys.executable, "-m", "recsys.cli", "serve", "--port", str(port), "--workers", "2", "--exit-with-parent"]
+    serve = [
+        sys.executable,
+        "-m",
+        "recsys.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--exit-with-parent",
+    ]
     # the launcher stands for make: it runs the server as its child and is stopped by its PID
     launcher = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))", *serve],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))",
+            *serve,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90

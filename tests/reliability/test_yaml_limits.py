@@ -17,9 +17,14 @@ from recsys.safe_yaml import YamlLimitError, YamlLimits, load_yaml
 MERCH = {"Authorization": "Bearer test-merch-key", "Content-Type": "application/yaml"}
 
 # "billion laughs": 9 levels x 9 aliases, ~400 bytes, 9**9 nodes once expanded
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-) + "version: *i\nrules: []\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "version: *i\nrules: []\n"
+)
 
 
 def test_alias_bomb_is_refused_while_composing() -> None:
@@ -31,7 +36,10 @@ def test_alias_bomb_is_refused_while_composing() -> None:
 
 
 def test_deep_nesting_is_a_limit_error_not_a_recursion_error() -> None:
-    for text in ("[" * 5000 + "]" * 5000, "a:\n" + "".join("  " * i + "b:\n" for i in range(1, 200))):
+    for text in (
+        "[" * 5000 + "]" * 5000,
+        "a:\n" + "".join("  " * i + "b:\n" for i in range(1, 200)),
+    ):
         with pytest.raises(YamlLimitError, match="deeper than"):
             load_yaml(text)
 

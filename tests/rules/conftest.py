@@ -34,8 +34,13 @@ def make_catalog() -> Catalog:
     frame = pd.DataFrame(
         [
             {
-                "sku": s, "title": f"{c.replace('-', ' ')} {s}", "category": c, "price": p,
-                "in_stock": st, "styles": sty, "material": m,
+                "sku": s,
+                "title": f"{c.replace('-', ' ')} {s}",
+                "category": c,
+                "price": p,
+                "in_stock": st,
+                "styles": sty,
+                "material": m,
             }
             for s, c, p, st, sty, m in ITEMS
         ]
@@ -91,7 +96,9 @@ SMALL_PIPELINE = {
             {"name": "popular", "quota": 15},
         ],
     },
-    "ranker": {"params": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
+    "ranker": {
+        "params": {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}
+    },
     "training": {"max_train_orders": 600, "max_validation_orders": 200, "max_eval_orders": 200},
 }
 
@@ -104,7 +111,9 @@ def fitted_bundle(tmp_path_factory):
     from training.fit import fit_recommender
 
     world = generate_world(seed=5, n_orders=1500)
-    fitted = fit_recommender(world.catalog, world.interactions, parse_pipeline_config(SMALL_PIPELINE), seed=1)
+    fitted = fit_recommender(
+        world.catalog, world.interactions, parse_pipeline_config(SMALL_PIPELINE), seed=1
+    )
     out = tmp_path_factory.mktemp("bundle") / "model"
     fitted.recommender.save(out)
     return out, world

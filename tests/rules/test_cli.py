@@ -23,8 +23,23 @@ def test_mine_writes_suggestions(tmp_path) -> None:
     make_catalog().save(tmp_path / "catalog.parquet")
     make_history().save(tmp_path / "interactions.parquet")
     out, yml = tmp_path / "mined_rules.json", tmp_path / "mined.yaml"
-    assert run(["rules", "mine", "--catalog", str(tmp_path / "catalog.parquet"), "--interactions",
-                str(tmp_path / "interactions.parquet"), "--out", str(out), "--yaml", str(yml)]) == 0
+    assert (
+        run(
+            [
+                "rules",
+                "mine",
+                "--catalog",
+                str(tmp_path / "catalog.parquet"),
+                "--interactions",
+                str(tmp_path / "interactions.parquet"),
+                "--out",
+                str(out),
+                "--yaml",
+                str(yml),
+            ]
+        )
+        == 0
+    )
     mined = load_suggestions(out)
     assert ("wall-paint", "protective-gloves") in {(s.anchor, s.accessory) for s in mined}
     assert len(parse_rules_yaml(yml.read_text())) == len(mined)
@@ -33,10 +48,15 @@ def test_mine_writes_suggestions(tmp_path) -> None:
 def test_validate(tmp_path, capsys) -> None:
     assert run(["rules", "validate", str(DEFAULT_RULES_PATH)]) == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n- {id: x, name: x, trigger: {categories: [tile]}, suggest: {categories: [grou]}}\n")
+    bad.write_text(
+        "rules:\n- {id: x, name: x, trigger: {categories: [tile]}, suggest: {categories: [grou]}}\n"
+    )
     make_catalog().save(tmp_path / "catalog.parquet")
     assert run(["rules", "validate", str(bad), "--catalog", str(tmp_path / "catalog.parquet")]) == 2
-    assert "rules[0] (x).suggest.categories[0]: unknown category 'grou'; did you mean 'grout'?" in capsys.readouterr().err
+    assert (
+        "rules[0] (x).suggest.categories[0]: unknown category 'grou'; did you mean 'grout'?"
+        in capsys.readouterr().err
+    )
 
 
 def test_import_export_against_the_settings_store(tmp_path, monkeypatch, capsys) -> None:
@@ -57,13 +77,17 @@ def test_unknown_action_is_an_argparse_error() -> None:
         run(["rules", "explode"])
 
 
-def test_controls_import_list_export_against_the_settings_store(tmp_path, monkeypatch, capsys) -> None:
+def test_controls_import_list_export_against_the_settings_store(
+    tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path))
     src = tmp_path / "controls.yaml"
-    src.write_text("version: 1\ncontrols:\n"
-                   "- {id: pin-g1, name: Gloves first, action: pin, target: {skus: [G1]}, position: 1,"
-                   " placements: [cart], valid_to: '2026-07-01T00:00:00Z'}\n"
-                   "- {id: bury-tile, name: Old tiles, action: bury, target: {categories: [tile]}, shift: 3}\n")
+    src.write_text(
+        "version: 1\ncontrols:\n"
+        "- {id: pin-g1, name: Gloves first, action: pin, target: {skus: [G1]}, position: 1,"
+        " placements: [cart], valid_to: '2026-07-01T00:00:00Z'}\n"
+        "- {id: bury-tile, name: Old tiles, action: bury, target: {categories: [tile]}, shift: 3}\n"
+    )
     assert run(["controls", "validate", str(src)]) == 0
     assert run(["controls", "import", str(src), "--author", "ops"]) == 0
     assert "created 2" in capsys.readouterr().out

@@ -20,14 +20,25 @@ CLASSIC = StyleReading(top="classic", confidence=0.9, distribution={"classic": 0
 
 
 def rule(rid: str = "r", **parts) -> Rule:
-    doc = {"id": rid, "name": rid, "trigger": {"categories": ["wall-paint"]},
-           "suggest": {"categories": ["protective-gloves"]}}
+    doc = {
+        "id": rid,
+        "name": rid,
+        "trigger": {"categories": ["wall-paint"]},
+        "suggest": {"categories": ["protective-gloves"]},
+    }
     doc.update(parts)
     return parse_rule(doc)
 
 
-def fire(rules: list[Rule], skus: list[str], qty: list[int] | None = None, style=NO_STYLE,
-         page: str = "checkout", now: datetime | None = None, **kw):
+def fire(
+    rules: list[Rule],
+    skus: list[str],
+    qty: list[int] | None = None,
+    style=NO_STYLE,
+    page: str = "checkout",
+    now: datetime | None = None,
+    **kw,
+):
     engine = RuleEngine.compile(rules, CATALOG, **kw)
     rows = [CATALOG.ids.row(s) for s in skus]
     return engine.match(rows, qty or [1] * len(rows), style, page, now)
@@ -44,7 +55,17 @@ def test_a_rule_fires_with_constrained_candidates() -> None:
 
 
 def test_price_cap_and_out_of_stock_allowed_when_asked() -> None:
-    (f,) = fire([rule(suggest={"categories": ["protective-gloves"], "constraints": {"max_price": 10, "in_stock": False}})], ["P1"])
+    (f,) = fire(
+        [
+            rule(
+                suggest={
+                    "categories": ["protective-gloves"],
+                    "constraints": {"max_price": 10, "in_stock": False},
+                }
+            )
+        ],
+        ["P1"],
+    )
     assert skus(f) == ["G1", "G3"]
 
 
@@ -63,7 +84,9 @@ def test_suggested_category_already_in_basket_is_skipped_unless_disabled() -> No
     r = rule(suggest={"categories": ["protective-gloves", "masking-tape"]})
     (f,) = fire([r], ["P1", "G2"])
     assert skus(f) == ["M1"]
-    keep = rule(suggest={"categories": ["protective-gloves"], "constraints": {"skip_if_in_basket": False}})
+    keep = rule(
+        suggest={"categories": ["protective-gloves"], "constraints": {"skip_if_in_basket": False}}
+    )
     (f,) = fire([keep], ["P1", "G2"])
     assert skus(f) == ["G1"]  # the basket item itself is never suggested
 
@@ -95,7 +118,12 @@ def test_disabled_rules_are_not_compiled() -> None:
 
 
 def test_priority_order_then_given_order_and_max_fired() -> None:
-    rules = [rule("low", priority=1), rule("high", priority=9), rule("mid", priority=5), rule("mid2", priority=5)]
+    rules = [
+        rule("low", priority=1),
+        rule("high", priority=9),
+        rule("mid", priority=5),
+        rule("mid2", priority=5),
+    ]
     assert [f.rule_id for f in fire(rules, ["P1"])] == ["high", "mid", "mid2", "low"]
     assert [f.rule_id for f in fire(rules, ["P1"], max_fired=2)] == ["high", "mid"]
 
@@ -109,21 +137,29 @@ def test_match_all_needs_every_listed_item() -> None:
 def test_sku_and_attribute_triggers() -> None:
     by_sku = rule(trigger={"skus": ["T2"]}, suggest={"categories": ["grout"]})
     assert fire([by_sku], ["T1"]) == [] and len(fire([by_sku], ["T2"])) == 1
-    metal = rule(trigger={"attributes": [{"key": "material", "value": "Metal"}]}, suggest={"skus": ["S1", "U1"]})
+    metal = rule(
+        trigger={"attributes": [{"key": "material", "value": "Metal"}]},
+        suggest={"skus": ["S1", "U1"]},
+    )
     (f,) = fire([metal], ["C1"])
     assert sorted(skus(f)) == ["S1", "U1"]
     assert fire([metal], ["C2"]) == []
 
 
 def test_style_trigger_and_match_style_constraint() -> None:
-    r = rule(trigger={"categories": ["tile"]}, suggest={"categories": ["grout"], "constraints": {"match_style": True}})
+    r = rule(
+        trigger={"categories": ["tile"]},
+        suggest={"categories": ["grout"], "constraints": {"match_style": True}},
+    )
     (f,) = fire([r], ["T1"], style=LOFT)
     assert skus(f) == ["GR1", "GR3"]  # loft grout + the style-neutral one, not the classic one
     (f,) = fire([r], ["T1"], style=CLASSIC)
     assert skus(f) == ["GR2", "GR3"]
     (f,) = fire([r], ["T1"], style=NO_STYLE)  # no clear style: nothing to match
     assert skus(f) == ["GR1", "GR2", "GR3"]
-    only_loft = rule(trigger={"categories": ["tile"], "styles": ["loft"]}, suggest={"categories": ["grout"]})
+    only_loft = rule(
+        trigger={"categories": ["tile"], "styles": ["loft"]}, suggest={"categories": ["grout"]}
+    )
     assert fire([only_loft], ["T1"], style=CLASSIC) == []
     assert len(fire([only_loft], ["T1"], style=LOFT)) == 1
 
@@ -133,7 +169,10 @@ def test_inferred_item_styles_are_used_when_given() -> None:
     loft = CATALOG.taxonomy.index("loft")
     styles[CATALOG.ids.row("GR3"), loft] = 0.0
     styles[CATALOG.ids.row("GR3"), CATALOG.taxonomy.index("classic")] = 1.0  # inferred: classic
-    r = rule(trigger={"categories": ["tile"]}, suggest={"categories": ["grout"], "constraints": {"match_style": True}})
+    r = rule(
+        trigger={"categories": ["tile"]},
+        suggest={"categories": ["grout"], "constraints": {"match_style": True}},
+    )
     (f,) = fire([r], ["T1"], style=LOFT, item_styles=styles)
     assert skus(f) == ["GR1"]
     with pytest.raises(ValueError, match="item_styles must have shape"):
@@ -142,8 +181,14 @@ def test_inferred_item_styles_are_used_when_given() -> None:
 
 def test_unknown_names_are_reported_not_fatal() -> None:
     engine = RuleEngine.compile(
-        [rule("a", trigger={"categories": ["nope", "wall-paint"]}, suggest={"categories": ["nope2", "grout"]}),
-         rule("b", trigger={"categories": ["nope"]})],
+        [
+            rule(
+                "a",
+                trigger={"categories": ["nope", "wall-paint"]},
+                suggest={"categories": ["nope2", "grout"]},
+            ),
+            rule("b", trigger={"categories": ["nope"]}),
+        ],
         CATALOG,
     )
     assert [r.id for r in engine.rules] == ["a"]
@@ -167,7 +212,10 @@ def test_match_skus_ignores_unknown() -> None:
 # -- properties -------------------------------------------------------------------------------
 CATS = list(CATALOG.categories)
 SKUS = CATALOG.ids.to_list()
-small_lists = lambda pool, lo=0: st.lists(st.sampled_from(pool), min_size=lo, max_size=3, unique=True)  # noqa: E731
+
+
+def small_lists(pool, lo=0):  # noqa: ANN001, ANN201
+    return st.lists(st.sampled_from(pool), min_size=lo, max_size=3, unique=True)
 
 
 @st.composite
@@ -176,20 +224,40 @@ def rules_strategy(draw) -> Rule:
     trig_skus = draw(small_lists(SKUS, 0 if trig_cats else 1))
     sug_cats = draw(small_lists(CATS))
     sug_skus = draw(small_lists(SKUS, 0 if sug_cats else 1))
-    return parse_rule({
-        "id": f"r{draw(st.integers(0, 10**6))}",
-        "name": "n",
-        "priority": draw(st.integers(-3, 3)),
-        "placements": draw(st.lists(st.sampled_from(["checkout", "cart", "product"]), min_size=1, max_size=3, unique=True)),
-        "trigger": {"match": draw(st.sampled_from(["any", "all"])), "categories": trig_cats, "skus": trig_skus,
-                    "min_quantity": draw(st.integers(1, 4))},
-        "suggest": {"categories": sug_cats, "skus": sug_skus, "max_items": draw(st.integers(1, 3)),
-                    "constraints": {"in_stock": draw(st.booleans()), "match_style": draw(st.booleans()),
-                                    "max_price": draw(st.one_of(st.none(), st.floats(1, 200))),
-                                    "skip_if_in_basket": draw(st.booleans())}},
-        "unless": draw(small_lists(CATS)),
-        "enabled": draw(st.booleans()),
-    })
+    return parse_rule(
+        {
+            "id": f"r{draw(st.integers(0, 10**6))}",
+            "name": "n",
+            "priority": draw(st.integers(-3, 3)),
+            "placements": draw(
+                st.lists(
+                    st.sampled_from(["checkout", "cart", "product"]),
+                    min_size=1,
+                    max_size=3,
+                    unique=True,
+                )
+            ),
+            "trigger": {
+                "match": draw(st.sampled_from(["any", "all"])),
+                "categories": trig_cats,
+                "skus": trig_skus,
+                "min_quantity": draw(st.integers(1, 4)),
+            },
+            "suggest": {
+                "categories": sug_cats,
+                "skus": sug_skus,
+                "max_items": draw(st.integers(1, 3)),
+                "constraints": {
+                    "in_stock": draw(st.booleans()),
+                    "match_style": draw(st.booleans()),
+                    "max_price": draw(st.one_of(st.none(), st.floats(1, 200))),
+                    "skip_if_in_basket": draw(st.booleans()),
+                },
+            },
+            "unless": draw(small_lists(CATS)),
+            "enabled": draw(st.booleans()),
+        }
+    )
 
 
 def _unique_ids(rules: list[Rule]) -> list[Rule]:
@@ -199,7 +267,9 @@ def _unique_ids(rules: list[Rule]) -> list[Rule]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rules=st.lists(rules_strategy(), max_size=8).map(_unique_ids),
-    basket=st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 5)), max_size=4, unique_by=lambda t: t[0]),
+    basket=st.lists(
+        st.tuples(st.sampled_from(SKUS), st.integers(1, 5)), max_size=4, unique_by=lambda t: t[0]
+    ),
     style=st.sampled_from([NO_STYLE, LOFT, CLASSIC]),
     page=st.sampled_from(["checkout", "cart", "product"]),
 )
@@ -220,7 +290,9 @@ def test_output_respects_every_constraint(rules, basket, style, page) -> None:
         for row in f.candidate_rows:
             sku, cat = SKUS[row], CATALOG.categories[CATALOG.category_codes[row]]
             assert row not in rows, "basket items are never suggested"
-            assert sku in r.suggest.skus or cat in r.suggest.categories, "output within the suggestion"
+            assert sku in r.suggest.skus or cat in r.suggest.categories, (
+                "output within the suggestion"
+            )
             c = r.suggest.constraints
             if c.in_stock:
                 assert CATALOG.in_stock[row]
@@ -228,10 +300,16 @@ def test_output_respects_every_constraint(rules, basket, style, page) -> None:
                 assert CATALOG.prices[row] <= c.max_price
             if c.skip_if_in_basket and cat in r.suggest.categories and sku not in r.suggest.skus:
                 assert cat not in basket_cats
-        trig_rows = [row for row in rows if SKUS[row] in r.trigger.skus
-                     or CATALOG.categories[CATALOG.category_codes[row]] in r.trigger.categories]
+        trig_rows = [
+            row
+            for row in rows
+            if SKUS[row] in r.trigger.skus
+            or CATALOG.categories[CATALOG.category_codes[row]] in r.trigger.categories
+        ]
         assert trig_rows, "something in the basket triggered it"
-        assert sum(q for (s, q) in basket if CATALOG.ids.row(s) in trig_rows) >= r.trigger.min_quantity
+        assert (
+            sum(q for (s, q) in basket if CATALOG.ids.row(s) in trig_rows) >= r.trigger.min_quantity
+        )
         if r.trigger.match == "all":
             assert set(r.trigger.categories) <= basket_cats
             assert set(r.trigger.skus) <= {s for s, _ in basket}
@@ -244,7 +322,12 @@ def test_batch_equals_brute_force_firing_set(rules, seed) -> None:
     rng = np.random.default_rng(seed)
     rows = sorted(rng.choice(len(SKUS), size=int(rng.integers(1, 4)), replace=False).tolist())
     qty = [1] * len(rows)
-    fired = {f.rule_id for f in RuleEngine.compile(rules, CATALOG, max_fired=100).match(rows, qty, NO_STYLE, "checkout")}
+    fired = {
+        f.rule_id
+        for f in RuleEngine.compile(rules, CATALOG, max_fired=100).match(
+            rows, qty, NO_STYLE, "checkout"
+        )
+    }
     for r in rules:
         alone = RuleEngine.compile([r], CATALOG).match(rows, qty, NO_STYLE, "checkout")
         assert (r.id in fired) == bool(alone)

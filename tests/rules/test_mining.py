@@ -13,7 +13,9 @@ def test_tiny_world_later_orders_and_co_occurrence() -> None:
     paint_gloves = found[("wall-paint", "protective-gloves")]
     assert paint_gloves.together == 0 and paint_gloves.later > 0  # only ever bought later
     assert 0.3 < paint_gloves.forgotten_rate < 0.7
-    assert "came back for it" in paint_gloves.sentence and "within two weeks" in paint_gloves.sentence
+    assert (
+        "came back for it" in paint_gloves.sentence and "within two weeks" in paint_gloves.sentence
+    )
     assert ("wall-paint", "masking-tape") in found
     tile_grout = found[("tile", "grout")]
     assert tile_grout.later == 0 and tile_grout.lift > 2
@@ -24,7 +26,9 @@ def test_tiny_world_later_orders_and_co_occurrence() -> None:
 
 
 def test_accepting_gives_a_valid_rule() -> None:
-    s = next(x for x in mine_suggestions(make_catalog(), make_history()) if x.anchor == "wall-paint")
+    s = next(
+        x for x in mine_suggestions(make_catalog(), make_history()) if x.anchor == "wall-paint"
+    )
     rule = s.to_rule()
     assert rule.trigger.categories == ["wall-paint"] and rule.suggest.categories == [s.accessory]
     assert rule.id == s.id and "mined" in rule.tags

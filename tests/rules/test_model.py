@@ -49,7 +49,10 @@ def test_every_problem_is_reported_at_once() -> None:
         ({"placements": ["checkout", "homepage"]}, "placements[1]"),
         ({"priority": 5000}, "priority"),
         ({"trigger": {"categories": ["wall-paint"], "min_quantity": 0}}, "trigger.min_quantity"),
-        ({"suggest": {"categories": ["grout"], "constraints": {"max_price": -1}}}, "suggest.constraints.max_price"),
+        (
+            {"suggest": {"categories": ["grout"], "constraints": {"max_price": -1}}},
+            "suggest.constraints.max_price",
+        ),
         ({"unless": ["Grout"]}, "unless[0]"),
         ({"trigger": {"categories": ["wall-paint", "wall-paint"]}}, "trigger.categories"),
         ({"trigger": {"attributes": [{"key": "material"}]}}, "trigger.attributes[0].value"),
@@ -60,7 +63,9 @@ def test_field_paths(patch: dict, path: str) -> None:
 
 
 def test_validity_window_must_be_ordered() -> None:
-    errors = paths({**GOOD, "valid_from": "2025-02-01T00:00:00Z", "valid_to": "2025-01-01T00:00:00Z"})
+    errors = paths(
+        {**GOOD, "valid_from": "2025-02-01T00:00:00Z", "valid_to": "2025-01-01T00:00:00Z"}
+    )
     assert any("valid_to must be after valid_from" in m for m in errors.values())
 
 
@@ -71,9 +76,15 @@ def test_naive_datetimes_are_utc() -> None:
 
 def test_catalog_check_suggests_the_right_name(catalog) -> None:
     rule = parse_rule(
-        {**GOOD, "trigger": {"categories": ["paint"]}, "suggest": {"categories": ["protective-glove"], "skus": ["NOPE"]}}
+        {
+            **GOOD,
+            "trigger": {"categories": ["paint"]},
+            "suggest": {"categories": ["protective-glove"], "skus": ["NOPE"]},
+        }
     )
-    errors = {e.path: e.message for e in check_against_catalog(rule, catalog.categories, catalog.ids)}
+    errors = {
+        e.path: e.message for e in check_against_catalog(rule, catalog.categories, catalog.ids)
+    }
     assert errors["trigger.categories[0]"] == "unknown category 'paint'; did you mean 'wall-paint'?"
     assert "did you mean 'protective-gloves'" in errors["suggest.categories[0]"]
     assert errors["suggest.skus[0]"] == "unknown SKU 'NOPE'"
@@ -109,7 +120,9 @@ rules:
     assert "rules[2] (ok-rule).id" in found
 
 
-@pytest.mark.parametrize("text", ["rules: [", "just text", "version: 2\nrules: []", "rules: {a: 1}"])
+@pytest.mark.parametrize(
+    "text", ["rules: [", "just text", "version: 2\nrules: []", "rules: {a: 1}"]
+)
 def test_malformed_files_are_clear_errors(text: str) -> None:
     with pytest.raises(RuleValidationError):
         parse_rules_yaml(text)

@@ -20,8 +20,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("RECSYS_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -42,8 +48,13 @@ def server(fitted_bundle, tmp_path_factory):
     from serving.app import create_app
 
     path, world = fitted_bundle
-    settings = Settings(data_dir=tmp_path_factory.mktemp("rules-browser"), model_uri=str(path),
-                        merchandiser_key=KEY, reload_poll_seconds=0, rules_poll_seconds=0.5)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("rules-browser"),
+        model_uri=str(path),
+        merchandiser_key=KEY,
+        reload_poll_seconds=0,
+        rules_poll_seconds=0.5,
+    )
     mined = load_suggestions(path / "mined_rules.json")
     assert mined, "the bundle carries mined suggestions"
     app = create_app(settings)
@@ -133,7 +144,9 @@ def test_merchandiser_journey(server, page) -> None:
     # 3. search
     page.get_by_label("Search rules").fill("tile")
     page.wait_for_function("() => document.querySelectorAll('#rules-table tbody tr').length === 3")
-    ids = page.locator("#rules-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.rule)")
+    ids = page.locator("#rules-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.rule)"
+    )
     assert set(ids) == {"tile-essentials", "brick-tile-essentials", "renovation-waste-bags"}
     page.get_by_label("Search rules").fill("")
     page.wait_for_function("() => document.querySelectorAll('#rules-table tbody tr').length > 3")
@@ -147,7 +160,9 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_role("button", name="Save", exact=True).click()
     trig_err = page.locator("#err-trigger-categories")
     trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()
-    assert page.locator("#err-suggest-categories").inner_text().strip() == ""  # the sample world has both
+    assert (
+        page.locator("#err-suggest-categories").inner_text().strip() == ""
+    )  # the sample world has both
     assert page.locator("#f-trigger-categories").get_attribute("aria-invalid") == "true"
     assert page.locator("#editor-errors").is_visible()
     shot(page, "03-inline-errors", "#editor-sec")
@@ -191,11 +206,15 @@ def test_merchandiser_journey(server, page) -> None:
     page.locator("#suggestions-count").get_by_text(f"Showing 1–25 of {len(mined)}.").wait_for()
     page.get_by_role("button", name="Next page").click()
     page.locator("#suggestions-count").get_by_text(f"Showing 26–50 of {len(mined)}.").wait_for()
-    covered = page.locator("#suggestions-table tr[data-suggestion='mined-laminate-flooring-skirting-boards']")
+    covered = page.locator(
+        "#suggestions-table tr[data-suggestion='mined-laminate-flooring-skirting-boards']"
+    )
     page.get_by_label("Category", exact=True).fill("skirting-boards")
     page.get_by_role("button", name="Filter").click()
     covered.get_by_text("covered by laminate-underlay-skirting").wait_for()
-    assert covered.get_by_role("button").count() == 0, "no Accept on a covered suggestion (no duplicates)"
+    assert covered.get_by_role("button").count() == 0, (
+        "no Accept on a covered suggestion (no duplicates)"
+    )
     page.locator("#sg-uncovered").check()
     page.get_by_label("Category", exact=True).fill("tile-adhesive")
     page.get_by_label("Sort by").select_option("lift")
@@ -208,7 +227,9 @@ def test_merchandiser_journey(server, page) -> None:
     shot(page, "05-suggestions", "#suggestions-sec")
     row.get_by_role("button", name="Accept tile-adhesive => grout").click()
     page.locator("#status").get_by_text(f"Accepted: rule {sg.id} created").wait_for()
-    assert api.get(f"/v1/rules/{sg.id}").json()["rule"]["trigger"]["categories"] == ["tile-adhesive"]
+    assert api.get(f"/v1/rules/{sg.id}").json()["rule"]["trigger"]["categories"] == [
+        "tile-adhesive"
+    ]
     row.wait_for(state="detached")  # accepted: no longer an open suggestion
 
     # 7. edit, then undo from the history
@@ -229,16 +250,27 @@ def test_merchandiser_journey(server, page) -> None:
     rule_row.get_by_role("button", name="Edit laminate-underlay-skirting").click()
     current = api.get("/v1/rules/laminate-underlay-skirting").json()
     bob = {**current["rule"], "name": "Bob's name for it"}
-    assert api.put("/v1/rules/laminate-underlay-skirting", json=bob,
-                   headers={"If-Match": f'"{current["version"]}"'}).status_code == 200
+    assert (
+        api.put(
+            "/v1/rules/laminate-underlay-skirting",
+            json=bob,
+            headers={"If-Match": f'"{current["version"]}"'},
+        ).status_code
+        == 200
+    )
     page.get_by_label("Name", exact=True).fill("Alice's name for it")
     page.get_by_role("button", name="Save", exact=True).click()
     conflict = page.locator("#conflict")
     conflict.wait_for()
     assert "someone else changed this rule" in conflict.inner_text()
-    assert page.get_by_label("Name", exact=True).input_value() == "Alice's name for it"  # her edit is not lost
+    assert (
+        page.get_by_label("Name", exact=True).input_value() == "Alice's name for it"
+    )  # her edit is not lost
     shot(page, "07-conflict", "#editor-sec")
-    assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["name"] == "Bob's name for it"
+    assert (
+        api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["name"]
+        == "Bob's name for it"
+    )
     conflict.get_by_role("button").click()
     assert page.get_by_label("Name", exact=True).input_value() == "Bob's name for it"
 
@@ -246,7 +278,6 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_role("button", name="Disable laminate-underlay-skirting").click()
     page.get_by_role("button", name="Enable laminate-underlay-skirting").wait_for()
     assert api.get("/v1/rules/laminate-underlay-skirting").json()["rule"]["enabled"] is False
-
 
 
 def test_answer_controls_journey(server, page) -> None:
@@ -278,7 +309,9 @@ def test_answer_controls_journey(server, page) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     page.get_by_label("Pin position (1 = first)").fill("1")
     page.get_by_label("Control valid from (UTC)").fill(now.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("Control valid to (UTC)").fill((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Control valid to (UTC)").fill(
+        (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
+    )
     # replay it on last week's baskets before publishing (the event store holds 20 paint orders)
     from feature_store.event_log import Event
 
@@ -286,31 +319,49 @@ def test_answer_controls_journey(server, page) -> None:
     orders = list(dict.fromkeys(buys["order_id"]))[-20:]
     lines = buys[buys["order_id"].isin(orders)]
     day = datetime.now(UTC) - timedelta(days=3)
-    events = [Event(event_id=f"br-{i}", type="purchase", sku=r.sku, ts=day, order_id=f"br-{r.order_id}")
-              for i, r in enumerate(lines.itertuples(index=False))]
-    events += [Event(event_id=f"br-paint-{o}", type="purchase", sku=paint, ts=day, order_id=f"br-{o}") for o in orders]
+    events = [
+        Event(event_id=f"br-{i}", type="purchase", sku=r.sku, ts=day, order_id=f"br-{r.order_id}")
+        for i, r in enumerate(lines.itertuples(index=False))
+    ]
+    events += [
+        Event(event_id=f"br-paint-{o}", type="purchase", sku=paint, ts=day, order_id=f"br-{o}")
+        for o in orders
+    ]
     server["app"].state.event_log.append(events)
     page.get_by_label("Replay on page").select_option("cart")
     page.get_by_role("button", name="Replay this control").click()
     page.locator("#replay-control-share").get_by_text("of 20 answers").wait_for()
-    assert page.locator("#replay-summary").inner_text().startswith("20 baskets from the last 7 days")
+    assert (
+        page.locator("#replay-summary").inner_text().startswith("20 baskets from the last 7 days")
+    )
     assert api.get("/v1/controls/pin-seasonal").status_code == 404, "a replay publishes nothing"
     page.get_by_role("button", name="Save control").click()
     page.locator("#status").get_by_text("Saved control pin-seasonal (version 1).").wait_for()
     stored = api.get("/v1/controls/pin-seasonal").json()
     assert stored["updated_by"] == "Alice" and stored["control"]["placements"] == ["cart"]
-    assert stored["control"]["valid_to"].startswith((now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"))
+    assert stored["control"]["valid_to"].startswith(
+        (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
+    )
 
     # bury a discontinued range: its category, five places down and its score cut
-    for label, value in [("Control id", "bury-range"), ("Control name", "Discontinued range"),
-                         ("Target SKUs (comma-separated)", ""), ("Target categories (comma-separated)", buried_cat),
-                         ("Pin position (1 = first)", ""), ("Score multiplier", "0.2"), ("Rank shift (places)", "5"),
-                         ("Placements (comma-separated)", "cart, checkout"), ("Control valid from (UTC)", ""),
-                         ("Control valid to (UTC)", "")]:
+    for label, value in [
+        ("Control id", "bury-range"),
+        ("Control name", "Discontinued range"),
+        ("Target SKUs (comma-separated)", ""),
+        ("Target categories (comma-separated)", buried_cat),
+        ("Pin position (1 = first)", ""),
+        ("Score multiplier", "0.2"),
+        ("Rank shift (places)", "5"),
+        ("Placements (comma-separated)", "cart, checkout"),
+        ("Control valid from (UTC)", ""),
+        ("Control valid to (UTC)", ""),
+    ]:
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Action").select_option("bury")
     page.get_by_role("button", name="Replay this control").click()
-    page.wait_for_function("() => /Changes [1-9]\\d* of 20 answers/.test(document.querySelector('#replay-control-share')?.textContent || '')")
+    page.wait_for_function(
+        "() => /Changes [1-9]\\d* of 20 answers/.test(document.querySelector('#replay-control-share')?.textContent || '')"
+    )
     shot(page, "11-replay", "#replay-sec")
     page.get_by_role("button", name="Save control").click()
     page.locator("#status").get_by_text("Saved control bury-range (version 1).").wait_for()
@@ -325,10 +376,14 @@ def test_answer_controls_journey(server, page) -> None:
     page.get_by_role("button", name="Preview", exact=True).click()
     first = page.locator("#preview-items li").first
     first.wait_for()
-    assert seasonal["title"] in first.inner_text() and "[pinned by pin-seasonal]" in first.inner_text()
+    assert (
+        seasonal["title"] in first.inner_text() and "[pinned by pin-seasonal]" in first.inner_text()
+    )
     after = api.post("/v1/rules/preview", json=basket).json()["items"]
     cat_of = dict(zip(frame["sku"], frame["category"], strict=True))
-    assert after[0]["sku"] == seasonal["sku"] and after[1]["sku"] != before[0]["sku"], "the range went down"
+    assert after[0]["sku"] == seasonal["sku"] and after[1]["sku"] != before[0]["sku"], (
+        "the range went down"
+    )
     assert all("bury-range" in i["controls"] for i in after if cat_of[i["sku"]] == buried_cat)
     if any(cat_of[i["sku"]] == buried_cat for i in after):
         assert "buried by bury-range" in page.locator("#preview-items").inner_text()
@@ -338,8 +393,14 @@ def test_answer_controls_journey(server, page) -> None:
 
     # edit through the API (another merchandiser), then the history shows old -> new
     cur = api.get("/v1/controls/bury-range").json()
-    assert api.put("/v1/controls/bury-range", json={**cur["control"], "shift": 8},
-                   headers={"If-Match": f'"{cur["version"]}"'}).status_code == 200
+    assert (
+        api.put(
+            "/v1/controls/bury-range",
+            json={**cur["control"], "shift": 8},
+            headers={"If-Match": f'"{cur["version"]}"'},
+        ).status_code
+        == 200
+    )
     page.get_by_role("button", name="History of control bury-range").click()
     page.locator("#control-history-list").get_by_text("shift: 5 → 8").wait_for()
     shot(page, "10-controls-history", "#controls-sec")

@@ -13,8 +13,12 @@ from serving.rules.store import RuleConflict, RuleNotFound, RuleStore, changed_f
 
 
 def doc(rid: str = "paint-gloves", **kw) -> dict:
-    d = {"id": rid, "name": rid, "trigger": {"categories": ["wall-paint"]},
-         "suggest": {"categories": ["protective-gloves"]}}
+    d = {
+        "id": rid,
+        "name": rid,
+        "trigger": {"categories": ["wall-paint"]},
+        "suggest": {"categories": ["protective-gloves"]},
+    }
     d.update(kw)
     return d
 
@@ -37,10 +41,15 @@ def test_every_change_is_a_version_with_who_and_what(store) -> None:
     assert store.is_empty()
     v1 = store.create(parse_rule(doc()), "alice")
     assert v1.version == 1 and not store.is_empty()
-    v2 = store.update(parse_rule(doc(priority=7, suggest={"categories": ["masking-tape"]})), 1, "bob")
+    v2 = store.update(
+        parse_rule(doc(priority=7, suggest={"categories": ["masking-tape"]})), 1, "bob"
+    )
     assert v2.version == 2 and store.get("paint-gloves").rule.priority == 7
     hist = store.history("paint-gloves")
-    assert [(h.version, h.action, h.author) for h in hist] == [(2, "update", "bob"), (1, "create", "alice")]
+    assert [(h.version, h.action, h.author) for h in hist] == [
+        (2, "update", "bob"),
+        (1, "create", "alice"),
+    ]
     assert hist[0].changes == ["priority", "suggest.categories"]
     assert hist[1].document["priority"] == 0  # old versions are kept whole
 

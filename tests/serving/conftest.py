@@ -24,7 +24,10 @@ MERCH_KEY = "test-merch-key"
 
 def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
     values = dict(
-        data_dir=tmp, reload_poll_seconds=0, admin_key=ADMIN_KEY, merchandiser_key=MERCH_KEY,
+        data_dir=tmp,
+        reload_poll_seconds=0,
+        admin_key=ADMIN_KEY,
+        merchandiser_key=MERCH_KEY,
         model_uri=str(tmp / "no-model-here"),
         # a shared CI machine can be slow: tests that want the degraded path set a tiny budget
         latency_budget_ms=2000.0,
@@ -78,11 +81,24 @@ class Server:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "--factory", "serving.app:app_from_env",
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-                "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "serving.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--log-level",
+                "warning",
             ],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -119,7 +135,8 @@ def server_factory(tmp_path: Path) -> Iterator:
 
     def make(env: dict[str, str], workers: int = 1) -> Server:
         base_env = {
-            "RECSYS_DATA_DIR": str(tmp_path), "RECSYS_ADMIN_KEY": ADMIN_KEY,
+            "RECSYS_DATA_DIR": str(tmp_path),
+            "RECSYS_ADMIN_KEY": ADMIN_KEY,
             "RECSYS_RELOAD_POLL_SECONDS": "0",
         }
         server = Server({**base_env, **env}, workers, tmp_path / f"uvicorn-{len(servers)}.log")

@@ -50,15 +50,23 @@ def requests_for(rec: Any) -> list[Any]:  # noqa: ANN401 - a Recommender
     for i in range(N_BASKETS):
         size = int(rng.integers(1, 9))
         basket = tuple(
-            BasketLine(skus[int(r)], int(rng.integers(1, 4))) for r in rng.choice(len(skus), size, replace=False)
+            BasketLine(skus[int(r)], int(rng.integers(1, 4)))
+            for r in rng.choice(len(skus), size, replace=False)
         )
-        kw: dict[str, Any] = {"page": ("cart", "checkout", "product")[i % 3], "k": (10, 5, 20)[i % 3]}
+        kw: dict[str, Any] = {
+            "page": ("cart", "checkout", "product")[i % 3],
+            "k": (10, 5, 20)[i % 3],
+        }
         if i % 5 == 1:
             kw["filters"] = Filters(in_stock=True, max_price=float(rng.uniform(20, 400)))
         if i % 7 == 2 and cats:
-            kw["filters"] = Filters(in_stock=False, categories=tuple(rng.choice(cats, 3, replace=False)))
+            kw["filters"] = Filters(
+                in_stock=False, categories=tuple(rng.choice(cats, 3, replace=False))
+            )
         if i % 6 == 3:
-            kw["exclude_skus"] = tuple(skus[int(r)] for r in rng.choice(len(skus), 5, replace=False))
+            kw["exclude_skus"] = tuple(
+                skus[int(r)] for r in rng.choice(len(skus), 5, replace=False)
+            )
         if i % 8 == 4 and users:
             kw["user_id"] = users[int(rng.integers(len(users)))]
         if i % 9 == 5:
@@ -67,7 +75,9 @@ def requests_for(rec: Any) -> list[Any]:  # noqa: ANN401 - a Recommender
             kw["user_context"] = UserContext(style_affinity={rec.catalog.taxonomy.slugs[0]: 1.0})
         out.append(RecommendationRequest(basket=basket, **kw))
     # an empty basket with recent views, and an empty one with nothing to go on
-    out.append(RecommendationRequest(basket=(), user_context=UserContext(recent_skus=tuple(skus[:3]))))
+    out.append(
+        RecommendationRequest(basket=(), user_context=UserContext(recent_skus=tuple(skus[:3])))
+    )
     out.append(RecommendationRequest(basket=()))
     return out
 
@@ -86,13 +96,17 @@ def answers(rec: Any) -> list[dict]:  # noqa: ANN401 - a Recommender
         if len(req.basket):
             rows, _, X = rec.candidate_features(req)
             entry["candidates"] = [int(x) for x in rows]
-            entry["features_sha256"] = hashlib.sha256(np.ascontiguousarray(X, np.float32).tobytes()).hexdigest()
+            entry["features_sha256"] = hashlib.sha256(
+                np.ascontiguousarray(X, np.float32).tobytes()
+            ).hexdigest()
         out.append(entry)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--write", action="store_true", help=f"write {EXPECTED.name}")
     args = ap.parse_args(argv)
     from feature_store import load_recommender

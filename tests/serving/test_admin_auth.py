@@ -33,7 +33,9 @@ def test_admin_routes_disabled_without_key(settings_for, method: str, path: str)
 def test_every_admin_route_is_covered(settings_for) -> None:  # noqa: ANN001
     paths = create_app(settings_for()).openapi()["paths"]
     admin = {
-        (method.upper(), path) for path, ops in paths.items() for method in ops
+        (method.upper(), path)
+        for path, ops in paths.items()
+        for method in ops
         if path.startswith("/admin/") and not path.startswith("/admin/rules")
     }
     assert admin == set(ADMIN_ROUTES)

@@ -46,7 +46,11 @@ def test_checkout_fills_accessories_for_paint(client) -> None:  # noqa: ANN001
     for a in body["accessories"]:
         assert a["rule_id"] and "wall paint" in a["reason"] and a["title"]
     assert {a["category"] for a in body["accessories"]} & {
-        "protective-gloves", "masking-tape", "construction-waste-bags", "drop-cloth", "paint-roller"
+        "protective-gloves",
+        "masking-tape",
+        "construction-waste-bags",
+        "drop-cloth",
+        "paint-roller",
     }
     assert _rec(client, basket=basket, page="product", k=5)["accessories"] == []
 
@@ -103,14 +107,19 @@ def test_style_inference(client) -> None:  # noqa: ANN001
     assert r.status_code == 200
     body = r.json()
     assert body["unknown_skus"] == ["NOPE"] and body["model_version"]
-    assert abs(sum(body["style"]["distribution"].values()) - 1.0) < 1e-6 or body["style"]["top"] is None
+    assert (
+        abs(sum(body["style"]["distribution"].values()) - 1.0) < 1e-6
+        or body["style"]["top"] is None
+    )
 
 
 def test_catalog_lookup(client) -> None:  # noqa: ANN001
     body = client.get("/v1/products", params={"q": "grey porcelain", "limit": 3}).json()
     assert 0 < len(body["items"]) <= 3 <= body["total"]
     assert all("grey porcelain" in i["title"].lower() for i in body["items"])
-    body = client.get("/v1/products", params={"q": "wall paint", "limit": 5}).json()  # the OpenAPI example
+    body = client.get(
+        "/v1/products", params={"q": "wall paint", "limit": 5}
+    ).json()  # the OpenAPI example
     assert [i["category"] for i in body["items"]] == ["wall-paint"] * 5
     body = client.get("/v1/products", params={"category": "grout", "limit": 200}).json()
     assert body["total"] == len(body["items"]) > 0
@@ -124,17 +133,35 @@ def test_catalog_lookup(client) -> None:  # noqa: ANN001
 
 def test_events_feed_the_shoppers_online_state(client) -> None:  # noqa: ANN001
     events = [
-        {"event_id": "ev-1", "type": "view", "sku": EXAMPLE_TILE, "user_id": "u-7",
-         "ts": "2026-03-01T10:00:00Z"},
-        {"event_id": "ev-2", "type": "add_to_cart", "sku": EXAMPLE_WALLPAPER, "user_id": "u-7",
-         "ts": "2026-03-01T10:01:00Z"},
-        {"event_id": "ev-3", "type": "view", "sku": "NOT-IN-CATALOG", "session_id": "s-1",
-         "ts": "2026-03-01T10:02:00Z"},
+        {
+            "event_id": "ev-1",
+            "type": "view",
+            "sku": EXAMPLE_TILE,
+            "user_id": "u-7",
+            "ts": "2026-03-01T10:00:00Z",
+        },
+        {
+            "event_id": "ev-2",
+            "type": "add_to_cart",
+            "sku": EXAMPLE_WALLPAPER,
+            "user_id": "u-7",
+            "ts": "2026-03-01T10:01:00Z",
+        },
+        {
+            "event_id": "ev-3",
+            "type": "view",
+            "sku": "NOT-IN-CATALOG",
+            "session_id": "s-1",
+            "ts": "2026-03-01T10:02:00Z",
+        },
     ]
     r = client.post("/v1/events", json={"events": events})
     assert r.status_code == 200
     assert r.json() == {
-        "accepted": 3, "duplicates": 0, "unknown_skus": ["NOT-IN-CATALOG"], "rejected": [],
+        "accepted": 3,
+        "duplicates": 0,
+        "unknown_skus": ["NOT-IN-CATALOG"],
+        "rejected": [],
         "conflicting_duplicates": [],
     }
     again = client.post("/v1/events", json={"events": events}).json()

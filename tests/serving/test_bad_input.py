@@ -63,7 +63,9 @@ def test_wrong_types_and_values(client) -> None:  # noqa: ANN001
 
 def test_oversize_body_is_413(client) -> None:  # noqa: ANN001
     big = b'{"basket": [' + b'{"sku": "A"},' * 30000 + b'{"sku": "B"}]}'
-    r = client.post("/v1/recommendations", content=big, headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/recommendations", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and "at most 262144 bytes" in _problem(r)
 
     def chunks():  # no Content-Length: counted while reading

@@ -19,9 +19,12 @@ EXP = {
     "placements": ["cart", "checkout"],
     "variants": [
         {"name": "full", "share": 0.5},
-        {"name": "copurchase", "share": 0.5,
-         "knobs": {"ranker": False, "style_slots": 0, "generators": ["co_purchase"]},
-         "rules": {"mode": "none"}},
+        {
+            "name": "copurchase",
+            "share": 0.5,
+            "knobs": {"ranker": False, "style_slots": 0, "generators": ["co_purchase"]},
+            "rules": {"mode": "none"},
+        },
     ],
 }
 CART = [{"sku": EXAMPLE_TILE}, {"sku": EXAMPLE_WALLPAPER}]
@@ -40,7 +43,9 @@ def test_knobs_are_a_view_that_leaves_the_model_alone(bundle_dir) -> None:  # no
     rec = load_recommender(bundle_dir)
     exp = Experiment.model_validate(EXP)
     view = with_knobs(rec, exp.variant("copurchase").knobs)
-    req = RecommendationRequest(basket=(BasketLine(EXAMPLE_TILE), BasketLine(EXAMPLE_WALLPAPER)), k=8)
+    req = RecommendationRequest(
+        basket=(BasketLine(EXAMPLE_TILE), BasketLine(EXAMPLE_WALLPAPER)), k=8
+    )
     before = rec.recommend(req)
     viewed = view.recommend(req)
     # only the kept generator proposes (plus the documented popular fallback when it has nothing)
@@ -73,10 +78,15 @@ def test_admin_api_lifecycle_routing_and_report(client) -> None:  # noqa: ANN001
     ts = datetime.now(UTC).isoformat()
     for i in range(40):
         sid = f"shopper-{i}"
-        body = client.post("/v1/recommendations", json={
-            "basket": CART if i % 2 else [{"sku": EXAMPLE_PAINT}],
-            "page": "cart" if i % 2 else "checkout", "k": 6, "session_id": sid,
-        }).json()
+        body = client.post(
+            "/v1/recommendations",
+            json={
+                "basket": CART if i % 2 else [{"sku": EXAMPLE_PAINT}],
+                "page": "cart" if i % 2 else "checkout",
+                "k": 6,
+                "session_id": sid,
+            },
+        ).json()
         assert body["experiment"] == "full-vs-copurchase"
         assert body["variant"] == assign(exp, sid).name  # the documented hash, in the server
         seen[body["variant"]] += 1
@@ -85,12 +95,32 @@ def test_admin_api_lifecycle_routing_and_report(client) -> None:  # noqa: ANN001
             assert {s for it in body["items"] for s in it["sources"]} <= {"co_purchase", "popular"}
             assert body["accessories"] == []  # rules: none
         first = body["items"][0]
-        client.post("/v1/events", json={"events": [
-            {"event_id": f"c-{i}", "type": "view", "sku": first["sku"], "session_id": sid,
-             "ts": ts, "recommendation_id": body["recommendation_id"], "position": 1},
-            {"event_id": f"p-{i}", "type": "purchase", "sku": first["sku"], "session_id": sid,
-             "ts": ts, "recommendation_id": body["recommendation_id"], "position": 1, "price": 10.0},
-        ]}).raise_for_status()
+        client.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {
+                        "event_id": f"c-{i}",
+                        "type": "view",
+                        "sku": first["sku"],
+                        "session_id": sid,
+                        "ts": ts,
+                        "recommendation_id": body["recommendation_id"],
+                        "position": 1,
+                    },
+                    {
+                        "event_id": f"p-{i}",
+                        "type": "purchase",
+                        "sku": first["sku"],
+                        "session_id": sid,
+                        "ts": ts,
+                        "recommendation_id": body["recommendation_id"],
+                        "position": 1,
+                        "price": 10.0,
+                    },
+                ]
+            },
+        ).raise_for_status()
     assert set(seen) == {"full", "copurchase"}
     # no session, or a placement without experiment: the champion, not counted
     plain = client.post("/v1/recommendations", json={"basket": CART, "page": "cart"}).json()
@@ -108,7 +138,9 @@ def test_admin_api_lifecycle_routing_and_report(client) -> None:  # noqa: ANN001
 
     r = client.post("/v1/experiments/full-vs-copurchase/stop", headers=ADMIN)
     assert r.json()["status"] == "stopped"
-    after = client.post("/v1/recommendations", json={"basket": CART, "session_id": "shopper-1"}).json()
+    after = client.post(
+        "/v1/recommendations", json={"basket": CART, "session_id": "shopper-1"}
+    ).json()
     assert after["experiment"] is None
     hist = client.get("/v1/experiments/full-vs-copurchase/history", headers=ADMIN).json()
     assert [h["action"] for h in hist] == ["stop", "start", "create"]
@@ -118,26 +150,40 @@ def test_admin_api_lifecycle_routing_and_report(client) -> None:  # noqa: ANN001
 
 def test_start_over_the_memory_budget_is_refused(settings_for, bundle_dir, bundle_dir_b) -> None:  # noqa: ANN001
     settings = settings_for(model_uri=str(bundle_dir), experiment_memory_budget_mb=0.5)
-    doc = dict(EXP, variants=[{"name": "champion", "share": 0.5},
-                              {"name": "challenger", "share": 0.5, "model": str(bundle_dir_b)}])
+    doc = dict(
+        EXP,
+        variants=[
+            {"name": "champion", "share": 0.5},
+            {"name": "challenger", "share": 0.5, "model": str(bundle_dir_b)},
+        ],
+    )
     with TestClient(create_app(settings)) as c:
         c.post("/v1/experiments", json=doc, headers=ADMIN).raise_for_status()
         r = c.post("/v1/experiments/full-vs-copurchase/start", headers=ADMIN)
         assert r.status_code == 409
         assert "over the memory budget of 0.5 MB" in r.json()["detail"]
         assert "RECSYS_EXPERIMENT_MEMORY_BUDGET_MB" in r.json()["detail"]
-        assert c.get("/v1/experiments/full-vs-copurchase", headers=ADMIN).json()["status"] == "draft"
+        assert (
+            c.get("/v1/experiments/full-vs-copurchase", headers=ADMIN).json()["status"] == "draft"
+        )
 
 
 def test_a_challenger_model_serves_its_variant(settings_for, bundle_dir, bundle_dir_b) -> None:  # noqa: ANN001
-    doc = dict(EXP, variants=[{"name": "champion", "share": 0.5},
-                              {"name": "challenger", "share": 0.5, "model": str(bundle_dir_b)}])
+    doc = dict(
+        EXP,
+        variants=[
+            {"name": "champion", "share": 0.5},
+            {"name": "challenger", "share": 0.5, "model": str(bundle_dir_b)},
+        ],
+    )
     with TestClient(create_app(settings_for(model_uri=str(bundle_dir)))) as c:
         c.post("/v1/experiments", json=doc, headers=ADMIN).raise_for_status()
         c.post("/v1/experiments/full-vs-copurchase/start", headers=ADMIN).raise_for_status()
         versions: dict[str, set[str]] = {}
         for i in range(20):
-            body = c.post("/v1/recommendations", json={"basket": CART, "session_id": f"s{i}"}).json()
+            body = c.post(
+                "/v1/recommendations", json={"basket": CART, "session_id": f"s{i}"}
+            ).json()
             versions.setdefault(body["variant"], set()).add(body["model_version"])
     assert set(versions) == {"champion", "challenger"}
     assert len(versions["champion"]) == len(versions["challenger"]) == 1

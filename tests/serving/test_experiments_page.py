@@ -14,12 +14,23 @@ from serving.schemas import EXAMPLE_TILE, EXAMPLE_WALLPAPER
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("RECSYS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ADMIN = {"Authorization": "Bearer test-admin-key", "X-Author": "ana"}
-EXP = {"name": "page-test", "placements": ["cart"], "variants": [
-    {"name": "full", "share": 0.5},
-    {"name": "no-ranker", "share": 0.5, "knobs": {"ranker": False}}]}
+EXP = {
+    "name": "page-test",
+    "placements": ["cart"],
+    "variants": [
+        {"name": "full", "share": 0.5},
+        {"name": "no-ranker", "share": 0.5, "knobs": {"ranker": False}},
+    ],
+}
 
 
 def test_sign_in_start_and_read_the_report(server_factory, bundle_dir) -> None:  # noqa: ANN001
@@ -47,18 +58,37 @@ def test_sign_in_start_and_read_the_report(server_factory, bundle_dir) -> None: 
             expect(row).to_contain_text("full (50%), no-ranker (50%)")
             row.get_by_role("button", name="Start").click()
             expect(row).to_contain_text("running")
-            assert c.get("/v1/experiments/page-test/history", headers=ADMIN).json()[0]["author"] == "ana"
+            assert (
+                c.get("/v1/experiments/page-test/history", headers=ADMIN).json()[0]["author"]
+                == "ana"
+            )
 
             ts = datetime.now(UTC).isoformat()
             for i in range(30):  # shoppers, through the API like a storefront
-                body = c.post("/v1/recommendations", json={
-                    "basket": [{"sku": EXAMPLE_TILE}, {"sku": EXAMPLE_WALLPAPER}],
-                    "session_id": f"p{i}", "k": 4}).json()
+                body = c.post(
+                    "/v1/recommendations",
+                    json={
+                        "basket": [{"sku": EXAMPLE_TILE}, {"sku": EXAMPLE_WALLPAPER}],
+                        "session_id": f"p{i}",
+                        "k": 4,
+                    },
+                ).json()
                 if i % 3 == 0:
-                    c.post("/v1/events", json={"events": [{
-                        "event_id": f"e{i}", "type": "view", "sku": body["items"][0]["sku"],
-                        "session_id": f"p{i}", "ts": ts,
-                        "recommendation_id": body["recommendation_id"], "position": 1}]}
+                    c.post(
+                        "/v1/events",
+                        json={
+                            "events": [
+                                {
+                                    "event_id": f"e{i}",
+                                    "type": "view",
+                                    "sku": body["items"][0]["sku"],
+                                    "session_id": f"p{i}",
+                                    "ts": ts,
+                                    "recommendation_id": body["recommendation_id"],
+                                    "position": 1,
+                                }
+                            ]
+                        },
                     ).raise_for_status()
             row.get_by_role("button", name="Report").click()
             expect(page.locator("#srm")).to_contain_text("Split as configured")

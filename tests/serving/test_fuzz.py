@@ -46,8 +46,11 @@ def test_no_input_makes_a_server_error(fuzz_schema) -> None:  # noqa: ANN001
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck),
-            derandomize=True, database=None,
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
         )
         def fuzz(case) -> None:  # noqa: ANN001
             nonlocal calls

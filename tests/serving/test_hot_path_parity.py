@@ -26,7 +26,9 @@ def test_answers_identical_to_the_recorded_reference(got: list[dict]) -> None:
     assert len(got) == len(expected)
     for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert g.get("candidates") == e.get("candidates"), f"request {i}: candidate rows differ"
-        assert g.get("features_sha256") == e.get("features_sha256"), f"request {i}: feature matrix differs"
+        assert g.get("features_sha256") == e.get("features_sha256"), (
+            f"request {i}: feature matrix differs"
+        )
         assert g["items"] == e["items"], f"request {i}: items, scores, sources or reasons differ"
         assert g["accessories"] == e["accessories"], f"request {i}: accessories differ"
         assert g["style"] == e["style"] and g["unknown"] == e["unknown"], f"request {i}"

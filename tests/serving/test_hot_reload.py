@@ -31,7 +31,10 @@ def _version(client) -> str:  # noqa: ANN001
 
 
 def test_swap_on_reload_and_keep_old_model_when_new_is_broken(
-    settings_for, bundle_dir, bundle_dir_b, tmp_path  # noqa: ANN001
+    settings_for,
+    bundle_dir,
+    bundle_dir_b,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     link = tmp_path / "current"
     _point(link, bundle_dir)
@@ -113,7 +116,11 @@ def _register(bundle: Path, name: str) -> str:
 
 @pytest.mark.slow
 def test_follows_the_mlflow_registry_alias(
-    settings_for, bundle_dir, bundle_dir_b, tmp_path, monkeypatch  # noqa: ANN001
+    settings_for,
+    bundle_dir,
+    bundle_dir_b,
+    tmp_path,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
     import mlflow
     from mlflow import MlflowClient
@@ -124,7 +131,9 @@ def test_follows_the_mlflow_registry_alias(
     mlflow.set_registry_uri(uri)
     client = MlflowClient(uri, uri)
     # artifacts under tmp_path, not ./mlruns of whatever folder pytest runs in
-    exp = client.create_experiment("serving-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    exp = client.create_experiment(
+        "serving-test", artifact_location=(tmp_path / "artifacts").as_uri()
+    )
     mlflow.set_experiment(experiment_id=exp)
     v1 = _register(bundle_dir, "home-xsell")
     client.set_registered_model_alias("home-xsell", "champion", v1)
@@ -132,7 +141,10 @@ def test_follows_the_mlflow_registry_alias(
     settings = settings_for(model_uri=None)  # default: models:/home-xsell@champion
     with TestClient(create_app(settings)) as api:
         info = api.get("/admin/model", headers=ADMIN).json()
-        assert info["version"] == f"home-xsell/{v1}" and info["source_uri"] == "models:/home-xsell@champion"
+        assert (
+            info["version"] == f"home-xsell/{v1}"
+            and info["source_uri"] == "models:/home-xsell@champion"
+        )
         assert info["run_id"] and info["resolved_uri"] == f"models:/home-xsell/{v1}"
         v2 = _register(bundle_dir_b, "home-xsell")
         assert api.post("/admin/reload", headers=ADMIN).json()["outcome"] == "unchanged"

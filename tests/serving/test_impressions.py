@@ -16,8 +16,12 @@ from serving.app import create_app
 from serving.schemas import EXAMPLE_PAINT, EXAMPLE_TILE, EXAMPLE_WALLPAPER
 
 CART = {"basket": [{"sku": EXAMPLE_TILE}, {"sku": EXAMPLE_WALLPAPER}], "page": "cart", "k": 5}
-CHECKOUT = {"basket": [{"sku": EXAMPLE_PAINT, "quantity": 2}], "page": "checkout", "k": 4,
-            "session_id": "sess-1"}
+CHECKOUT = {
+    "basket": [{"sku": EXAMPLE_PAINT, "quantity": 2}],
+    "page": "checkout",
+    "k": 4,
+    "session_id": "sess-1",
+}
 
 
 def test_answers_carry_id_variant_slots_and_positions(settings_for, bundle_dir, tmp_path) -> None:  # noqa: ANN001
@@ -66,8 +70,11 @@ def _hammer(base: str, stop: threading.Event, answered: list[tuple[float, str]])
 @pytest.mark.slow
 def test_clean_stop_loses_no_impression(server_factory, bundle_dir, tmp_path) -> None:  # noqa: ANN001
     db = tmp_path / "imp.db"
-    env = {"RECSYS_DATABASE_URL": f"sqlite:///{db}", "RECSYS_MODEL_URI": str(bundle_dir),
-           "RECSYS_IMPRESSION_FLUSH_SECONDS": "3600"}  # only the shutdown drain can write them
+    env = {
+        "RECSYS_DATABASE_URL": f"sqlite:///{db}",
+        "RECSYS_MODEL_URI": str(bundle_dir),
+        "RECSYS_IMPRESSION_FLUSH_SECONDS": "3600",
+    }  # only the shutdown drain can write them
     server = server_factory(env).start()
     answered: list[tuple[float, str]] = []
     stop = threading.Event()
@@ -88,8 +95,11 @@ def test_kill_9_loses_at_most_the_last_flush_window(server_factory, bundle_dir, 
     more than two flush windows (plus a commit's slack) before the kill is stored."""
     flush = 0.5
     db = tmp_path / "imp.db"
-    env = {"RECSYS_DATABASE_URL": f"sqlite:///{db}", "RECSYS_MODEL_URI": str(bundle_dir),
-           "RECSYS_IMPRESSION_FLUSH_SECONDS": str(flush)}
+    env = {
+        "RECSYS_DATABASE_URL": f"sqlite:///{db}",
+        "RECSYS_MODEL_URI": str(bundle_dir),
+        "RECSYS_IMPRESSION_FLUSH_SECONDS": str(flush),
+    }
     server = server_factory(env).start()
     answered: list[tuple[float, str]] = []
     stop = threading.Event()
@@ -118,14 +128,38 @@ def test_events_name_their_answer_and_unknown_ids_are_accepted(settings_for, bun
     with TestClient(create_app(settings)) as c:
         ans = c.post("/v1/recommendations", json=CHECKOUT).json()
         rid, first = ans["recommendation_id"], ans["items"][0]
-        batch = {"events": [
-            {"event_id": "e-click", "type": "view", "sku": first["sku"], "session_id": "sess-1",
-             "ts": ts, "recommendation_id": rid, "position": 1},
-            {"event_id": "e-buy", "type": "purchase", "sku": first["sku"], "session_id": "sess-1",
-             "ts": ts, "quantity": 2, "recommendation_id": rid, "position": 1, "price": 12.5},
-            {"event_id": "e-ghost", "type": "add_to_cart", "sku": first["sku"],
-             "session_id": "sess-1", "ts": ts, "recommendation_id": "never-issued"},
-        ]}
+        batch = {
+            "events": [
+                {
+                    "event_id": "e-click",
+                    "type": "view",
+                    "sku": first["sku"],
+                    "session_id": "sess-1",
+                    "ts": ts,
+                    "recommendation_id": rid,
+                    "position": 1,
+                },
+                {
+                    "event_id": "e-buy",
+                    "type": "purchase",
+                    "sku": first["sku"],
+                    "session_id": "sess-1",
+                    "ts": ts,
+                    "quantity": 2,
+                    "recommendation_id": rid,
+                    "position": 1,
+                    "price": 12.5,
+                },
+                {
+                    "event_id": "e-ghost",
+                    "type": "add_to_cart",
+                    "sku": first["sku"],
+                    "session_id": "sess-1",
+                    "ts": ts,
+                    "recommendation_id": "never-issued",
+                },
+            ]
+        }
         r = c.post("/v1/events", json=batch)
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == 3
@@ -134,8 +168,10 @@ def test_events_name_their_answer_and_unknown_ids_are_accepted(settings_for, bun
         assert r.status_code == 422 and "position" in r.text
     log = EventLog(settings.resolved_database_url)
     out = attribute(
-        log.read_frame(), EventContextLog(log.engine).read_frame(),
-        ImpressionLog(settings.resolved_database_url).read_frame(), window_hours=24,
+        log.read_frame(),
+        EventContextLog(log.engine).read_frame(),
+        ImpressionLog(settings.resolved_database_url).read_frame(),
+        window_hours=24,
     ).set_index("event_id")
     assert out.loc["e-click", "rule"] == "named" and out.loc["e-click", "recommendation_id"] == rid
     assert out.loc["e-buy", "revenue"] == 25.0 and out.loc["e-buy", "variant"] == "default"

@@ -31,9 +31,7 @@ def test_no_model_answers_degraded_and_not_ready(settings_for) -> None:  # noqa:
             )
         ]
         assert client.post("/v1/events", json={"events": events}).json()["accepted"] == 4
-        body = client.post(
-            "/v1/recommendations", json={"basket": [{"sku": "X-1"}], "k": 3}
-        ).json()
+        body = client.post("/v1/recommendations", json={"basket": [{"sku": "X-1"}], "k": 3}).json()
         # stored for training, but no catalogue to check the SKUs: no popularity from them
         assert body["items"] == [] and body["degraded"] is True
 

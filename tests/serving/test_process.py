@@ -69,7 +69,11 @@ def test_acknowledged_events_survive_kill_9(server_factory, bundle_dir, tmp_path
     restarted = server_factory(env).start()
     r = httpx.post(f"{restarted.base}/v1/events", json=_batch("b0", 20), timeout=5)
     assert r.json() == {
-        "accepted": 0, "duplicates": 20, "unknown_skus": [], "rejected": [], "conflicting_duplicates": []
+        "accepted": 0,
+        "duplicates": 20,
+        "unknown_skus": [],
+        "rejected": [],
+        "conflicting_duplicates": [],
     }
 
 
@@ -81,14 +85,18 @@ def _point(link: Path, target: Path) -> None:
 
 
 def test_hot_swap_under_load_has_zero_failed_requests(
-    server_factory, bundle_dir, bundle_dir_b, tmp_path  # noqa: ANN001
+    server_factory,
+    bundle_dir,
+    bundle_dir_b,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     link = tmp_path / "current"
     _point(link, bundle_dir)
     prom = tmp_path / "prometheus"
     prom.mkdir()
     env = {
-        "RECSYS_MODEL_URI": str(link), "RECSYS_RELOAD_POLL_SECONDS": "0.3",
+        "RECSYS_MODEL_URI": str(link),
+        "RECSYS_RELOAD_POLL_SECONDS": "0.3",
         "PROMETHEUS_MULTIPROC_DIR": str(prom),  # what `recsys serve --workers 2` sets
     }
     server = server_factory(env, workers=2).start()
@@ -154,7 +162,10 @@ def test_hot_swap_under_load_has_zero_failed_requests(
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_two_workers_share_postgres_events_and_redis_state(
-    server_factory, bundle_dir, postgres_url, redis_url  # noqa: ANN001
+    server_factory,
+    bundle_dir,
+    postgres_url,
+    redis_url,  # noqa: ANN001
 ) -> None:
     env = {
         "RECSYS_MODEL_URI": str(bundle_dir),
@@ -169,19 +180,36 @@ def test_two_workers_share_postgres_events_and_redis_state(
         acks = [
             c.post(
                 "/v1/events",
-                json={"events": [{
-                    "event_id": f"{run}-{i}", "type": "add_to_cart", "user_id": user,
-                    "sku": EXAMPLE_TILE if i % 2 else EXAMPLE_WALLPAPER,
-                    "ts": datetime(2026, 3, 1, 12, 0, i, tzinfo=UTC).isoformat(),
-                }]},
+                json={
+                    "events": [
+                        {
+                            "event_id": f"{run}-{i}",
+                            "type": "add_to_cart",
+                            "user_id": user,
+                            "sku": EXAMPLE_TILE if i % 2 else EXAMPLE_WALLPAPER,
+                            "ts": datetime(2026, 3, 1, 12, 0, i, tzinfo=UTC).isoformat(),
+                        }
+                    ]
+                },
             ).json()
             for i in range(20)
         ]
         assert sum(a["accepted"] for a in acks) == 20
         # the same batch again through either worker: all duplicates
-        dup = c.post("/v1/events", json={"events": [{
-            "event_id": f"{run}-3", "type": "add_to_cart", "user_id": user, "sku": EXAMPLE_TILE,
-            "ts": "2026-03-01T12:00:03Z"}]}).json()
+        dup = c.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {
+                        "event_id": f"{run}-3",
+                        "type": "add_to_cart",
+                        "user_id": user,
+                        "sku": EXAMPLE_TILE,
+                        "ts": "2026-03-01T12:00:03Z",
+                    }
+                ]
+            },
+        ).json()
         assert dup["duplicates"] == 1
         for _ in range(6):  # lands on both workers
             r = c.post("/v1/recommendations", json={"basket": [], "user_id": user, "k": 5})
@@ -221,12 +249,19 @@ def test_recsys_serve_prints_a_working_curl(bundle_dir, tmp_path) -> None:  # no
         port = sock.getsockname()[1]
     # a generous budget: one worker per core start cold at once, and a busy CI machine must not
     # turn the example's answer into a degraded one
-    env = {**os.environ, "RECSYS_DATA_DIR": str(tmp_path), "RECSYS_RELOAD_POLL_SECONDS": "0",
-           "RECSYS_LATENCY_BUDGET_MS": "2000"}
+    env = {
+        **os.environ,
+        "RECSYS_DATA_DIR": str(tmp_path),
+        "RECSYS_RELOAD_POLL_SECONDS": "0",
+        "RECSYS_LATENCY_BUDGET_MS": "2000",
+    }
     recsys = Path(sys.executable).with_name("recsys")
     proc = subprocess.Popen(
         [str(recsys), "serve", "--port", str(port), "--model-uri", str(bundle_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -239,7 +274,9 @@ def test_recsys_serve_prints_a_working_curl(bundle_dir, tmp_path) -> None:  # no
                 break
             if line.strip().startswith("curl "):
                 commands.append(line.strip())
-        assert len(commands) == 2, f"recsys serve printed {len(commands)} curl examples, expected cart + checkout"
+        assert len(commands) == 2, (
+            f"recsys serve printed {len(commands)} curl examples, expected cart + checkout"
+        )
         # without --workers / RECSYS_WORKERS: one uvicorn worker per core this process may use
         assert len(_worker_processes(proc.pid)) == len(os.sched_getaffinity(0))
         cart, checkout = commands
@@ -255,8 +292,13 @@ def test_recsys_serve_prints_a_working_curl(bundle_dir, tmp_path) -> None:  # no
         out = subprocess.run(checkout, shell=True, capture_output=True, text=True, timeout=30)
         body = json.loads(out.stdout)
         # the default rules (loaded on first start) fill the paint accessories
-        assert {"protective-gloves", "masking-tape", "paint-roller", "drop-cloth",
-                "construction-waste-bags"} & {a["category"] for a in body["accessories"]}
+        assert {
+            "protective-gloves",
+            "masking-tape",
+            "paint-roller",
+            "drop-cloth",
+            "construction-waste-bags",
+        } & {a["category"] for a in body["accessories"]}
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(20)

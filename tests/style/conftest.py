@@ -40,21 +40,52 @@ def build_tiny_world(seed: int = 0, n_orders: int = 600) -> TinyWorld:
     for s, style in enumerate(STYLES):
         color, material, word = LOOK[style]
         for i in range(4):
-            rows.append(dict(sku=f"{style}-sofa-{i}", title=f"{word} {color} {material} sofa",
-                             category="sofa", color=color, material=material, styles=style))
+            rows.append(
+                dict(
+                    sku=f"{style}-sofa-{i}",
+                    title=f"{word} {color} {material} sofa",
+                    category="sofa",
+                    color=color,
+                    material=material,
+                    styles=style,
+                )
+            )
             truth.append(s)
         for i in range(4):
-            rows.append(dict(sku=f"{style}-lamp-{i}", title=f"{word} {material} lamp",
-                             category="lamp", color=color, material=material,
-                             styles=style if i < 3 else ""))
+            rows.append(
+                dict(
+                    sku=f"{style}-lamp-{i}",
+                    title=f"{word} {material} lamp",
+                    category="lamp",
+                    color=color,
+                    material=material,
+                    styles=style if i < 3 else "",
+                )
+            )
             truth.append(s)
         for i in range(3):  # tiles: untagged, plain titles, no style words
-            rows.append(dict(sku=f"{style}-tile-{i}", title=f"ceramic tile model {s}{i}",
-                             category="tile", color=None, material="ceramic", styles=""))
+            rows.append(
+                dict(
+                    sku=f"{style}-tile-{i}",
+                    title=f"ceramic tile model {s}{i}",
+                    category="tile",
+                    color=None,
+                    material="ceramic",
+                    styles="",
+                )
+            )
             truth.append(s)
     for i in range(2):
-        rows.append(dict(sku=f"gloves-{i}", title="protective work gloves", category="gloves",
-                         color="blue", material="nitrile", styles=""))
+        rows.append(
+            dict(
+                sku=f"gloves-{i}",
+                title="protective work gloves",
+                category="gloves",
+                color="blue",
+                material="nitrile",
+                styles="",
+            )
+        )
         truth.append(-1)
     frame = pd.DataFrame(rows)
     frame["price"] = 10.0

@@ -36,7 +36,7 @@ def baskets(world, orders) -> list[np.ndarray]:
     """Styled multi-item baskets of real orders (first 40 with 3+ items)."""
     out = []
     for r in range(orders.shape[0]):
-        items = orders.indices[orders.indptr[r]:orders.indptr[r + 1]]
+        items = orders.indices[orders.indptr[r] : orders.indptr[r + 1]]
         if len(items) >= 3:
             out.append(np.sort(items))
         if len(out) == 40:
@@ -56,7 +56,9 @@ def col(world, slug: str) -> int:
     return world.catalog.taxonomy.index(slug)
 
 
-def test_invariance_basket_order_price_stock_and_size_do_not_move_the_style(world, orders, inferer, baskets):
+def test_invariance_basket_order_price_stock_and_size_do_not_move_the_style(
+    world, orders, inferer, baskets
+):
     for b in baskets[:10]:
         assert np.allclose(inferer.infer_vector(b), inferer.infer_vector(b[::-1]))
     frame = world.catalog.to_frame()
@@ -119,9 +121,15 @@ def test_direction_black_metal_coffee_table_means_loft_and_gilded_mirror_art_dec
     assert than_before / total > 0.5
 
 
-def test_real_black_metal_coffee_tables_push_loft_unless_tagged_otherwise(world, orders, inferer, baskets):
-    tables = where(world, category=lambda c: c == "coffee-table", color=lambda c: c == "black",
-                   material=lambda m: bool(m) and "metal" in m)
+def test_real_black_metal_coffee_tables_push_loft_unless_tagged_otherwise(
+    world, orders, inferer, baskets
+):
+    tables = where(
+        world,
+        category=lambda c: c == "coffee-table",
+        color=lambda c: c == "black",
+        material=lambda m: bool(m) and "metal" in m,
+    )
     loft = col(world, "loft")
     checked = 0
     model = ItemStyleModel(seed=0).fit(world.catalog, orders)
@@ -134,8 +142,11 @@ def test_real_black_metal_coffee_tables_push_loft_unless_tagged_otherwise(world,
             if model.heldout_styles_[table].argmax() == loft:
                 assert sku in set(report["sku"])
             continue
-        rises = [inferer.infer_vector(np.append(b, table))[loft] > inferer.infer_vector(b)[loft]
-                 for b in baskets if table not in b]
+        rises = [
+            inferer.infer_vector(np.append(b, table))[loft] > inferer.infer_vector(b)[loft]
+            for b in baskets
+            if table not in b
+        ]
         assert np.mean(rises) >= 0.95
         checked += 1
     assert checked >= 1
@@ -146,8 +157,12 @@ def test_neutrality_gloves_change_nothing(world, inferer, baskets):
     assert len(gloves)
     moved = []
     for glove in gloves:
-        moved.append(max(np.abs(inferer.infer_vector(np.append(b, glove)) - inferer.infer_vector(b)).max()
-                         for b in baskets))
+        moved.append(
+            max(
+                np.abs(inferer.infer_vector(np.append(b, glove)) - inferer.infer_vector(b)).max()
+                for b in baskets
+            )
+        )
     # most gloves are marked neutral (exactly no effect); none may move a basket by much
     assert np.mean(np.asarray(moved) == 0.0) >= 0.75
     assert max(moved) < 0.1
@@ -166,6 +181,12 @@ def test_grey_porcelain_tile_and_paintable_wallpaper_read_loft(world, inferer):
     reading = inferer.infer(np.array([tiles[0], papers[0]]))
     assert reading.top == "loft"
     assert "suggest loft" in reading.explanation
-    assert {e.sku for e in reading.evidence if e.style == "loft"} == set(world.catalog.ids.external([tiles[0], papers[0]]))
-    tops = [inferer.infer_vector(np.array([t, p])).argmax() == col(world, "loft") for t in tiles for p in papers]
+    assert {e.sku for e in reading.evidence if e.style == "loft"} == set(
+        world.catalog.ids.external([tiles[0], papers[0]])
+    )
+    tops = [
+        inferer.infer_vector(np.array([t, p])).argmax() == col(world, "loft")
+        for t in tiles
+        for p in papers
+    ]
     assert np.mean(tops) >= 2 / 3  # most pairs; the 50,000-order report measures the share

@@ -73,7 +73,9 @@ def test_basket_of_one_style_reads_that_style_with_evidence(tiny_world, fitted):
     assert reading.confidence > 0.9
     assert {e.sku for e in reading.evidence} == {"loft-tile-0", "loft-sofa-1"}
     assert "suggest loft" in reading.explanation
-    assert sum(e.weight for e in reading.evidence if e.style == "loft") == pytest.approx(1.0, abs=1e-3)
+    assert sum(e.weight for e in reading.evidence if e.style == "loft") == pytest.approx(
+        1.0, abs=1e-3
+    )
 
 
 def test_no_signal_basket_has_no_top_style(tiny_world, fitted):
@@ -87,7 +89,9 @@ def test_no_signal_basket_has_no_top_style(tiny_world, fitted):
 
 def test_mixed_basket_yields_two_styles(tiny_world, fitted):
     _, inferer = fitted
-    reading = inferer.infer(rows(tiny_world, "loft-sofa-0", "loft-lamp-1", "boho-sofa-2", "boho-lamp-0"))
+    reading = inferer.infer(
+        rows(tiny_world, "loft-sofa-0", "loft-lamp-1", "boho-sofa-2", "boho-lamp-0")
+    )
     assert {reading.top, reading.second} == {"loft", "boho"}
     assert reading.distribution["scandinavian"] < 0.05
     assert "loft" in reading.explanation and "boho" in reading.explanation
@@ -129,7 +133,11 @@ def test_save_load_gives_identical_output(tiny_world, fitted, tmp_path):
 def test_load_rejects_unknown_schema(tiny_world, fitted, tmp_path):
     model, _ = fitted
     model.save(tmp_path)
-    meta = (tmp_path / "style_model.json").read_text().replace('"schema_version": 1', '"schema_version": 99')
+    meta = (
+        (tmp_path / "style_model.json")
+        .read_text()
+        .replace('"schema_version": 1', '"schema_version": 99')
+    )
     (tmp_path / "style_model.json").write_text(meta)
     with pytest.raises(ValueError, match="schema version 99"):
         ItemStyleModel.load(tmp_path)
@@ -137,15 +145,22 @@ def test_load_rejects_unknown_schema(tiny_world, fitted, tmp_path):
 
 def test_unknown_style_is_rejected(tiny_world):
     with pytest.raises(ValueError, match="unknown style 'gothic'"):
-        ItemStyleModel(keyword_seeds={"gothic": ["skull"]}).fit(tiny_world.catalog, tiny_world.orders)
+        ItemStyleModel(keyword_seeds={"gothic": ["skull"]}).fit(
+            tiny_world.catalog, tiny_world.orders
+        )
     frame = tiny_world.catalog.to_frame()
     frame.loc[0, "styles"] = ["gothic"]
     with pytest.raises(DataContractError, match="unknown style 'gothic'"):
         validate_catalog(frame, "<bad>", tiny_taxonomy())
     model = ItemStyleModel().fit(tiny_world.catalog, tiny_world.orders)
     with pytest.raises(ValueError, match="columns but the taxonomy"):
-        BasketStyleInferer(model.item_styles_[:, :2], model.informativeness_, ["t"] * 35,
-                           ["s"] * 35, tiny_taxonomy())
+        BasketStyleInferer(
+            model.item_styles_[:, :2],
+            model.informativeness_,
+            ["t"] * 35,
+            ["s"] * 35,
+            tiny_taxonomy(),
+        )
 
 
 def test_orders_for_another_catalog_are_rejected(tiny_world):
@@ -187,7 +202,9 @@ def test_tag_disagreements_find_a_wrong_tag(tiny_world):
     assert report.iloc[0]["sku"] == "loft-sofa-2"
     assert report.iloc[0]["tagged"] == "boho" and report.iloc[0]["predicted"] == "loft"
     assert len(report) == 1
-    other = validate_catalog(pd.concat([frame, frame.iloc[[0]].assign(sku="x")]), "<other>", tiny_taxonomy())
+    other = validate_catalog(
+        pd.concat([frame, frame.iloc[[0]].assign(sku="x")]), "<other>", tiny_taxonomy()
+    )
     with pytest.raises(ValueError, match="not the one the style model was fitted on"):
         model.tag_disagreements(other)
 
@@ -216,14 +233,27 @@ def test_build_orders_keeps_purchases_of_the_window_in_time_order(tiny_world):
     from recsys.data.orders import build_orders
 
     skus = tiny_world.catalog.skus
-    raw = pd.DataFrame({
-        "order_id": ["b", "b", "a", "a", "c", "v"], "user_id": "u",
-        "sku": [skus[0], skus[1], skus[2], skus[2], skus[3], skus[4]], "quantity": [1, 2, 1, 3, 1, 1],
-        "ts": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-02", "2024-02-01", "2024-01-01"],
-        "event": ["purchase"] * 5 + ["view"],
-    })
+    raw = pd.DataFrame(
+        {
+            "order_id": ["b", "b", "a", "a", "c", "v"],
+            "user_id": "u",
+            "sku": [skus[0], skus[1], skus[2], skus[2], skus[3], skus[4]],
+            "quantity": [1, 2, 1, 3, 1, 1],
+            "ts": [
+                "2024-01-01",
+                "2024-01-01",
+                "2024-01-02",
+                "2024-01-02",
+                "2024-02-01",
+                "2024-01-01",
+            ],
+            "event": ["purchase"] * 5 + ["view"],
+        }
+    )
     interactions = validate_interactions(raw, "<t>", tiny_world.catalog)
-    table = build_orders(interactions, tiny_world.catalog, before=pd.Timestamp("2024-01-15", tz="UTC"))
+    table = build_orders(
+        interactions, tiny_world.catalog, before=pd.Timestamp("2024-01-15", tz="UTC")
+    )
     matrix, ids = table.matrix, table.order_ids
     assert list(ids) == ["b", "a"]  # time order, view-only and late orders left out
     assert matrix.shape == (2, len(tiny_world.catalog))

@@ -37,19 +37,27 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_file_io_unknown_skus_and_malformed_lines(bundle: Path, skus: list[str], tmp_path: Path, capsys) -> None:
+def test_file_io_unknown_skus_and_malformed_lines(
+    bundle: Path, skus: list[str], tmp_path: Path, capsys
+) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join([
-        json.dumps({"basket_id": "b1", "skus": skus[:2], "user_id": None, "page": "cart"}),
-        '{"basket_id": "b2", "skus": [',  # line 2: broken JSON
-        json.dumps({"basket_id": "b3", "skus": [skus[3], "GHOST-1"], "page": "checkout"}),
-        json.dumps({"basket_id": "b4", "skus": "not-a-list"}),  # line 4: wrong type
-        "",
-        json.dumps({"basket_id": "b5", "skus": [], "k": 3}),  # empty basket: popular items
-    ]) + "\n")
+    src.write_text(
+        "\n".join(
+            [
+                json.dumps({"basket_id": "b1", "skus": skus[:2], "user_id": None, "page": "cart"}),
+                '{"basket_id": "b2", "skus": [',  # line 2: broken JSON
+                json.dumps({"basket_id": "b3", "skus": [skus[3], "GHOST-1"], "page": "checkout"}),
+                json.dumps({"basket_id": "b4", "skus": "not-a-list"}),  # line 4: wrong type
+                "",
+                json.dumps({"basket_id": "b5", "skus": [], "k": 3}),  # empty basket: popular items
+            ]
+        )
+        + "\n"
+    )
     dst = tmp_path / "out.jsonl"
-    code = main(["recommend", "--model", str(bundle), "--baskets", str(src), "--k", "5",
-                 "--out", str(dst)])
+    code = main(
+        ["recommend", "--model", str(bundle), "--baskets", str(src), "--k", "5", "--out", str(dst)]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert f"{src}:2: skipped: not valid JSON" in captured.err
@@ -71,10 +79,13 @@ def test_chunking_does_not_change_the_answer(bundle: Path, skus: list[str], tmp_
 
     rec = load_recommender(bundle)
     src = tmp_path / "in.jsonl"
-    src.write_text("".join(
-        json.dumps({"basket_id": f"b{i}", "skus": [skus[i], skus[(7 * i + 3) % len(skus)]]}) + "\n"
-        for i in range(25)
-    ))
+    src.write_text(
+        "".join(
+            json.dumps({"basket_id": f"b{i}", "skus": [skus[i], skus[(7 * i + 3) % len(skus)]]})
+            + "\n"
+            for i in range(25)
+        )
+    )
     one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
     score_file(rec, src, one, k=6, chunk_size=1000)
     summary = score_file(rec, src, many, k=6, chunk_size=4)
@@ -92,9 +103,12 @@ def test_pyfunc_frame_matches_batch_records(bundle: Path, skus: list[str], tmp_p
     pred = predict_frame(rec, frame, default_k=4)  # optional columns left out
     assert list(pred.columns) == ["basket_id", "items", "style", "unknown_skus", "accessories"]
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(
-        json.dumps({"basket_id": b, "skus": s}) + "\n" for b, s in zip(frame["basket_id"], frame["skus"], strict=True)
-    ))
+    src.write_text(
+        "".join(
+            json.dumps({"basket_id": b, "skus": s}) + "\n"
+            for b, s in zip(frame["basket_id"], frame["skus"], strict=True)
+        )
+    )
     score_file(rec, src, dst, k=4, chunk_size=10)
     records = _lines(dst)
     for i, record in enumerate(records):
@@ -121,11 +135,35 @@ def test_model_source_errors_are_clear(tmp_path: Path, bundle: Path) -> None:
 
 
 def test_cli_reports_missing_inputs(tmp_path: Path, bundle: Path, capsys) -> None:
-    assert main(["recommend", "--model", str(bundle), "--baskets", str(tmp_path / "nope.jsonl"),
-                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "recommend",
+                "--model",
+                str(bundle),
+                "--baskets",
+                str(tmp_path / "nope.jsonl"),
+                "--out",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "no such file" in capsys.readouterr().err
     src = tmp_path / "in.jsonl"
     src.write_text('{"basket_id": "a", "skus": []}\n')
-    assert main(["recommend", "--model", str(tmp_path / "nomodel"), "--baskets", str(src),
-                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "recommend",
+                "--model",
+                str(tmp_path / "nomodel"),
+                "--baskets",
+                str(src),
+                "--out",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "no such file or folder" in capsys.readouterr().err

@@ -44,7 +44,9 @@ def _register(client, name: str, metrics: dict[str, float]) -> str:  # noqa: ANN
         client.get_registered_model(name)
     except Exception:  # noqa: BLE001
         client.create_registered_model(name)
-    return str(client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id).version)
+    return str(
+        client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id).version
+    )
 
 
 def _traffic(name: str, url: str, p_buy: dict[str, float], units: int = 400) -> None:
@@ -54,8 +56,20 @@ def _traffic(name: str, url: str, p_buy: dict[str, float], units: int = 400) -> 
     for i in range(units * 2):
         variant = "control" if i % 2 == 0 else "challenger"
         sid, rid = f"{name}-s{i}", f"{name}-r{i}"
-        imps.append(Impression(rid, T0, "cart", None, sid, name, variant, "m", "1",
-                               (ShownItem("A", "items", 1), ShownItem("B", "items", 2))))
+        imps.append(
+            Impression(
+                rid,
+                T0,
+                "cart",
+                None,
+                sid,
+                name,
+                variant,
+                "m",
+                "1",
+                (ShownItem("A", "items", 1), ShownItem("B", "items", 2)),
+            )
+        )
         if rng.random() < p_buy[variant]:
             eid = f"{name}-e{i}"
             events.append(Event(eid, "purchase", "A", T0 + timedelta(minutes=5), 1, session_id=sid))
@@ -82,7 +96,9 @@ def test_create_start_list_stop(mlflow_env, tmp_path, capsys) -> None:  # noqa: 
     assert main(["create", str(_yaml(tmp_path, name, None))]) == 0
     assert main(["create", str(_yaml(tmp_path, name, None))]) == 2  # already exists
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nplacements: [cart]\nvariants: [{name: a, share: 0.3}, {name: b, share: 0.3}]\n")
+    bad.write_text(
+        "name: x\nplacements: [cart]\nvariants: [{name: a, share: 0.3}, {name: b, share: 0.3}]\n"
+    )
     assert main(["create", str(bad)]) == 2
     assert "add up to 1" in capsys.readouterr().err
     assert main(["start", name]) == 0
@@ -123,10 +139,15 @@ def test_report_logs_to_mlflow_and_promote_passes_the_gate(mlflow_env, tmp_path,
     assert run.data.metrics["challenger.revenue_per_session.diff"] == pytest.approx(d["diff"])
     assert run.data.tags["experiment"] == name
     assert {a.path for a in client.list_artifacts(run_id, "report")} >= {
-        "report/report.png", "report/report.json", "report/report.txt"}
+        "report/report.png",
+        "report/report.json",
+        "report/report.txt",
+    }
 
 
-def test_promote_is_refused_by_the_gate_for_a_worse_offline_model(mlflow_env, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_promote_is_refused_by_the_gate_for_a_worse_offline_model(
+    mlflow_env, tmp_path, capsys
+) -> None:  # noqa: ANN001
     settings = Settings()
     client = client_for(configure_mlflow(settings))
     model_name = os.environ["RECSYS_MODEL_NAME"]

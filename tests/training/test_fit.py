@@ -28,7 +28,9 @@ SMALL = {
             {"name": "popular", "quota": 10},
         ],
     },
-    "ranker": {"params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
+    "ranker": {
+        "params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}
+    },
     "training": {"max_train_orders": 800, "max_validation_orders": 250, "max_eval_orders": 300},
 }
 
@@ -46,8 +48,13 @@ def fitted(world, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("eval")
     return fit_recommender(
-        world.catalog, world.interactions, parse_pipeline_config(SMALL), seed=4,
-        ground_truth=world.ground_truth, item_truth=world.item_styles, output_dir=out,
+        world.catalog,
+        world.interactions,
+        parse_pipeline_config(SMALL),
+        seed=4,
+        ground_truth=world.ground_truth,
+        item_truth=world.item_styles,
+        output_dir=out,
     )
 
 
@@ -58,7 +65,13 @@ def _req(world, rows, **kw) -> RecommendationRequest:
 
 def test_fit_runs_every_stage_and_reports(fitted):
     assert list(fitted.stage_seconds) == [
-        "split", "style_model", "generators", "ranker_examples", "ranker", "evaluation", "refit",
+        "split",
+        "style_model",
+        "generators",
+        "ranker_examples",
+        "ranker",
+        "evaluation",
+        "refit",
         "mined_rules",
     ]
     m = fitted.evaluation.metrics
@@ -79,8 +92,16 @@ def test_ranker_beats_popularity_on_held_out_orders(fitted):
 def test_request_behaviour(world, fitted):
     rec = fitted.recommender
     cat = world.catalog
-    r = rec.recommend(RecommendationRequest(
-        basket=(BasketLine(str(cat.skus[0])), BasketLine("NOT-A-SKU"), BasketLine(str(cat.skus[7]))), k=8))
+    r = rec.recommend(
+        RecommendationRequest(
+            basket=(
+                BasketLine(str(cat.skus[0])),
+                BasketLine("NOT-A-SKU"),
+                BasketLine(str(cat.skus[7])),
+            ),
+            k=8,
+        )
+    )
     assert r.unknown_skus == ("NOT-A-SKU",)
     assert 0 < len(r.items) <= 8
     skus = [i.sku for i in r.items]
@@ -116,7 +137,9 @@ def test_batch_equals_single(world, fitted):
     for req, b in zip(reqs, batch, strict=True):
         s = rec.recommend(req)
         assert [i.sku for i in s.items] == [i.sku for i in b.items]
-        np.testing.assert_allclose([i.score for i in s.items], [i.score for i in b.items], rtol=1e-9)
+        np.testing.assert_allclose(
+            [i.score for i in s.items], [i.score for i in b.items], rtol=1e-9
+        )
 
 
 def test_checkout_fills_accessory_slots_from_rules(world, fitted):
@@ -184,7 +207,9 @@ def test_config_is_validated_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="unknown style 'gothic'"):
         parse_pipeline_config(dict(SMALL, style={"styles": ["loft", "gothic"]}))
     with pytest.raises(ConfigError, match="has no parameter 'factorz'"):
-        parse_pipeline_config(dict(SMALL, candidates={"generators": [{"name": "cf", "params": {"factorz": 3}}]}))
+        parse_pipeline_config(
+            dict(SMALL, candidates={"generators": [{"name": "cf", "params": {"factorz": 3}}]})
+        )
     with pytest.raises(ConfigError, match="sum to 1"):
         parse_pipeline_config(dict(SMALL, training={"generator_share": 0.9}))
     with pytest.raises(ConfigError, match="unknown key 'rankr'"):
@@ -201,16 +226,22 @@ def _loft_basket(world) -> tuple[BasketLine, BasketLine]:
     """The defining example: grey porcelain tile (concrete look) + paintable wallpaper."""
     f = world.catalog.frame
     tile = f[(f["category"] == "porcelain-tile") & (f["color"] == "grey") & f["in_stock"]]
-    paper = f[(f["category"] == "wallpaper") & f["in_stock"]
-              & f["attributes"].map(lambda a: str(a.get("paintable", "")).lower() in ("yes", "true"))]
+    paper = f[
+        (f["category"] == "wallpaper")
+        & f["in_stock"]
+        & f["attributes"].map(lambda a: str(a.get("paintable", "")).lower() in ("yes", "true"))
+    ]
     return BasketLine(str(tile["sku"].iloc[0])), BasketLine(str(paper["sku"].iloc[0]))
 
 
 def test_style_slots_complete_the_look(world, fitted):
     """With ``diversity.style_slots`` the cart list keeps places for items in the basket's
     style from categories it lacks; the list length and its other items stay ranked."""
+
     def replace(config, style_slots):  # noqa: ANN001, ANN202
-        return config.model_copy(update={"diversity": config.diversity.model_copy(update={"style_slots": style_slots})})
+        return config.model_copy(
+            update={"diversity": config.diversity.model_copy(update={"style_slots": style_slots})}
+        )
 
     rec = fitted.recommender
     req = RecommendationRequest(basket=_loft_basket(world), page="cart", k=10)
@@ -224,7 +255,9 @@ def test_style_slots_complete_the_look(world, fitted):
         rec.config = original
     assert looked.style.top == "loft"
     assert len(looked.items) == len(plain.items) == 10
-    basket_cats = {world.catalog.frame["category"].iat[world.catalog.ids.row(b.sku)] for b in req.basket}
+    basket_cats = {
+        world.catalog.frame["category"].iat[world.catalog.ids.row(b.sku)] for b in req.basket
+    }
     look = [i for i in looked.items if i.reason == "completes a loft look"]
     look_cats = [world.catalog.frame["category"].iat[world.catalog.ids.row(i.sku)] for i in look]
     assert len(look) >= 3 and not set(look_cats) & basket_cats
@@ -232,7 +265,12 @@ def test_style_slots_complete_the_look(world, fitted):
     # the look is completed with furniture, lighting, textiles or decor, not more tiles or paint
     from recsys.sample_world.vocabulary import CATEGORY_BY_SLUG
 
-    assert {CATEGORY_BY_SLUG[c].family for c in look_cats} <= {"furniture", "lighting", "textiles", "decor"}
+    assert {CATEGORY_BY_SLUG[c].family for c in look_cats} <= {
+        "furniture",
+        "lighting",
+        "textiles",
+        "decor",
+    }
     # items that were not displaced keep their relative order
     kept = [i.sku for i in looked.items if i.sku in {p.sku for p in plain.items}]
     assert kept == [p.sku for p in plain.items if p.sku in set(kept)]

@@ -21,23 +21,38 @@ KEY = ("recall_at_10", "ndcg_at_10")
 
 
 def _train(files: dict[str, Path], capsys, *extra: str, config: str = "config") -> tuple[int, str]:
-    code = main([
-        "train", "--catalog", str(files["catalog"]), "--interactions", str(files["interactions"]),
-        "--config", str(files[config]), "--seed", "11", "--experiment", "lifecycle-test",
-        "--no-progress", *extra,
-    ])
+    code = main(
+        [
+            "train",
+            "--catalog",
+            str(files["catalog"]),
+            "--interactions",
+            str(files["interactions"]),
+            "--config",
+            str(files[config]),
+            "--seed",
+            "11",
+            "--experiment",
+            "lifecycle-test",
+            "--no-progress",
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out
     return code, out
 
 
 def _model_metrics(run) -> dict[str, float]:
     return {
-        k: v for k, v in run.data.metrics.items()
+        k: v
+        for k, v in run.data.metrics.items()
         if not k.startswith("time.") and k != "peak_memory_mb"
     }
 
 
-def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: Path, capsys, tmp_path: Path) -> None:
+def test_train_register_reproduce_gate_and_score(
+    tiny_world_files, mlflow_env: Path, capsys, tmp_path: Path
+) -> None:
     import mlflow
 
     from training.tracking import client_for, configure_mlflow
@@ -68,8 +83,11 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     assert metrics["peak_memory_mb"] > 0
     assert metrics["time.total_s"] > 0
     # artifacts: report, feature importance, data profile, config (the model lives apart)
-    listed = {a.path for folder in ("evaluation", "feature_importance", "data_profile", "config")
-              for a in client.list_artifacts(run.info.run_id, folder)}
+    listed = {
+        a.path
+        for folder in ("evaluation", "feature_importance", "data_profile", "config")
+        for a in client.list_artifacts(run.info.run_id, folder)
+    }
     assert "evaluation/report.md" in listed
     assert "feature_importance/feature_importance.csv" in listed
     assert "data_profile/data_profile.json" in listed
@@ -97,13 +115,15 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
     # pyfunc round trip through the registry alias
     catalog = pd.read_parquet(tiny_world_files["catalog"])
     skus = catalog["sku"].tolist()
-    baskets = pd.DataFrame({
-        "basket_id": ["a", "b"],
-        "skus": [skus[:2], [skus[5], "NOT-A-SKU"]],
-        "user_id": [None, None],
-        "page": ["cart", "checkout"],
-        "k": [5, 3],
-    })
+    baskets = pd.DataFrame(
+        {
+            "basket_id": ["a", "b"],
+            "skus": [skus[:2], [skus[5], "NOT-A-SKU"]],
+            "user_id": [None, None],
+            "page": ["cart", "checkout"],
+            "k": [5, 3],
+        }
+    )
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     pred = model.predict(baskets)
     assert list(pred["basket_id"]) == ["a", "b"]
@@ -123,10 +143,26 @@ def test_train_register_reproduce_gate_and_score(tiny_world_files, mlflow_env: P
 
     # batch scoring straight from the registry
     src = tmp_path / "baskets.jsonl"
-    src.write_text(json.dumps({"basket_id": "x", "skus": skus[:3], "user_id": None, "page": "cart"}) + "\n")
+    src.write_text(
+        json.dumps({"basket_id": "x", "skus": skus[:3], "user_id": None, "page": "cart"}) + "\n"
+    )
     dst = tmp_path / "out.jsonl"
-    assert main(["recommend", "--model", f"models:/{name}@champion", "--baskets", str(src),
-                 "--k", "4", "--out", str(dst)]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                "--model",
+                f"models:/{name}@champion",
+                "--baskets",
+                str(src),
+                "--k",
+                "4",
+                "--out",
+                str(dst),
+            ]
+        )
+        == 0
+    )
     line = json.loads(dst.read_text().splitlines()[0])
     assert line["basket_id"] == "x" and len(line["items"]) == 4
 
@@ -157,9 +193,18 @@ def test_train_on_a_catalog_without_categories_or_styles(
     bare.mkdir()
     cat.to_parquet(bare / "catalog.parquet")
     pd.read_parquet(tiny_world_files["interactions"]).to_parquet(bare / "interactions.parquet")
-    code = main(["train", "--catalog", str(bare / "catalog.parquet"),
-                 "--interactions", str(bare / "interactions.parquet"),
-                 "--config", str(tiny_world_files["config"]), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--catalog",
+            str(bare / "catalog.parquet"),
+            "--interactions",
+            str(bare / "interactions.parquet"),
+            "--config",
+            str(tiny_world_files["config"]),
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr()
     out = printed.out
     assert code == 0, out

@@ -24,11 +24,15 @@ def test_hand_computed_values():
     assert M.ndcg_at_k(["c", "x"], rel, 2) == pytest.approx(1.0)
     assert M.catalog_coverage([["a", "b"], ["b", "c"]], 10) == pytest.approx(0.3)
     cats = {"a": "paint", "b": "tape", "c": None, "d": "paint"}
-    assert M.cross_category_share([["a", "b", "c"], ["d"]], [{"paint"}, {"tape"}], cats) == pytest.approx(2 / 3)
+    assert M.cross_category_share(
+        [["a", "b", "c"], ["d"]], [{"paint"}, {"tape"}], cats
+    ) == pytest.approx(2 / 3)
     styles = {"a": "loft", "b": "boho", "c": None, "d": "loft"}
     # basket 1: a, b styled -> 1/2 loft ; basket 2 has no true style -> skipped
     assert M.style_coherence([["a", "b", "c"], ["d"]], ["loft", None], styles) == 0.5
-    assert M.accessory_recall([["g", "t"], ["x"], []], [["g", "b"], ["x"], []]) == pytest.approx(2 / 3)
+    assert M.accessory_recall([["g", "t"], ["x"], []], [["g", "b"], ["x"], []]) == pytest.approx(
+        2 / 3
+    )
     assert M.mean_metric(M.recall_at_k, [["a"], ["b"]], [["a"], []], 1) == 1.0
 
 

@@ -55,10 +55,23 @@ def mlflow_server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
     log_file = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115 - closed below
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
-        [str(mlflow_bin), "server", "--backend-store-uri", fresh_database,
-         "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(mlflow_bin),
+            "server",
+            "--backend-store-uri",
+            fresh_database,
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -66,7 +79,9 @@ def mlflow_server(fresh_database: str, tmp_path: Path) -> Iterator[str]:
         while True:
             if proc.poll() is not None:
                 log_file.flush()
-                pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
                     if resp.status == 200:
@@ -99,9 +114,18 @@ def test_train_register_promote_through_a_server(
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))  # must stay unused
     monkeypatch.setenv("RECSYS_MODEL_NAME", "home-xsell")
-    args = ["train", "--catalog", str(tiny_world_files["catalog"]),
-            "--interactions", str(tiny_world_files["interactions"]),
-            "--config", str(tiny_world_files["config"]), "--seed", "3", "--no-progress"]
+    args = [
+        "train",
+        "--catalog",
+        str(tiny_world_files["catalog"]),
+        "--interactions",
+        str(tiny_world_files["interactions"]),
+        "--config",
+        str(tiny_world_files["config"]),
+        "--seed",
+        "3",
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "models:/home-xsell/1"
     assert main([*args, "--promote"]) == 0

@@ -144,21 +144,41 @@ def test_cli_promote_unknown_version_is_a_clear_error(registry_client, capsys) -
     assert f"model {name!r} has no version 99" in capsys.readouterr().err
 
 
-def test_a_version_that_ease_beats_is_refused_even_when_better_than_the_champion(registry_client) -> None:
+def test_a_version_that_ease_beats_is_refused_even_when_better_than_the_champion(
+    registry_client,
+) -> None:
     client, name, add = registry_client
     promote(client, name, add(GOOD))
     # better than the champion on every key metric, but EASE alone on the same baskets wins
     better = {k: v + 0.05 for k, v in GOOD.items()}
-    v2 = add({**better, "baseline.ease_alone.recall_at_10": 0.40, "baseline.ease_alone.ndcg_at_10": 0.10,
-              "baseline.item_knn_alone.recall_at_10": 0.33, "baseline.popularity.recall_at_10": 0.9})
+    v2 = add(
+        {
+            **better,
+            "baseline.ease_alone.recall_at_10": 0.40,
+            "baseline.ease_alone.ndcg_at_10": 0.10,
+            "baseline.item_knn_alone.recall_at_10": 0.33,
+            "baseline.popularity.recall_at_10": 0.9,
+        }
+    )
     decision = evaluate_gate(client, name, v2)
     assert not decision.passed
     failed = [c for c in decision.checks if not c.ok]
-    assert [c.name for c in failed] == ["recall_at_10"] and failed[0].against == "baseline ease_alone"
+    assert [c.name for c in failed] == ["recall_at_10"] and failed[
+        0
+    ].against == "baseline ease_alone"
     assert "BELOW the baseline" in failed[0].describe(0.02)
     # popularity is not a strong baseline; once the model beats EASE it passes
-    v3 = add({**better, "baseline.ease_alone.recall_at_10": 0.34, "baseline.rp3beta_reference_alone.ndcg_at_10": 0.24,
-              "baseline.popularity.recall_at_10": 0.9})
+    v3 = add(
+        {
+            **better,
+            "baseline.ease_alone.recall_at_10": 0.34,
+            "baseline.rp3beta_reference_alone.ndcg_at_10": 0.24,
+            "baseline.popularity.recall_at_10": 0.9,
+        }
+    )
     decision = evaluate_gate(client, name, v3)
     assert decision.passed, [c.describe(0.02) for c in decision.checks]
-    assert {c.against for c in decision.checks} >= {"baseline ease_alone", "baseline rp3beta_reference_alone"}
+    assert {c.against for c in decision.checks} >= {
+        "baseline ease_alone",
+        "baseline rp3beta_reference_alone",
+    }

@@ -8,7 +8,9 @@ from recsys.settings import Settings
 from training.tracking import ensure_experiment, resolve_tracking
 
 
-def test_embedded_default_is_sqlite_and_local_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_default_is_sqlite_and_local_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     target = resolve_tracking(Settings(data_dir=tmp_path))
@@ -26,7 +28,9 @@ def test_standard_env_vars_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert target.artifact_location is None  # the server decides
 
 
-def test_env_sqlite_keeps_artifacts_next_to_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_sqlite_keeps_artifacts_next_to_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "elsewhere" / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

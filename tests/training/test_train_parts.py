@@ -24,8 +24,11 @@ def test_metric_keys_are_mlflow_safe() -> None:
 
 def test_flatten_params_names_list_items_by_their_name() -> None:
     flat = flatten_params(
-        {"generators": [{"name": "cf", "quota": 40, "params": {"factors": 64}}],
-         "ranker": {"num_leaves": 31, "exclude_features": []}, "styles": None},
+        {
+            "generators": [{"name": "cf", "quota": 40, "params": {"factors": 64}}],
+            "ranker": {"num_leaves": 31, "exclude_features": []},
+            "styles": None,
+        },
         "config.",
     )
     assert flat == {
@@ -54,7 +57,7 @@ def test_code_version_has_package_version() -> None:
     sha, dirty = git_commit()
     if sha is not None:
         assert len(sha) == 40 and dirty in (True, False)
-        assert version == f"{__version__}+{sha[:len(version) - len(__version__) - 1]}"
+        assert version == f"{__version__}+{sha[: len(version) - len(__version__) - 1]}"
 
 
 def test_data_profile_counts() -> None:
@@ -88,13 +91,20 @@ def test_style_accuracy_on_held_out_orders_beats_chance() -> None:
     world = generate_world(seed=3, n_orders=1500, n_skus=300)
     config, _ = load_config(None)
     orders = build_orders(world.interactions, world.catalog)
-    cuts = [pd.Timestamp(c, unit="s", tz="UTC") for c in window_cuts(orders.ts, (0.6, 0.2, 0.1, 0.1))]
-    out = basket_style_accuracy(world.catalog, world.interactions, config, world.ground_truth, cuts, seed=1)
+    cuts = [
+        pd.Timestamp(c, unit="s", tz="UTC") for c in window_cuts(orders.ts, (0.6, 0.2, 0.1, 0.1))
+    ]
+    out = basket_style_accuracy(
+        world.catalog, world.interactions, config, world.ground_truth, cuts, seed=1
+    )
     assert out["style_eval_orders"] > 50
     assert 0.0 <= out["style_accuracy"] <= out["style_answer_rate"] <= 1.0
     assert out["style_accuracy"] > 1.0 / len(world.catalog.taxonomy)  # better than a guess
     no_truth = world.ground_truth.assign(order_style=None)
-    assert basket_style_accuracy(world.catalog, world.interactions, config, no_truth, cuts, seed=1) == {}
+    assert (
+        basket_style_accuracy(world.catalog, world.interactions, config, no_truth, cuts, seed=1)
+        == {}
+    )
 
 
 def test_registered_model_name_is_per_dataset_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,10 +112,18 @@ def test_registered_model_name_is_per_dataset_unless_given(monkeypatch: pytest.M
     settings = Settings()
     retail = Path("data/online-retail/catalog.parquet")
     assert registered_model_name(retail, False, settings) == (
-        "home-xsell-online-retail", "derived from the catalog's folder")
+        "home-xsell-online-retail",
+        "derived from the catalog's folder",
+    )
     # the sample world keeps the name the demo (make run, recsys serve) serves
-    assert registered_model_name(Path("data/sample/catalog.parquet"), True, settings)[0] == "home-xsell"
-    assert registered_model_name(Path("shops/Acme Shop.parquet"), False, settings)[0] == "home-xsell-acme-shop"
+    assert (
+        registered_model_name(Path("data/sample/catalog.parquet"), True, settings)[0]
+        == "home-xsell"
+    )
+    assert (
+        registered_model_name(Path("shops/Acme Shop.parquet"), False, settings)[0]
+        == "home-xsell-acme-shop"
+    )
     assert registered_model_name(retail, False, settings, "mine") == ("mine", "--name")
     monkeypatch.setenv("RECSYS_MODEL_NAME", "from-env")
     assert registered_model_name(retail, False, Settings()) == ("from-env", "RECSYS_MODEL_NAME")
@@ -114,7 +132,7 @@ def test_registered_model_name_is_per_dataset_unless_given(monkeypatch: pytest.M
 
 def test_run_names_say_which_data_which_config_and_when() -> None:
     name = run_name(dataset_slug("data/online-retail/catalog.parquet"), "0123456789abcdef", "tune")
-    prefix, stamp = name[: -len("20261202-051800")], name[-len("20261202-051800"):]
+    prefix, stamp = name[: -len("20261202-051800")], name[-len("20261202-051800") :]
     assert prefix == "tune-online-retail-01234567-"
     assert stamp[:8].isdigit() and stamp[8] == "-" and stamp[9:].isdigit()
     assert dataset_slug("x/catalog.csv") == "x"

@@ -30,18 +30,23 @@ BASE = {
             {"name": "popular", "quota": 10},
         ],
     },
-    "ranker": {"params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}},
+    "ranker": {
+        "params": {"n_estimators": 30, "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 5}
+    },
     "style": {"enabled": False},
     "training": {"max_train_orders": 800, "max_validation_orders": 250, "max_eval_orders": 300},
 }
 
 
 def test_set_path_addresses_generators_by_name_and_creates_sections() -> None:
-    out = apply_values(BASE, {
-        "candidates.generators.co_purchase.quota": 33,
-        "candidates.generators.item_knn.params.K": 55,
-        "diversity.style_slots": 1,
-    })
+    out = apply_values(
+        BASE,
+        {
+            "candidates.generators.co_purchase.quota": 33,
+            "candidates.generators.item_knn.params.K": 55,
+            "diversity.style_slots": 1,
+        },
+    )
     assert out["candidates"]["generators"][1]["quota"] == 33
     assert out["candidates"]["generators"][0]["params"] == {"weighting": "bm25", "K": 55}
     assert out["diversity"] == {"style_slots": 1}
@@ -55,34 +60,71 @@ def test_default_space_covers_only_the_generators_present() -> None:
     space = default_space(BASE)
     assert "candidates.generators.item_knn.params.K" in space
     assert not any("l2" in p or "alpha" in p or "beta" in p for p in space)
-    assert {"candidates.total", "ranker.params.num_leaves", "ranker.params.learning_rate"} <= set(space)
-    assert {f"candidates.generators.{n}.quota" for n in ("item_knn", "co_purchase", "popular")} <= set(space)
+    assert {"candidates.total", "ranker.params.num_leaves", "ranker.params.learning_rate"} <= set(
+        space
+    )
+    assert {
+        f"candidates.generators.{n}.quota" for n in ("item_knn", "co_purchase", "popular")
+    } <= set(space)
     with_ease = apply_values(BASE, {})
     with_ease["candidates"]["generators"] += [
-        {"name": "ease", "quota": 20}, {"name": "walk", "kind": "rp3beta", "quota": 20},
+        {"name": "ease", "quota": 20},
+        {"name": "walk", "kind": "rp3beta", "quota": 20},
     ]
     space = default_space(with_ease)
     assert space["candidates.generators.ease.params.l2"].log
-    assert {"candidates.generators.walk.params.alpha", "candidates.generators.walk.params.beta"} <= set(space)
+    assert {
+        "candidates.generators.walk.params.alpha",
+        "candidates.generators.walk.params.beta",
+    } <= set(space)
 
 
 def test_space_file_overrides_drops_and_is_checked(tmp_path: Path) -> None:
     f = tmp_path / "space.yaml"
-    f.write_text(yaml.safe_dump({"params": {
-        "ranker.params.num_leaves": None,
-        "candidates.generators.item_knn.params.K": {"type": "int", "low": 20, "high": 30},
-        "diversity.style_slots": {"type": "categorical", "choices": [0, 1]},
-    }}))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "params": {
+                    "ranker.params.num_leaves": None,
+                    "candidates.generators.item_knn.params.K": {
+                        "type": "int",
+                        "low": 20,
+                        "high": 30,
+                    },
+                    "diversity.style_slots": {"type": "categorical", "choices": [0, 1]},
+                }
+            }
+        )
+    )
     space = load_space(f, BASE)
     assert "ranker.params.num_leaves" not in space and "ranker.params.learning_rate" in space
     assert space["candidates.generators.item_knn.params.K"].high == 30
-    f.write_text(yaml.safe_dump({"include_defaults": False, "params": {
-        "ranker.params.learning_rate": {"type": "float", "low": 0.05, "high": 0.2, "log": True}}}))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "include_defaults": False,
+                "params": {
+                    "ranker.params.learning_rate": {
+                        "type": "float",
+                        "low": 0.05,
+                        "high": 0.2,
+                        "log": True,
+                    }
+                },
+            }
+        )
+    )
     assert list(load_space(f, BASE)) == ["ranker.params.learning_rate"]
     for bad, message in (
-        ({"params": {"ranker.params.num_leaves": {"type": "int", "low": 9, "high": 3}}}, "low <= high"),
+        (
+            {"params": {"ranker.params.num_leaves": {"type": "int", "low": 9, "high": 3}}},
+            "low <= high",
+        ),
         ({"params": {"ranker.params.num_leaves": {"type": "normal"}}}, "type must be"),
-        ({"params": {"candidates.generators.nope.quota": {"type": "int", "low": 1, "high": 3}}}, "nope"),
+        (
+            {"params": {"candidates.generators.nope.quota": {"type": "int", "low": 1, "high": 3}}},
+            "nope",
+        ),
         ({"include_defaults": False, "params": {}}, "empty"),
         ({"spaces": {}}, "unknown key"),
     ):
@@ -153,21 +195,37 @@ def test_tune_cli_end_to_end_never_sees_the_evaluation_window(
 
     def spy(catalog, interactions, config, **kw):  # records what every fit got, then fits
         frame = interactions.frame
-        seen.append({
-            "last_ts": frame["ts"].max().timestamp(),
-            "orders": set(frame.loc[frame["event"] == "purchase", "order_id"]),
-            "cutoff": int(kw["cutoff"].timestamp()),
-            "refit": config.training.refit_generators,
-        })
+        seen.append(
+            {
+                "last_ts": frame["ts"].max().timestamp(),
+                "orders": set(frame.loc[frame["event"] == "purchase", "order_id"]),
+                "cutoff": int(kw["cutoff"].timestamp()),
+                "refit": config.training.refit_generators,
+            }
+        )
         return real_fit(catalog, interactions, config, **kw)
 
     monkeypatch.setattr(tune_module, "fit_recommender", spy)
-    rc = main([
-        "tune", "--catalog", str(data_dir / "catalog.parquet"),
-        "--interactions", str(data_dir / "interactions.parquet"), "--config", str(config_file),
-        "--trials", "2", "--seed", "3", "--experiment", "tune-test", "--out", str(out),
-        "--no-progress",
-    ])
+    rc = main(
+        [
+            "tune",
+            "--catalog",
+            str(data_dir / "catalog.parquet"),
+            "--interactions",
+            str(data_dir / "interactions.parquet"),
+            "--config",
+            str(config_file),
+            "--trials",
+            "2",
+            "--seed",
+            "3",
+            "--experiment",
+            "tune-test",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert rc == 0, printed
 
@@ -218,9 +276,13 @@ def test_tune_cli_end_to_end_never_sees_the_evaluation_window(
         assert tuned == BASE
     else:
         best_run = next(r for r in trials if r.data.tags["tune.trial"] == best_label)
-        expected = apply_values(BASE, {
-            p: (int(v) if space[p].type == "int" else float(v)) for p, v in best_run.data.params.items()
-        })
+        expected = apply_values(
+            BASE,
+            {
+                p: (int(v) if space[p].type == "int" else float(v))
+                for p, v in best_run.data.params.items()
+            },
+        )
         assert tuned == expected
     assert "validation recall@10: base config" in printed
     assert main(["validate-config", str(out)]) == 0

@@ -92,8 +92,8 @@ def completion_requests(
             RecommendationRequest(
                 basket=basket,
                 user_id=None if user is None else str(user),
-                page=page,
-                k=k,  # type: ignore[arg-type]
+                page=page,  # type: ignore[arg-type]
+                k=k,
                 filters=NO_FILTERS,
                 now=ts,
             )

@@ -174,10 +174,20 @@ def _get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
 
 
 def example_basket(base: str) -> list[str]:
-    """Two SKUs of the loaded catalog for the example: a grey porcelain tile and a paintable
-    wallpaper when the catalog has them, else its first products."""
+    """Two SKUs of the loaded catalog for the example: a grey concrete-look porcelain tile and a
+    paintable concrete-look wallpaper when the catalog has them (relevance search may list a
+    plain tile first otherwise), else its first products."""
     skus: list[str] = []
-    for query in ("grey porcelain tile", "porcelain tile", "paintable wallpaper", "wallpaper"):
+    # the README's journey: a concrete-look tile and a paintable concrete-look wallpaper (loft)
+    queries = (
+        "grey porcelain stoneware tile concrete look",
+        "grey porcelain tile",
+        "porcelain tile",
+        "paintable non-woven wallpaper concrete look",
+        "paintable wallpaper",
+        "wallpaper",
+    )
+    for query in queries:
         if len(skus) >= 2 or (skus and "wallpaper" not in query):
             continue
         _, found = _get_json(

@@ -72,6 +72,12 @@ def code_version() -> str:
     return f"{__version__}+{sha}" if sha else __version__
 
 
+def model_version(config_hash: str, created: str | None = None) -> str:
+    """A model's version label: creation time and config hash (``20261202T064200-a3201c5a``)."""
+    created = created or now_iso()
+    return f"{created[:19].replace('-', '').replace(':', '')}-{config_hash[:8]}"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -217,8 +223,7 @@ def save_bundle(
             "code_version": code_version(),
             "created_at": created,
             "run_id": run_id if run_id is not None else manifest.get("run_id"),
-            "version": manifest.get("version")
-            or f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}",
+            "version": manifest.get("version") or model_version(config.hash, created),
             "feature_set": {
                 "name": config.feature_set,
                 "version": getattr(rec.features, "version", None),

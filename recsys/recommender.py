@@ -194,6 +194,10 @@ class Recommender:
             for slug in catalog.taxonomy.slugs
         }
         self._popular_scores = self._popularity_scores()
+        # accessory scoring's popularity term, in [0, 1]: catalog-sized, so computed once
+        self._popular_norm = np.log1p(self._popular_scores) / max(
+            float(np.log1p(self._popular_scores.max(initial=0.0))), 1e-9
+        )
         self._ranker_cost = _RankerCost()
 
     _FIELDS = (
@@ -384,7 +388,7 @@ class Recommender:
             or not len(prepared.rows)
         ):
             return ()
-        return self._accessories(prepared, rules, set())
+        return self._accessories(prepared, rules)
 
     def select(
         self,
@@ -716,9 +720,7 @@ class Recommender:
         cat = self._cat_names[row]
         return f"popular in {cat.replace('-', ' ')}" if cat else "popular right now"
 
-    def _accessories(
-        self, p: PreparedBasket, rules: AccessoryRules, used: set[int]
-    ) -> tuple[AccessorySlot, ...]:
+    def _accessories(self, p: PreparedBasket, rules: AccessoryRules) -> tuple[AccessorySlot, ...]:
         try:
             fired = rules.match(
                 p.rows.tolist(), p.qty.tolist(), p.reading, p.request.page, p.request.now
@@ -726,8 +728,7 @@ class Recommender:
         except Exception:  # rules must never break a recommendation
             log.exception("rules engine failed; answering without accessories")
             return ()
-        pop = self._popular_scores
-        pop_n = np.log1p(pop) / max(float(np.log1p(pop.max())), 1e-9)
+        pop_n = self._popular_norm
 
         def score(cand: np.ndarray) -> np.ndarray:
             s = pop_n[cand].astype(np.float64) + 0.2 * self._in_stock[cand]
@@ -739,7 +740,6 @@ class Recommender:
             fired,
             self.catalog.category_codes,
             cap=p.request.accessory_slots,
-            item_rows=used,
             taken_rows=p.exclude.tolist(),
             allowed=self._filter_mask(p.request.filters),
             score=score,

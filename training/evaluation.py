@@ -134,15 +134,7 @@ def generator_lists(
     rec: Recommender, prepared: Sequence[PreparedBasket], k: int = K
 ) -> dict[str, list[list[int]]]:
     """Each generator alone (a baseline, not the served list): its own top-k per basket."""
-    queries = [p.query() for p in prepared]
-    out = {}
-    for g in rec.generators:
-        lists: list[list[int]] = []
-        for i in range(0, len(queries), 1000):
-            rows, _ = g.generate(queries[i : i + 1000], k)
-            lists.extend([[int(r) for r in row if r >= 0] for row in rows])
-        out[g.name] = lists
-    return out
+    return {g.name: _generator_top(g, prepared, k) for g in rec.generators}
 
 
 def popularity_lists(

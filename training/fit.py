@@ -21,7 +21,7 @@ import pandas as pd
 from feature_store.assembler import StoreFeatureAssembler
 from feature_store.loading import validate_config_features
 from feature_store.statistics import FeatureStatistics
-from recsys.bundle import now_iso
+from recsys.bundle import model_version
 from recsys.candidates.base import CandidateGenerator, TrainingData
 from recsys.candidates.training_data import training_data_from_orders
 from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineConfig, fit_generators
@@ -326,8 +326,7 @@ def fit_recommender(
             log.exception("mining rule suggestions failed; the bundle will have none")
     st.stop()
     manifest = dict(rec.manifest)
-    created = now_iso()
-    manifest["version"] = f"{created[:19].replace('-', '').replace(':', '')}-{config.hash[:8]}"
+    manifest["version"] = model_version(config.hash)
     manifest["metrics"] = {k: round(v, 6) for k, v in evaluation.metrics.items()}
     # mined suggestions are the model's default checkout rules, as when the bundle is loaded
     default_rules = suggestion_rules(suggestions, catalog, rec.item_styles)

@@ -182,7 +182,8 @@ def test_controls_properties(controls, rows, seed, page) -> None:
     if (
         only_boost
     ):  # a boost never moves a target below a non-target it was above (bury: the reverse)
-        mask = compiled.controls_[0].mask[rows]
+        (target,) = [x for x in compiled.controls_ if x.control.id == active[0].id]
+        mask = target.mask[rows]
         before = {int(i): p for p, i in enumerate(np.argsort(-scores, kind="stable"))}
         after = {int(i): p for p, i in enumerate(order)}
         sign = 1 if active[0].action == "boost" else -1

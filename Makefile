@@ -50,11 +50,13 @@ test: venv browser services  ## lint, type-check, and run the whole test suite (
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-check: venv  ## the edit loop (under a minute): lint, import layers, types, fast tests (no slow/browser/PostgreSQL/Redis)
+# "slow" = fits a model, starts a server process or an MLflow store (tests/conftest.py marks
+# those from their fixtures); the rest runs on every core (pytest-xdist).
+check: venv  ## the edit loop (about a minute on 2 idle cores): lint, import layers, types, fast tests (no slow/browser/PostgreSQL/Redis)
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -x -m "$(FAST)"
+	$(BIN)/python -m pytest -q -x -n auto -m "$(FAST)"
 
 format: venv  ## apply ruff's formatter and import order to the tree
 	$(BIN)/ruff check --select I --fix $(SOURCES)

@@ -95,6 +95,7 @@ def test_missing_column_and_bad_values_are_named(tmp_path: Path) -> None:
         import_online_retail(tmp_path / "nope.parquet")
 
 
+@pytest.mark.slow  # parses the whole real dataset
 def test_real_file_counts() -> None:
     if not REAL_FILE.exists():
         if os.environ.get("CI", "").lower() == "true":

@@ -47,6 +47,7 @@ def test_shares_are_honoured_and_experiments_are_independent() -> None:
     assert 0.47 < same < 0.53  # another experiment re-shuffles: no carry-over between tests
 
 
+@pytest.mark.slow  # spawns interpreter processes
 def test_identical_in_two_separate_processes() -> None:
     """Two interpreters with different hash seeds assign all 100,000 ids identically."""
     exp = _exp()

@@ -22,7 +22,5 @@ MERCH_KEY = _serving.MERCH_KEY
 Server = _serving.Server
 free_port = _serving.free_port
 make_settings = _serving.make_settings
-bundle_dir = _serving.bundle_dir
-bundle_dir_b = _serving.bundle_dir_b
 server_factory = _serving.server_factory
 settings_for = _serving.settings_for

@@ -1,5 +1,6 @@
-"""Serving test fixtures: settings in a temporary folder, a small real model bundle (trained
-once per session with the real pipeline on a small sample world), and real uvicorn processes."""
+"""Serving test fixtures: settings in a temporary folder and real uvicorn processes. The small
+real model bundles (``bundle_dir``, ``bundle_dir_b``) are the root conftest's, shared with the
+reliability tests so each is fitted once per session."""
 
 from __future__ import annotations
 
@@ -34,30 +35,6 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
     )
     values.update(overrides)
     return Settings(**values)
-
-
-def _fit_bundle(out: Path, seed: int) -> Path:
-    from feature_store import load_pipeline_config
-    from recsys.sample_world import generate_world
-    from training.fit import fit_recommender
-
-    world = generate_world(seed=seed, n_orders=2500)  # the sample catalog (4,000 SKUs)
-    config = load_pipeline_config(HERE / "pipeline_small.yaml")
-    result = fit_recommender(world.catalog, world.interactions, config, seed=seed)
-    result.recommender.save(out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real bundle fitted on a small sample world (default catalog, 2,500 orders)."""
-    return _fit_bundle(tmp_path_factory.mktemp("bundle") / "bundle", seed=7)
-
-
-@pytest.fixture(scope="session")
-def bundle_dir_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second, different bundle (another seed) for hot swaps."""
-    return _fit_bundle(tmp_path_factory.mktemp("bundle_b") / "bundle", seed=8)
 
 
 def free_port() -> int:

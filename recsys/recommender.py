@@ -671,7 +671,8 @@ class Recommender:
             return np.zeros(len(rows), bool)
         col = self.catalog.taxonomy.index(top)
         st = self.item_styles[rows]
-        return (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
+        out: np.ndarray = (st.argmax(axis=1) == col) & (st[:, col] >= 0.4)
+        return out
 
     def _completes_look(self, p: PreparedBasket, rows: np.ndarray) -> np.ndarray:
         """Candidates that complete the basket's look: in its style, from a look-defining
@@ -734,7 +735,8 @@ class Recommender:
             s = pop_n[cand].astype(np.float64) + 0.2 * self._in_stock[cand]
             if self.item_styles is not None and p.reading.top is not None:
                 s += 2.0 * (self.item_styles[cand] @ p.style_vec)
-            return s
+            out: np.ndarray = s
+            return out
 
         slots = fill_accessory_slots(
             fired,

@@ -109,7 +109,8 @@ class CoPurchaseCandidates(CandidateGenerator):
         n = float(self.n_orders_)
         lift = counts * n / (self.item_counts_[a] * self.item_counts_[b])
         if score == "lift":
-            return lift
+            out: np.ndarray = lift
+            return out
         p_ab = counts / n
         with np.errstate(divide="ignore", invalid="ignore"):
             npmi = np.log(lift) / -np.log(p_ab)

@@ -75,7 +75,8 @@ class PopularCandidates(CandidateGenerator):
             raise KeyError(
                 f"PopularCandidates: no window of {window_days} days (have {self.windows_})"
             )
-        return self.counts_[self.windows_.index(window_days)]
+        out: np.ndarray = self.counts_[self.windows_.index(window_days)]
+        return out
 
     def category_share(self, window_days: int) -> np.ndarray:
         """(n_items,) each item's share of its category's orders in the window (0 without a

@@ -57,11 +57,13 @@ class Catalog:
 
     @property
     def prices(self) -> np.ndarray:
-        return self.frame["price"].to_numpy(np.float64)
+        out: np.ndarray = self.frame["price"].to_numpy(np.float64)
+        return out
 
     @property
     def in_stock(self) -> np.ndarray:
-        return self.frame["in_stock"].to_numpy(bool)
+        out: np.ndarray = self.frame["in_stock"].to_numpy(bool)
+        return out
 
     @property
     def has_categories(self) -> bool:

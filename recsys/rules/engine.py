@@ -239,7 +239,8 @@ class RuleEngine:
         top = styles.max(axis=1)
         neutral = top <= 1e-6
         masks = (styles >= self.style_share * top[:, None]).T & ~neutral[None, :]
-        return masks | neutral[None, :]
+        out: np.ndarray = masks | neutral[None, :]
+        return out
 
     # -- reading -----------------------------------------------------------------------------
     @property

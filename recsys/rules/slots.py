@@ -111,4 +111,5 @@ def not_shown(
     shown_codes = codes[shown]
     cats = codes[rows]
     same_category = np.isin(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
-    return ~(np.isin(rows, shown) | same_category)
+    out: np.ndarray = ~(np.isin(rows, shown) | same_category)
+    return out

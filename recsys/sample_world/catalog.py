@@ -96,7 +96,8 @@ def _category_counts(n_skus: int) -> np.ndarray:
     counts = np.floor(share).astype(int)
     rest = n_skus - 3 * n_cat - counts.sum()
     counts[np.argsort(-(share - counts), kind="stable")[:rest]] += 1
-    return counts + 3
+    out: np.ndarray = counts + 3
+    return out
 
 
 def _title(spec: CategorySpec, values: dict[str, object]) -> str:

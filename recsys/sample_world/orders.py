@@ -106,7 +106,8 @@ class OrderDraw:
 def _quantities(items: np.ndarray, samplers: Samplers, rng: np.random.Generator) -> np.ndarray:
     lo = np.array([c.quantity[0] for c in CATEGORIES])[samplers.category_of_row[items]]
     hi = np.array([c.quantity[1] for c in CATEGORIES])[samplers.category_of_row[items]]
-    return rng.integers(lo, hi + 1).astype(np.int64)
+    out: np.ndarray = rng.integers(lo, hi + 1).astype(np.int64)
+    return out
 
 
 def draw_orders(samplers: Samplers, n_orders: int, rng: np.random.Generator) -> OrderDraw:

@@ -26,4 +26,5 @@ def posterior(log_prior: np.ndarray, evidence: np.ndarray, scale: float) -> np.n
     """prior * exp(scale * evidence), normalised; ``evidence`` (..., n_styles)."""
     z = log_prior + scale * evidence
     z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    out: np.ndarray = z / z.sum(axis=-1, keepdims=True)
+    return out

@@ -64,7 +64,8 @@ def informativeness(p: np.ndarray, prior: np.ndarray) -> np.ndarray:
     KL(p || prior) divided by the KL of a certain answer for the most common style, clipped:
     0 = the item says nothing about style (bought by every kind of shopper), 1 = decisive."""
     kl = (p * (np.log(p + _EPS) - np.log(prior + _EPS))).sum(axis=1)
-    return np.clip(kl / np.log(1.0 / prior.max()), 0.0, 1.0)
+    out: np.ndarray = np.clip(kl / np.log(1.0 / prior.max()), 0.0, 1.0)
+    return out
 
 
 class ItemStyleModel:
@@ -294,7 +295,8 @@ class ItemStyleModel:
             res.x[2],
             len(tg),
         )
-        return res.x[:2]
+        out: np.ndarray = res.x[:2]
+        return out
 
     @staticmethod
     def _prior(y: np.ndarray, tagged: np.ndarray, orders: sp.csr_matrix | None) -> np.ndarray:
@@ -304,7 +306,8 @@ class ItemStyleModel:
             weight = weight + np.asarray((orders > 0).sum(axis=0)).ravel()
         prior = (y[tagged] * weight[tagged, None]).sum(axis=0)
         prior = prior / prior.sum() + 1e-3
-        return prior / prior.sum()
+        out: np.ndarray = prior / prior.sum()
+        return out
 
     def _content_ratios(
         self, catalog: Catalog, y: np.ndarray, tagged: np.ndarray
@@ -327,7 +330,8 @@ class ItemStyleModel:
 
         def ratios(model: SoftmaxRegression, rows: np.ndarray) -> np.ndarray:
             base = log_softmax(model.intercept_[None, :])
-            return np.log(model.predict_proba(x[rows]) + _EPS) - base
+            out: np.ndarray = np.log(model.predict_proba(x[rows]) + _EPS) - base
+            return out
 
         # the tagger's evidence counts in proportion to how much of the product it has seen: a
         # pair of gloves known only by its colour ("blue") must not read as a modern sofa would
@@ -358,13 +362,15 @@ class ItemStyleModel:
         base = base / base.sum() * 0.999 + 0.001 / len(base)
         m = self.prior_strength
         mix = (mass_by_style + m * base) / (mass + m)
-        return np.log(mix) - np.log(base)
+        out: np.ndarray = np.log(mix) - np.log(base)
+        return out
 
     def item_evidence_weights(self) -> np.ndarray:
         """(n_items,) weight of each item's evidence in a basket reading (calibrated)."""
-        return np.where(self.tagged_, self.basket_weights_[0], self.basket_weights_[1]).astype(
-            np.float32
-        )
+        out: np.ndarray = np.where(
+            self.tagged_, self.basket_weights_[0], self.basket_weights_[1]
+        ).astype(np.float32)
+        return out
 
     # ------------------------------------------------------------------ reports
     def tag_disagreements(self, catalog: Catalog, min_confidence: float = 0.5) -> pd.DataFrame:

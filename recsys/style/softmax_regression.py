@@ -16,7 +16,8 @@ from scipy.optimize import minimize
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out: np.ndarray = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return out
 
 
 class SoftmaxRegression:
@@ -58,7 +59,8 @@ class SoftmaxRegression:
 
     def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
         """(n, k) class probabilities."""
-        return np.exp(log_softmax(np.asarray(x @ self.coef_) + self.intercept_))
+        out: np.ndarray = np.exp(log_softmax(np.asarray(x @ self.coef_) + self.intercept_))
+        return out
 
 
 class ExpertPooling:
@@ -93,4 +95,7 @@ class ExpertPooling:
         return self
 
     def predict_proba(self, ratios: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-        return np.exp(log_softmax(log_prior + np.einsum("nek,e->nk", ratios, self.weights_)))
+        out: np.ndarray = np.exp(
+            log_softmax(log_prior + np.einsum("nek,e->nk", ratios, self.weights_))
+        )
+        return out

@@ -48,6 +48,32 @@ def test_answers_carry_id_variant_slots_and_positions(settings_for, bundle_dir, 
     ]
 
 
+def test_impressions_name_the_rules_and_controls_behind_each_line(settings_for, bundle_dir) -> None:  # noqa: ANN001
+    settings = settings_for(model_uri=str(bundle_dir), merchandiser_key="k")
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(create_app(settings)) as c:
+        before = c.post("/v1/recommendations", json=CHECKOUT).json()
+        boosted, hidden = before["items"][1]["sku"], before["items"][0]["sku"]
+        for control in (
+            {"id": "boost-one", "name": "b", "action": "boost", "multiplier": 2.0,
+             "target": {"skus": [boosted]}},
+            {"id": "hide-one", "name": "h", "action": "hide", "target": {"skus": [hidden]}},
+        ):  # fmt: skip
+            assert c.post("/v1/controls", json=control, headers=auth).status_code == 201
+        a = c.post("/v1/recommendations", json=CHECKOUT).json()
+    imp = ImpressionLog(settings.resolved_database_url).read([a["recommendation_id"]])[
+        a["recommendation_id"]
+    ]
+    assert imp.controls == ("boost-one", "hide-one")
+    lines = {(s.slot, s.sku): s for s in imp.items}
+    assert hidden not in {i["sku"] for i in a["items"]}
+    assert lines[("items", boosted)].control_ids == ("boost-one",)
+    assert all(s.control_ids == () for s in imp.items if s.sku != boosted)
+    for acc in a["accessories"]:  # the rule that placed each line first
+        assert lines[("accessories", acc["sku"])].rule_ids[0] == acc["rule_id"]
+    assert all(s.rule_ids == () for s in imp.items if s.slot == "items")
+
+
 def test_logging_off_still_identifies_but_stores_nothing(settings_for, bundle_dir) -> None:  # noqa: ANN001
     settings = settings_for(model_uri=str(bundle_dir), impression_log_enabled=False)
     with TestClient(create_app(settings)) as c:

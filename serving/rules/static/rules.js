@@ -60,8 +60,10 @@
   function effectSentence(e) {
     const span = "Over the last " + effectDays() + (effectDays() === 1 ? " day" : " days");
     if (!e.impressions && !e.baskets) return span + ": it did not act on any answer shown.";
-    return span + ": shown " + e.impressions + " times in " + e.baskets + " baskets; added to a cart " + e.added +
-      ", bought " + e.bought + "; attach rate " + percent(e.attach_rate) + "; revenue " + money(e.revenue) + ".";
+    const n = (k, one, many) => k + " " + (k === 1 ? one : many);
+    return span + ": shown " + n(e.impressions, "time", "times") + " in " + n(e.baskets, "basket", "baskets") +
+      "; added to a cart " + n(e.added, "time", "times") + ", bought " + n(e.bought, "time", "times") +
+      "; attach rate " + percent(e.attach_rate) + "; revenue " + money(e.revenue) + ".";
   }
 
   // ---- sign in -------------------------------------------------------------------------------

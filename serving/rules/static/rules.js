@@ -53,7 +53,7 @@
     if (!e) return [el("td", { class: "num", text: "–" }), el("td", { class: "num", text: "–" }), el("td", { class: "num", text: "–" })];
     return [
       el("td", { class: "num", "data-effect": "impressions", text: e.impressions }),
-      el("td", { class: "num", "data-effect": "attach-rate", text: e.impressions ? percent(e.attach_rate) : "–" }),
+      el("td", { class: "num", "data-effect": "attach-rate", title: "of " + e.impressions + " shown: added to a cart " + e.added + ", bought " + e.bought, text: e.impressions ? percent(e.attach_rate) : "–" }),
       el("td", { class: "num", "data-effect": "revenue", text: money(e.revenue) }),
     ];
   }

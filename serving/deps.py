@@ -118,17 +118,27 @@ async def get_effect_reader(request: Request) -> EffectReader:
     state = request.app.state
     settings: Settings = state.settings
     recorder = getattr(getattr(state, "impressions", None), "recorder", None)
-    if recorder is not None:
-        log, flush = recorder.log, recorder.flush
-    else:
-        log, flush = getattr(state, "effect_impression_log", None), None
-        if log is None:
-            log = state.effect_impression_log = ImpressionLog(settings.resolved_database_url)
-    events = getattr(state, "event_log", None)
-    if events is None:
-        events = state.event_log = EventLog(settings.resolved_database_url)
+
+    def impressions() -> ImpressionLog:
+        if recorder is not None:
+            return recorder.log
+        if getattr(state, "effect_impression_log", None) is None:
+            state.effect_impression_log = ImpressionLog(settings.resolved_database_url)
+        return state.effect_impression_log
+
+    def events() -> EventLog:
+        if getattr(state, "event_log", None) is None:
+            state.event_log = EventLog(settings.resolved_database_url)
+        return state.event_log
+
     runtime = state.rules_runtime
-    return EffectReader(settings, log, events, flush=flush, prices=lambda: catalog_prices(runtime))
+    return EffectReader(
+        settings,
+        impressions,
+        events,
+        flush=recorder.flush if recorder is not None else None,
+        prices=lambda: catalog_prices(runtime),
+    )
 
 
 async def get_request_id(request: Request) -> str:

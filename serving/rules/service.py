@@ -681,15 +681,15 @@ class EffectReader:
     def __init__(
         self,
         settings: Settings,
-        impressions: ImpressionLog,
-        events: EventLog,
+        impressions: Callable[[], ImpressionLog],
+        events: Callable[[], EventLog],
         *,
         flush: Callable[[], None] | None = None,
         prices: Callable[[], dict[str, float] | None] | None = None,
     ) -> None:
         self.settings = settings
-        self.impressions = impressions
-        self.events = events
+        self._impressions = impressions  # opened on first use: a plain list touches no table
+        self._events = events
         self._flush = flush
         self._prices = prices
 
@@ -703,8 +703,8 @@ class EffectReader:
         if self._flush is not None:
             self._flush()
         found = source_effects(
-            self.impressions,
-            self.events,
+            self._impressions(),
+            self._events(),
             kind,
             start=window.start,
             end=window.end,

@@ -202,3 +202,34 @@ def test_events_name_their_answer_and_unknown_ids_are_accepted(settings_for, bun
     assert out.loc["e-click", "rule"] == "named" and out.loc["e-click", "recommendation_id"] == rid
     assert out.loc["e-buy", "revenue"] == 25.0 and out.loc["e-buy", "variant"] == "default"
     assert out.loc["e-ghost", "reason"] == "unknown_id"
+
+
+def test_a_bought_accessory_shows_in_its_rules_effect(settings_for, bundle_dir) -> None:  # noqa: ANN001
+    """The whole loop in one process: answers logged, an accessory carted and bought naming
+    its answer, the rule's effect counts it; a rule that never fired stays at zero."""
+    from datetime import UTC, datetime
+
+    settings = settings_for(model_uri=str(bundle_dir), merchandiser_key="k")
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(create_app(settings)) as c:
+        a = c.post("/v1/recommendations", json=CHECKOUT).json()
+        acc = a["accessories"][0]
+        named = {
+            "session_id": "sess-1",
+            "ts": datetime.now(UTC).isoformat(),
+            "recommendation_id": a["recommendation_id"],
+            "position": acc["position"],
+            "sku": acc["sku"],
+        }
+        events = [
+            {"event_id": "e-cart", "type": "add_to_cart", **named},
+            {"event_id": "e-buy", "type": "purchase", **named, "quantity": 3, "price": 2.5},
+        ]
+        assert c.post("/v1/events", json={"events": events}).status_code in (200, 202)
+        eff = c.get(f"/v1/rules/{acc['rule_id']}/effect", params={"days": 1}, headers=auth).json()
+        lines = sum(1 for x in a["accessories"] if x["rule_id"] == acc["rule_id"])
+        assert eff["impressions"] >= lines and eff["baskets"] == 1
+        assert (eff["added"], eff["bought"], eff["attached"]) == (1, 1, 1)
+        assert eff["revenue"] == pytest.approx(7.5)
+        idle = c.get("/v1/rules/wallpaper-paste/effect", headers=auth).json()
+        assert (idle["impressions"], idle["baskets"], idle["revenue"]) == (0, 0, 0.0)

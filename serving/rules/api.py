@@ -511,11 +511,11 @@ def categories(runtime: RulesRuntimeDep) -> s.CategoryList:
 def rule_effect(
     runtime: RulesRuntimeDep, rule_id: str, window: EffectWindowDep, effects: EffectReaderDep
 ) -> s.EffectOut:
-    known(runtime.store, rule_id, "/v1/rules")
+    require_stored(runtime.store, rule_id, "/v1/rules")
     return effects("rule", window, [rule_id])[rule_id]
 
 
-def known(store: Any, source_id: str, listing: str) -> None:
+def require_stored(store: Any, source_id: str, listing: str) -> None:
     """404 unless ``source_id`` was ever stored (a deleted one keeps its effect)."""
     try:
         store.history(source_id)

@@ -33,7 +33,7 @@ from serving.rules.api import (
     IfMatchHeader,
     _parse_version,
     _require_version,
-    known,
+    require_stored,
 )
 from serving.rules.runtime import RulesRuntime
 from serving.rules.store import StoredRule
@@ -157,7 +157,7 @@ async def import_controls(
 def control_effect(
     runtime: RulesRuntimeDep, control_id: str, window: EffectWindowDep, effects: EffectReaderDep
 ) -> s.EffectOut:
-    known(runtime.controls_store, control_id, "/v1/controls")
+    require_stored(runtime.controls_store, control_id, "/v1/controls")
     return effects("control", window, [control_id])[control_id]
 
 

@@ -389,13 +389,17 @@ class EventLog:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    def read_frame(self, since: datetime | None = None) -> pd.DataFrame:
-        """All stored events (optionally with ``ts >= since``) ordered by ts, one row each,
-        columns as the table; ``ts`` as UTC datetimes."""
+    def read_frame(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """All stored events (optionally with ``since <= ts < until``) ordered by ts, one row
+        each, columns as the table; ``ts`` as UTC datetimes."""
         self._ensure_table()
         query = sa.select(self.table).order_by(self.table.c.ts, self.table.c.event_id)
         if since is not None:
             query = query.where(self.table.c.ts >= to_utc(since))
+        if until is not None:
+            query = query.where(self.table.c.ts < to_utc(until))
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=self.table.c.keys())
         for col in ("ts", "received_at"):

@@ -110,9 +110,14 @@ class RecommendedItem:
 
 @dataclass(frozen=True)
 class AccessorySlot:
+    """One accessory line: ``rule_id`` placed it (highest priority); ``rule_ids`` are every
+    fired rule that suggested its category, ``rule_id`` first (what the line's effect is
+    credited to)."""
+
     sku: str
     rule_id: str
     reason: str
+    rule_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

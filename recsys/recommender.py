@@ -747,5 +747,6 @@ class Recommender:
             score=score,
         )
         return tuple(
-            AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason) for s in slots
+            AccessorySlot(str(self.catalog.skus[s.row]), s.rule_id, s.reason, tuple(s.rule_ids))
+            for s in slots
         )

@@ -81,6 +81,20 @@ class Settings(BaseSettings):
         description="A cart or purchase of a shown SKU by the same shopper within this "
         "many hours of the impression is credited to it (see docs/experiments.md).",
     )
+    effect_default_days: int = Field(
+        30,
+        ge=1,
+        le=3660,
+        description="Window of a rule's or control's effect (impressions, attach rate, "
+        "revenue) when the request names none: the last this many days.",
+    )
+    effect_max_days: int = Field(
+        366,
+        ge=1,
+        le=3660,
+        description="Longest window a rule's or control's effect may be asked for (each "
+        "request attributes every event of the window).",
+    )
     experiment_memory_budget_mb: float = Field(
         4096.0,
         gt=0,

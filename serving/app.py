@@ -132,6 +132,9 @@ def create_app(
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
             app.state.impressions.close()  # drains queued impressions: a clean stop loses none
+            effect_log = getattr(app.state, "effect_impression_log", None)
+            if effect_log is not None:  # opened by the effect routes when recording is off
+                effect_log.dispose()
             app.state.online_state.close()
             app.state.event_log.dispose()
 

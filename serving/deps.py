@@ -14,12 +14,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 
 from feature_store.event_log import EventLog
+from feature_store.impression_log import ImpressionLog
 from feature_store.online_state import OnlineState
 from recsys.controls import CompiledControls
 from recsys.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.model_holder import LoadedModel, ModelHolder
 from serving.rules.runtime import CatalogView, RulesRuntime
+from serving.rules.service import EffectReader, catalog_prices
 
 
 async def get_settings(request: Request) -> Settings:
@@ -110,6 +112,35 @@ async def get_impressions(request: Request) -> Any:
     return request.app.state.impressions
 
 
+async def get_effect_reader(request: Request) -> EffectReader:
+    """Reads rules' and controls' effects: the app's impression log (one is opened, once, when
+    recording is off: earlier answers still count), its event log and the served prices."""
+    state = request.app.state
+    settings: Settings = state.settings
+    recorder = getattr(getattr(state, "impressions", None), "recorder", None)
+
+    def impressions() -> ImpressionLog:
+        if recorder is not None:
+            return recorder.log
+        if getattr(state, "effect_impression_log", None) is None:
+            state.effect_impression_log = ImpressionLog(settings.resolved_database_url)
+        return state.effect_impression_log
+
+    def events() -> EventLog:
+        if getattr(state, "event_log", None) is None:
+            state.event_log = EventLog(settings.resolved_database_url)
+        return state.event_log
+
+    runtime = state.rules_runtime
+    return EffectReader(
+        settings,
+        impressions,
+        events,
+        flush=recorder.flush if recorder is not None else None,
+        prices=lambda: catalog_prices(runtime),
+    )
+
+
 async def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "-"
 
@@ -137,3 +168,4 @@ Deadline = Annotated[float, Depends(get_deadline)]
 ImpressionsDep = Annotated[Any, Depends(get_impressions)]
 EventContextDep = Annotated[Any, Depends(get_event_context)]
 ExperimentsDep = Annotated[Any, Depends(get_experiments)]
+EffectReaderDep = Annotated[EffectReader, Depends(get_effect_reader)]

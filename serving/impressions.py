@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from feature_store.attribution import EventContext
 from feature_store.impression_log import Impression, ImpressionLog, ShownItem
+from recsys.recommendation import Recommendation
 from serving.model_holder import LoadedModel
 from serving.schemas import EventIn, RecommendationRequestIn, RecommendationResponse
 
@@ -53,9 +54,31 @@ def impression_of(
     user_id: str | None,
     session_id: str | None,
     rules_version: str | None,
+    rec: Recommendation | None = None,
 ) -> Impression:
-    shown = tuple(ShownItem(i.sku, "items", i.position) for i in response.items) + tuple(
-        ShownItem(a.sku, "accessories", a.position) for a in response.accessories
+    """The impression of an identified answer. With the pipeline's ``rec`` (the answer before
+    serialisation) each accessory line records the rules that suggested it and each item the
+    controls that pinned, boosted or buried it: what a rule's or control's effect is counted
+    from. ``response`` lists ``rec``'s items and accessories in the same order."""
+    acted: dict[str, list[str]] = {}
+    rule_ids: list[tuple[str, ...]] = []
+    if rec is not None:
+        for sku, control_id, _action in rec.controls_applied:
+            ids = acted.setdefault(sku, [])
+            if control_id not in ids:
+                ids.append(control_id)
+        rule_ids = [a.rule_ids or (a.rule_id,) for a in rec.accessories]
+    shown = tuple(
+        ShownItem(i.sku, "items", i.position, control_ids=tuple(acted.get(i.sku, ())))
+        for i in response.items
+    ) + tuple(
+        ShownItem(
+            a.sku,
+            "accessories",
+            a.position,
+            rule_ids=rule_ids[k] if k < len(rule_ids) else ((a.rule_id,) if a.rule_id else ()),
+        )
+        for k, a in enumerate(response.accessories)
     )
     return Impression(
         recommendation_id=response.recommendation_id,
@@ -68,6 +91,7 @@ def impression_of(
         model_version=response.model_version,
         rules_version=rules_version,
         items=shown,
+        controls=tuple(sorted({cid for _, cid, _ in rec.controls_applied})) if rec else (),
     )
 
 
@@ -178,6 +202,7 @@ class Impressions:
         *,
         experiment: str | None = None,
         variant: str = "default",
+        rec: Recommendation | None = None,
     ) -> None:
         identify(response, experiment=experiment, variant=variant)
         if self.recorder is None:
@@ -190,6 +215,7 @@ class Impressions:
                 user_id=body.user_id,
                 session_id=body.session_id,
                 rules_version=rules_version,
+                rec=rec,
             )
         )
 

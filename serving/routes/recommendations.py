@@ -72,7 +72,7 @@ def _answer(
         routed.model, request, rules=routed.rules, deadline=deadline, online=online, metrics=metrics
     )
     response = answer.response_from(routed.model, rec, request_id)
-    recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant)
+    recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant, rec=rec)
     return answer.json_response(response)
 
 

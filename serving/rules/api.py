@@ -32,11 +32,18 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from recsys.rules.model import FieldError, Rule, RuleValidationError, rule_summary
 from recsys.rules.rules_file import dump_rules_yaml, parse_rules_yaml
 from serving.auth import require_merchandiser
-from serving.deps import AuthorDep, CatalogViewDep, EventLogDep, RulesRuntimeDep
+from serving.deps import (
+    AuthorDep,
+    CatalogViewDep,
+    EffectReaderDep,
+    EventLogDep,
+    RulesRuntimeDep,
+    SettingsDep,
+)
 from serving.rules import schemas as s
 from serving.rules import service
 from serving.rules.runtime import RulesRuntime
-from serving.rules.store import ImportConflict, StoredRule
+from serving.rules.store import ImportConflict, RuleNotFound, StoredRule
 
 log = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -93,6 +100,36 @@ IfMatchHeader = Annotated[
 ]
 
 
+def effect_window(
+    settings: SettingsDep,
+    start: Annotated[
+        datetime | None,
+        Query(
+            alias="from",
+            description="Answers shown from this time (ISO 8601, UTC if no offset).",
+            examples=["2026-11-01T00:00:00Z"],
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="... until before this time (default: now)."),
+    ] = None,
+    days: Annotated[
+        int | None, Query(description="Or: the last N days (instead of from/to).", examples=[7])
+    ] = None,
+) -> service.EffectWindow:
+    """The effect window of a request (see ``service.effect_window``); 422 names the bad one."""
+    return service.effect_window(settings, start=start, end=end, days=days)
+
+
+EffectWindowDep = Annotated[service.EffectWindow, Depends(effect_window)]
+EFFECT_DOC = (
+    "Over answers shown in the window: lines it placed or moved (`impressions`), answers it "
+    "acted on (`baskets`), lines then added to a cart or bought (attributed by the rules in "
+    "docs/experiments.md; `attach_rate` = attached / impressions) and their attributed revenue."
+)
+
+
 router = APIRouter(
     prefix="/v1/rules",
     tags=["rules"],
@@ -114,6 +151,8 @@ def _written(
 @router.get("", response_model=s.RuleList, summary="List rules (search by text, tag, state)")
 def list_rules(
     runtime: RulesRuntimeDep,
+    window: EffectWindowDep,
+    effects: EffectReaderDep,
     q: Annotated[
         str | None,
         Query(
@@ -124,8 +163,15 @@ def list_rules(
     enabled: Annotated[
         bool | None, Query(description="Only enabled (true) or disabled (false).")
     ] = None,
+    effect: Annotated[
+        bool, Query(description="Add each rule's effect over the window (from/to or days).")
+    ] = False,
 ) -> s.RuleList:
     out = service.matching_rules(runtime, q, tag, enabled)
+    if effect:
+        found = effects("rule", window, [o.id for o in out])
+        for o in out:
+            o.effect = found[o.id]
     return s.RuleList(rules=out, total=len(out))
 
 
@@ -453,6 +499,28 @@ def products(
 def categories(runtime: RulesRuntimeDep) -> s.CategoryList:
     view = runtime.catalog_view()
     return s.CategoryList(categories=list(view.catalog.categories) if view else [])
+
+
+@router.get(
+    "/{rule_id}/effect",
+    response_model=s.EffectOut,
+    summary="A rule's effect: impressions, attach rate, revenue over a window",
+    description=EFFECT_DOC,
+    responses={**NOT_FOUND, **INVALID},
+)
+def rule_effect(
+    runtime: RulesRuntimeDep, rule_id: str, window: EffectWindowDep, effects: EffectReaderDep
+) -> s.EffectOut:
+    require_stored(runtime.store, rule_id, "/v1/rules")
+    return effects("rule", window, [rule_id])[rule_id]
+
+
+def require_stored(store: Any, source_id: str, listing: str) -> None:
+    """404 unless ``source_id`` was ever stored (a deleted one keeps its effect)."""
+    try:
+        store.history(source_id)
+    except RuleNotFound as exc:
+        raise HTTPException(404, f"{exc}: GET {listing} lists the ids") from None
 
 
 @router.get("/{rule_id}", response_model=s.RuleOut, summary="One rule", responses=NOT_FOUND)

@@ -19,18 +19,21 @@ from recsys.controls import (
 )
 from recsys.rules.model import FieldError, RuleValidationError
 from serving.auth import require_merchandiser
-from serving.deps import AuthorDep, RulesRuntimeDep
+from serving.deps import AuthorDep, EffectReaderDep, RulesRuntimeDep
 from serving.rules import schemas as s
 from serving.rules import service
 from serving.rules.api import (
     AUTH_RESPONSES,
     CONFLICT,
+    EFFECT_DOC,
     INVALID,
     MAX_IMPORT_BYTES,
     NOT_FOUND,
+    EffectWindowDep,
     IfMatchHeader,
     _parse_version,
     _require_version,
+    require_stored,
 )
 from serving.rules.runtime import RulesRuntime
 from serving.rules.store import StoredRule
@@ -55,9 +58,14 @@ def _written(
 @router.get("", response_model=s.ControlList, summary="List answer controls")
 def list_controls(
     runtime: RulesRuntimeDep,
+    window: EffectWindowDep,
+    effects: EffectReaderDep,
     q: Annotated[
         str | None, Query(max_length=200, description="Words in id, name, summary, tags.")
     ] = None,
+    effect: Annotated[
+        bool, Query(description="Add each control's effect over the window (from/to or days).")
+    ] = False,
 ) -> s.ControlList:
     words = (q or "").lower().split()
     out = []
@@ -69,6 +77,10 @@ def list_controls(
         if all(w in text for w in words):
             out.append(service.control_out(runtime, st))
     out.sort(key=lambda o: (-o.control["priority"], o.id))
+    if effect:
+        found = effects("control", window, [o.id for o in out])
+        for o in out:
+            o.effect = found[o.id]
     return s.ControlList(controls=out, total=len(out))
 
 
@@ -133,6 +145,20 @@ async def import_controls(
     result = runtime.controls_store.import_rules(controls, author, mode=mode)  # type: ignore[arg-type]
     runtime.refresh()
     return s.ImportOut(dry_run=False, **result.__dict__)
+
+
+@router.get(
+    "/{control_id}/effect",
+    response_model=s.EffectOut,
+    summary="A control's effect: impressions, attach rate, revenue over a window",
+    description=EFFECT_DOC,
+    responses={**NOT_FOUND, **INVALID},
+)
+def control_effect(
+    runtime: RulesRuntimeDep, control_id: str, window: EffectWindowDep, effects: EffectReaderDep
+) -> s.EffectOut:
+    require_stored(runtime.controls_store, control_id, "/v1/controls")
+    return effects("control", window, [control_id])[control_id]
 
 
 @router.get(

@@ -63,6 +63,25 @@ class ValidationErrorOut(BaseModel):
     errors: list[FieldErrorOut]
 
 
+class EffectOut(BaseModel):
+    """What a rule or control did over a window (answers shown ``from`` <= t < ``to``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    kind: Literal["rule", "control"]
+    id: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    impressions: int = Field(
+        description="Lines it placed (accessories) or moved (pin/boost/bury) in shown answers."
+    )
+    baskets: int = Field(description="Answers (baskets) it acted on.")
+    added: int = Field(description="Of those lines, added to a cart (attributed).")
+    bought: int = Field(description="Of those lines, bought (attributed).")
+    attached: int = Field(description="Of those lines, added or bought.")
+    attach_rate: float = Field(description="attached / impressions (0 when not shown).")
+    revenue: float = Field(description="Attributed revenue of those lines (price x quantity).")
+
+
 class RuleOut(BaseModel):
     id: str
     version: int = Field(
@@ -78,6 +97,9 @@ class RuleOut(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="On save: other enabled rules suggesting the same thing for the same trigger.",
+    )
+    effect: EffectOut | None = Field(
+        None, description="With `effect=true` on the list: its effect over the window asked for."
     )
 
 
@@ -307,6 +329,9 @@ class ControlOut(BaseModel):
     control: dict[str, Any]
     problems: list[str] = Field(
         default_factory=list, description="Names the served catalog does not know."
+    )
+    effect: EffectOut | None = Field(
+        None, description="With `effect=true` on the list: its effect over the window asked for."
     )
 
 

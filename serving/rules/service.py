@@ -5,11 +5,16 @@ validate and map; the work is here so it can be tested and reused without HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 
+from feature_store.event_log import EventLog
+from feature_store.impression_log import ImpressionLog
+from feature_store.rule_effect import source_effects
 from recsys.controls import (
     CompiledControls,
     Control,
@@ -30,6 +35,8 @@ from recsys.rules.model import (
     rule_summary,
 )
 from recsys.rules.slots import fill_accessory_slots
+from recsys.settings import Settings
+from recsys.timestamps import to_utc
 from serving.rules import schemas as s
 from serving.rules.runtime import CatalogView, RulesRuntime
 from serving.rules.store import RuleVersion, StoredRule, field_diff
@@ -594,3 +601,127 @@ def replay(
                 most_affected=_counts(catalog, affected),
             )
     return out
+
+
+@dataclass(frozen=True)
+class EffectWindow:
+    """Answers shown ``start <= t < end`` (UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+def effect_window(
+    settings: Settings,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    days: int | None = None,
+    now: datetime | None = None,
+) -> EffectWindow:
+    """The window a request asks for: ``from``/``to`` (either may be left out: ``to`` defaults
+    to now, ``from`` to ``effect_default_days`` before ``to``), or the last ``days`` days, or the
+    last ``effect_default_days``. ``RuleValidationError`` names the bad query parameter."""
+    now = to_utc(now or datetime.now(UTC))
+    if days is not None and (start is not None or end is not None):
+        raise RuleValidationError([FieldError("days", "send either days or from/to, not both")])
+    limit = settings.effect_max_days
+    if days is not None:
+        if not 1 <= days <= limit:
+            raise RuleValidationError(
+                [
+                    FieldError(
+                        "days",
+                        f"must be between 1 and {limit} (RECSYS_EFFECT_MAX_DAYS), got {days}",
+                    )
+                ]
+            )
+        return EffectWindow(now - timedelta(days=days), now)
+    try:
+        end_at = to_utc(end) if end is not None else now
+    except ValueError as exc:
+        raise RuleValidationError([FieldError("to", str(exc))]) from None
+    try:
+        start_at = (
+            to_utc(start)
+            if start is not None
+            else end_at - timedelta(days=settings.effect_default_days)
+        )
+    except ValueError as exc:
+        raise RuleValidationError([FieldError("from", str(exc))]) from None
+    if end_at <= start_at:
+        raise RuleValidationError(
+            [
+                FieldError(
+                    "to",
+                    f"must be after from ({start_at.isoformat()}), got {end_at.isoformat()}: "
+                    "swap them or widen the window",
+                )
+            ]
+        )
+    if end_at - start_at > timedelta(days=limit):
+        span = (end_at - start_at) / timedelta(days=1)
+        raise RuleValidationError(
+            [
+                FieldError(
+                    "from",
+                    f"the window spans {span:.1f} days, at most {limit} "
+                    "(RECSYS_EFFECT_MAX_DAYS): narrow it or ask for several windows",
+                )
+            ]
+        )
+    return EffectWindow(start_at, end_at)
+
+
+class EffectReader:
+    """Rules' and controls' effects for the API, from ``feature_store.rule_effect`` (the one
+    owner of the computation). ``flush`` writes this process's queued impressions first, so
+    the answers just given count; ``prices`` value purchases sent without a price."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        impressions: Callable[[], ImpressionLog],
+        events: Callable[[], EventLog],
+        *,
+        flush: Callable[[], None] | None = None,
+        prices: Callable[[], dict[str, float] | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._impressions = impressions  # opened on first use: a plain list touches no table
+        self._events = events
+        self._flush = flush
+        self._prices = prices
+
+    def __call__(
+        self,
+        kind: Literal["rule", "control"],
+        window: EffectWindow,
+        ids: Sequence[str] | None = None,
+    ) -> dict[str, s.EffectOut]:
+        """Every id of ``ids`` (zeros when it never acted), or every one that acted."""
+        if self._flush is not None:
+            self._flush()
+        found = source_effects(
+            self._impressions(),
+            self._events(),
+            kind,
+            start=window.start,
+            end=window.end,
+            window_hours=self.settings.attribution_window_hours,
+            source_ids=ids,
+            prices=self._prices() if self._prices is not None else None,
+        )
+        return {
+            i: s.EffectOut.model_validate({**e.to_dict(), "id": e.source_id})
+            for i, e in found.items()
+        }
+
+
+def catalog_prices(runtime: RulesRuntime) -> dict[str, float] | None:
+    """The served catalog's prices by SKU (purchases sent without a price are valued at it)."""
+    view = runtime.catalog_view()
+    if view is None:
+        return None
+    cat = view.catalog
+    return dict(zip(cat.skus.tolist(), cat.prices.tolist(), strict=True))

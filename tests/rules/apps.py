@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from recsys.data.catalog import Catalog
 from recsys.rules.mining import Suggestion
 from recsys.settings import Settings
+from serving.errors import install_error_handlers
 from serving.rules import install_rules
 
 KEY = "test-merch-key"
@@ -38,5 +39,6 @@ def rules_app(
     app = FastAPI(lifespan=lifespan)
     app.state.settings = settings
     app.state.event_log = event_log
+    install_error_handlers(app)  # the service's one 422 shape, as create_app installs it
     install_rules(app, settings, table_prefix=table_prefix)
     return app

@@ -48,6 +48,32 @@ def test_answers_carry_id_variant_slots_and_positions(settings_for, bundle_dir, 
     ]
 
 
+def test_impressions_name_the_rules_and_controls_behind_each_line(settings_for, bundle_dir) -> None:  # noqa: ANN001
+    settings = settings_for(model_uri=str(bundle_dir), merchandiser_key="k")
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(create_app(settings)) as c:
+        before = c.post("/v1/recommendations", json=CHECKOUT).json()
+        boosted, hidden = before["items"][1]["sku"], before["items"][0]["sku"]
+        for control in (
+            {"id": "boost-one", "name": "b", "action": "boost", "multiplier": 2.0,
+             "target": {"skus": [boosted]}},
+            {"id": "hide-one", "name": "h", "action": "hide", "target": {"skus": [hidden]}},
+        ):  # fmt: skip
+            assert c.post("/v1/controls", json=control, headers=auth).status_code == 201
+        a = c.post("/v1/recommendations", json=CHECKOUT).json()
+    imp = ImpressionLog(settings.resolved_database_url).read([a["recommendation_id"]])[
+        a["recommendation_id"]
+    ]
+    assert imp.controls == ("boost-one", "hide-one")
+    lines = {(s.slot, s.sku): s for s in imp.items}
+    assert hidden not in {i["sku"] for i in a["items"]}
+    assert lines[("items", boosted)].control_ids == ("boost-one",)
+    assert all(s.control_ids == () for s in imp.items if s.sku != boosted)
+    for acc in a["accessories"]:  # the rule that placed each line first
+        assert lines[("accessories", acc["sku"])].rule_ids[0] == acc["rule_id"]
+    assert all(s.rule_ids == () for s in imp.items if s.slot == "items")
+
+
 def test_logging_off_still_identifies_but_stores_nothing(settings_for, bundle_dir) -> None:  # noqa: ANN001
     settings = settings_for(model_uri=str(bundle_dir), impression_log_enabled=False)
     with TestClient(create_app(settings)) as c:
@@ -176,3 +202,34 @@ def test_events_name_their_answer_and_unknown_ids_are_accepted(settings_for, bun
     assert out.loc["e-click", "rule"] == "named" and out.loc["e-click", "recommendation_id"] == rid
     assert out.loc["e-buy", "revenue"] == 25.0 and out.loc["e-buy", "variant"] == "default"
     assert out.loc["e-ghost", "reason"] == "unknown_id"
+
+
+def test_a_bought_accessory_shows_in_its_rules_effect(settings_for, bundle_dir) -> None:  # noqa: ANN001
+    """The whole loop in one process: answers logged, an accessory carted and bought naming
+    its answer, the rule's effect counts it; a rule that never fired stays at zero."""
+    from datetime import UTC, datetime
+
+    settings = settings_for(model_uri=str(bundle_dir), merchandiser_key="k")
+    auth = {"Authorization": "Bearer k"}
+    with TestClient(create_app(settings)) as c:
+        a = c.post("/v1/recommendations", json=CHECKOUT).json()
+        acc = a["accessories"][0]
+        named = {
+            "session_id": "sess-1",
+            "ts": datetime.now(UTC).isoformat(),
+            "recommendation_id": a["recommendation_id"],
+            "position": acc["position"],
+            "sku": acc["sku"],
+        }
+        events = [
+            {"event_id": "e-cart", "type": "add_to_cart", **named},
+            {"event_id": "e-buy", "type": "purchase", **named, "quantity": 3, "price": 2.5},
+        ]
+        assert c.post("/v1/events", json={"events": events}).status_code in (200, 202)
+        eff = c.get(f"/v1/rules/{acc['rule_id']}/effect", params={"days": 1}, headers=auth).json()
+        lines = sum(1 for x in a["accessories"] if x["rule_id"] == acc["rule_id"])
+        assert eff["impressions"] >= lines and eff["baskets"] == 1
+        assert (eff["added"], eff["bought"], eff["attached"]) == (1, 1, 1)
+        assert eff["revenue"] == pytest.approx(7.5)
+        idle = c.get("/v1/rules/wallpaper-paste/effect", headers=auth).json()
+        assert (idle["impressions"], idle["baskets"], idle["revenue"]) == (0, 0, 0.0)

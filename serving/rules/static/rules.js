@@ -44,10 +44,32 @@
     return "request failed (" + r.status + ")";
   }
 
+  // ---- effect: impressions, attach rate, revenue over the chosen window ------------------------
+  const effectDays = () => Number($("#effect-window").value) || 7;
+  const effectQuery = () => "effect=true&days=" + effectDays();
+  const percent = (x) => (100 * x).toFixed(1) + "%";
+  const money = (x) => x.toFixed(2);
+  function effectCells(e) {
+    if (!e) return [el("td", { class: "num", text: "–" }), el("td", { class: "num", text: "–" }), el("td", { class: "num", text: "–" })];
+    return [
+      el("td", { class: "num", "data-effect": "impressions", text: e.impressions }),
+      el("td", { class: "num", "data-effect": "attach-rate", title: "of " + e.impressions + " shown: added to a cart " + e.added + ", bought " + e.bought, text: e.impressions ? percent(e.attach_rate) : "–" }),
+      el("td", { class: "num", "data-effect": "revenue", text: money(e.revenue) }),
+    ];
+  }
+  function effectSentence(e) {
+    const span = "Over the last " + effectDays() + (effectDays() === 1 ? " day" : " days");
+    if (!e.impressions && !e.baskets) return span + ": it did not act on any answer shown.";
+    const n = (k, one, many) => k + " " + (k === 1 ? one : many);
+    return span + ": shown " + n(e.impressions, "time", "times") + " in " + n(e.baskets, "basket", "baskets") +
+      "; added to a cart " + n(e.added, "time", "times") + ", bought " + n(e.bought, "time", "times") +
+      "; attach rate " + percent(e.attach_rate) + "; revenue " + money(e.revenue) + ".";
+  }
+
   // ---- sign in -------------------------------------------------------------------------------
   async function signIn(key, author) {
     state.key = key; state.author = author || "";
-    const r = await api("GET", "");
+    const r = await api("GET", "?" + effectQuery());
     if (!r.ok) {
       state.key = null;
       const msg = r.status === 403 ? "That key is not right." : detail(r);
@@ -85,7 +107,7 @@
   async function loadRules() {
     const q = $("#search").value.trim();
     const seq = ++rulesSeq;
-    const r = await api("GET", q ? "?q=" + encodeURIComponent(q) : "");
+    const r = await api("GET", "?" + effectQuery() + (q ? "&q=" + encodeURIComponent(q) : ""));
     if (seq !== rulesSeq) return;  // a newer search was sent meanwhile: its answer wins
     if (!r.ok) { status(detail(r), false); return; }
     state.rules = r.data.rules;
@@ -105,6 +127,7 @@
         el("td", { text: rule.priority }),
         el("td", {}, el("span", { class: "badge " + (rule.enabled ? "on" : "off"), text: rule.enabled ? "enabled" : "disabled" })),
         el("td", { text: item.version }),
+        ...effectCells(item.effect),
         el("td", {},
           el("button", { type: "button", class: "secondary", onclick: () => openEditor(item), "aria-label": "Edit " + item.id }, "Edit"), " ",
           el("button", { type: "button", class: "secondary", onclick: () => toggle(item), "aria-label": (rule.enabled ? "Disable " : "Enable ") + item.id }, rule.enabled ? "Disable" : "Enable"), " ",
@@ -278,7 +301,9 @@
     const r = await api("GET", "/" + encodeURIComponent(id) + "/history");
     if (!r.ok) { status(detail(r), false); return; }
     const h = r.data;
+    state.historyId = id;
     $("#history-h").textContent = "History of " + id;
+    showRuleEffect(id);
     const body = $("#history-table tbody");
     body.replaceChildren();
     for (const v of h.versions) {
@@ -293,6 +318,18 @@
     $("#history-h").scrollIntoView();
     $("#close-history").focus();
   }
+  async function showRuleEffect(id) {
+    const out = $("#history-effect");
+    const r = await api("GET", "/" + encodeURIComponent(id) + "/effect?days=" + effectDays());
+    out.textContent = r.ok ? effectSentence(r.data) : detail(r);
+  }
+  $("#effect-window").addEventListener("change", async () => {
+    await loadRules();
+    await loadControls();
+    if (!$("#history-sec").hidden && state.historyId) await showRuleEffect(state.historyId);
+    if (state.controlHistoryId) await controlHistory(state.controlHistoryId);
+    status("Effect shown over the last " + effectDays() + (effectDays() === 1 ? " day." : " days."));
+  });
   async function rollback(id, to, base) {
     const r = await api("POST", "/" + encodeURIComponent(id) + "/rollback", { to_version: to, version: base });
     if (!r.ok) { status(detail(r), false); return; }
@@ -443,7 +480,7 @@
   const capi = (method, path, body, extra) => api(method, path, body, Object.assign({}, extra, { base: CONTROLS }));
   const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
   async function loadControls() {
-    const r = await capi("GET", "");
+    const r = await capi("GET", "?" + effectQuery());
     const body = $("#controls-table tbody");
     body.replaceChildren();
     if (!r.ok) { status(detail(r), false); return; }
@@ -453,6 +490,7 @@
       const toggle = d.enabled ? "Disable" : "Enable";
       body.append(el("tr", { "data-control": c.id }, el("td", { text: c.id }), el("td", { text: c.summary + (d.enabled ? "" : " (disabled)") }),
         el("td", { text: d.placements.join(", ") }), el("td", { text: when }), el("td", { text: d.priority }),
+        ...effectCells(c.effect),
         el("td", {},
           el("button", { type: "button", class: "secondary", "aria-label": toggle + " control " + c.id, onclick: () => toggleControl(c, !d.enabled) }, toggle), " ",
           el("button", { type: "button", class: "secondary", "aria-label": "History of control " + c.id, onclick: () => controlHistory(c.id) }, "History"), " ",
@@ -509,7 +547,10 @@
     const out = $("#control-history");
     out.replaceChildren();
     if (!r.ok) { status(detail(r), false); return; }
+    state.controlHistoryId = id;
     out.append(el("h3", { text: "History of control " + id }));
+    const eff = await capi("GET", "/" + encodeURIComponent(id) + "/effect?days=" + effectDays());
+    out.append(el("p", { id: "control-effect", text: eff.ok ? effectSentence(eff.data) : detail(eff) }));
     const ol = el("ul", { id: "control-history-list" });
     for (const v of r.data.versions) ol.append(el("li", { text: "v" + v.version + " " + v.action + " by " + v.author + " at " + v.at.replace("T", " ").slice(0, 19) + ": " + changesText(v) }));
     out.append(ol);

@@ -65,6 +65,7 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     """Fit the pipeline up to the feature matrices on the validation protocol (cached)."""
     from experiments.offline_eval import ONLINE_RETAIL, _load
     from feature_store import load_pipeline_config
+    from feature_store.definitions import FEATURE_SETS
     from recsys.data.orders import build_orders
     from training.evaluation import build_candidate_set
     from training.fit import _fit_components, _fit_style
@@ -72,7 +73,7 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     from training.tune import validation_data
 
     config = load_pipeline_config(config_path)
-    key = f"{data}-{config.hash}-seed{seed}"
+    key = f"{data}-{config.hash}-fs{FEATURE_SETS[config.feature_set]}-seed{seed}"
     path = cache / f"{key}.npz"
     catalog, interactions, *_ = _load(data, 50_000, 7, ONLINE_RETAIL)
     vd = validation_data(catalog, interactions, config)

@@ -131,6 +131,11 @@ def _fit_components(
     data = training_data_from_orders(catalog, win, users, item_styles)
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
+    # every order of a shopper known to this model (all windows; lookups are point-in-time)
+    user_of = np.array(
+        [users.get(u, -1) if u is not None else -1 for u in all_orders.user_ids], np.int64
+    )
+    per_order = np.diff(all_orders.matrix.indptr)
     stats = FeatureStatistics().fit(
         win.matrix,
         catalog.category_codes,
@@ -140,6 +145,11 @@ def _fit_components(
         item_styles=item_styles,
         informativeness=informativeness,
         reference_ts=int(all_orders.line_ts.max()) + 1,
+        user_purchases=(
+            np.repeat(user_of, per_order),
+            all_orders.matrix.indices,
+            np.repeat(all_orders.ts, per_order),
+        ),
     )
     cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
     features = StoreFeatureAssembler(

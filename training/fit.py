@@ -220,9 +220,9 @@ def fit_recommender(
 
     ``output_dir`` receives the evaluation plots; ``ground_truth`` (sample world) adds style
     coherence and accessory recall (with ``rules`` at checkout) and ``item_truth`` (sku,
-    true_styles) the items' true styles for coherence; ``ablations`` retrains the
-    ranker without style features and without CF features for the report; ``references``
-    names generator kinds fitted as stand-alone baselines when the pipeline lacks them;
+    true_styles) the items' true styles for coherence; ``ablations`` retrains the ranker
+    without style features, without CF features and without the shopper's own history (group
+    ``user``) for the report; ``references`` names generator kinds fitted as stand-alone baselines when the pipeline lacks them;
     ``refit`` overrides the config's ``refit_generators`` (evaluation-only runs skip it)."""
     validate_config_features(config)
     # independent streams: the evaluation baskets do not depend on how training was sampled
@@ -297,6 +297,7 @@ def fit_recommender(
         for label, groups in (
             ("ranker without style features", ("style",)),
             ("ranker without CF features", ("cf",)),
+            ("ranker without shopper history features", ("user",)),
         ):
             sub = features.with_exclusions(groups)
             cols = np.array([names.index(n) for n in sub.feature_names], np.int64)

@@ -15,6 +15,10 @@ set without categories or styles (Online Retail) is the candidates ordered by ra
 so the top 10 by score is what ``recommend_batch`` returns; ``--check-served`` confirms it
 for the base variant through ``Recommender.top_rows``.
 
+``--refit`` also scores the trained rankers with generators and statistics refitted on every
+order before the validation window, as the served bundle is (``refit_generators``), next to
+each generator alone fitted on the same orders.
+
 Extra-feature variants (``norm``...) compute candidate-list-relative features from the
 cached matrix (per basket: score / max, score - max, rank within the candidate list) for
 screening; a kept one is then defined in ``feature_store.definitions``.

@@ -182,7 +182,8 @@ def _report(args: argparse.Namespace, runs: list[dict], config_hash: str) -> str
     lines.append(
         "\nNotes: 'merged candidates (no ranker)' is the candidate set in merged-quota order; "
         "'ranker' is the served list (category cap 3); ablations retrain the ranker on the same "
-        "examples without the style feature group / without the item_knn+cf feature group (candidates unchanged). "
+        "examples without the style feature group / without the item_knn+cf feature group / without "
+        "the shopper's own history of the item (group `user`) (candidates unchanged). "
         "Accessory recall: forgotten SKUs from the ground truth found in the checkout answer for the "
         "full order (items + rule slots from the default rules); for baselines, in their top-10 list."
     )

@@ -160,6 +160,23 @@ class FeatureContext:
         )
         return per_q[self.query]
 
+    @cached_property
+    def _user_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate: the shopper's earlier orders with it and days since the latest
+        (both NaN for an unknown shopper; days NaN when never bought)."""
+        b = self.batch
+        n = len(b.cand_rows)
+        if b.user_rows is None:
+            nan = np.full(n, np.nan, np.float32)
+            return nan, nan.copy()
+        users = np.asarray(b.user_rows, np.int64)[self.query]
+        now = b.now[self.query]
+        count, last = self.stats.user_item_history(users, b.cand_rows, now)
+        known = users >= 0
+        n_orders = np.where(known, np.log1p(count), np.nan).astype(np.float32)
+        days = np.where(known & (last >= 0), (now - last) / DAY, np.nan).astype(np.float32)
+        return n_orders, days
+
     def source(self, name: str, what: str) -> np.ndarray:
         j = self.batch.source_names.index(name)
         arr = self.batch.source_scores if what == "score" else self.batch.source_ranks
@@ -303,6 +320,24 @@ def _static_definitions() -> tuple[FeatureDef, ...]:
             lambda c: c.basket_size,
         ),
     ]
+    defs += [
+        FeatureDef(
+            "user_item_orders",
+            1,
+            "item_user",
+            "user",
+            "log1p of the shopper's earlier orders with the item (repeat purchase; NaN: unknown shopper)",
+            lambda c: c._user_history[0],
+        ),
+        FeatureDef(
+            "user_item_days",
+            1,
+            "item_user",
+            "user",
+            "days since the shopper last bought the item (NaN: never, or unknown shopper)",
+            lambda c: c._user_history[1],
+        ),
+    ]
     for days in POPULARITY_WINDOWS:
         defs.append(
             FeatureDef(
@@ -353,7 +388,8 @@ def source_features(
 
 # Named, versioned feature sets: the ranker consumes exactly the resolved list.
 # v2: EASE / RP3beta sources, their scores for every candidate, n_sources counted from ranks.
-FEATURE_SETS: dict[str, int] = {"basket_completion": 2}
+# v3: the shopper's own history of the item (user_item_orders, user_item_days), point-in-time.
+FEATURE_SETS: dict[str, int] = {"basket_completion": 3}
 
 
 def resolve_feature_set(

@@ -24,7 +24,10 @@ class FeatureStatistics:
     least ``min_support`` times in the statistics window, with ``pair_lift_`` / ``pair_count_``
     (p,) float32; ``cat_complement_`` (n_cat, n_cat) float32 = P(order has b | it has a), 0 on
     the diagonal; ``timeline_keys_`` (e,) int64 sorted ``item << TS_BITS | (ts - base_ts_)`` of
-    every purchase line and ``timeline_cum_`` (e+1,) its prefix counts."""
+    every purchase line and ``timeline_cum_`` (e+1,) its prefix counts; ``user_pairs_`` (u,)
+    int64 sorted keys ``user * n_items + item`` of every (known shopper, item) bought in any order
+    and ``user_timeline_keys_`` (o,) int64 sorted ``pair index << TS_BITS | (ts - base_ts_)`` of
+    each order that bought it (the shopper's own history, looked up point-in-time)."""
 
     def __init__(self, min_support: int = 2, max_pairs_per_item: int = 300) -> None:
         self.min_support = min_support
@@ -41,13 +44,16 @@ class FeatureStatistics:
         informativeness: np.ndarray | None = None,
         user_affinity: np.ndarray | None = None,
         reference_ts: int | None = None,
+        user_purchases: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> Self:
         """``orders`` (n_orders, n_items) purchases of the statistics window; ``purchase_rows``
         / ``purchase_ts`` (e,) every purchase line (item row, epoch seconds) the popularity
         features may look at (lookups only ever count lines strictly before a basket's time);
         ``item_styles`` (n_items, n_styles); ``user_affinity`` (n_users, n_styles) NaN rows for
         users without styled purchases; ``reference_ts`` the model's "now" for online requests
-        (default: last purchase)."""
+        (default: last purchase); ``user_purchases`` (user rows, item rows, epoch seconds), one
+        entry per (order, item) of known shoppers (user row >= 0), for the repeat-purchase
+        features (lookups only count orders strictly before a basket's time)."""
         n_items = orders.shape[1]
         self.n_items_ = int(n_items)
         x = orders.copy().tocsr()
@@ -125,7 +131,25 @@ class FeatureStatistics:
             if reference_ts is not None
             else (purchase_ts.max() + 1 if len(purchase_ts) else 0)
         )
+        self._fit_user_timeline(user_purchases)
         return self
+
+    def _fit_user_timeline(
+        self, user_purchases: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    ) -> None:
+        e = np.empty(0, np.int64)
+        self.user_pairs_, self.user_timeline_keys_ = e, e.copy()
+        if user_purchases is None:
+            return
+        users, items, ts = (np.asarray(a, np.int64) for a in user_purchases)
+        ok = (users >= 0) & (items >= 0)
+        users, items, ts = users[ok], items[ok], ts[ok]
+        if not len(users):
+            return
+        pairs = users * self.n_items_ + items
+        self.user_pairs_, idx = np.unique(pairs, return_inverse=True)
+        dt = np.clip(ts - self.base_ts_, 0, (1 << TS_BITS) - 1)
+        self.user_timeline_keys_ = np.sort((idx.astype(np.int64) << TS_BITS) | dt)
 
     def _top_per_row(self, co: sp.csr_matrix) -> sp.csr_matrix:
         """Keep each item's ``max_pairs_per_item`` most frequent partners (bounds memory)."""
@@ -170,6 +194,36 @@ class FeatureStatistics:
         k_hi = np.searchsorted(self.timeline_keys_, (rows << TS_BITS) | hi, side="left")
         return self.timeline_cum_[k_hi] - self.timeline_cum_[k_lo]
 
+    def user_item_history(
+        self, users: np.ndarray, rows: np.ndarray, before: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each (shopper ``users[i]``, item ``rows[i]``): how many of the shopper's orders
+        strictly before ``before[i]`` (epoch s) bought the item, and the time of the latest
+        (epoch s, -1 when none); users < 0 (unknown shopper) count 0."""
+        users = np.asarray(users, np.int64)
+        rows = np.asarray(rows, np.int64)
+        n = len(rows)
+        count = np.zeros(n, np.float64)
+        last = np.full(n, -1, np.int64)
+        pairs = getattr(self, "user_pairs_", np.empty(0, np.int64))
+        if not len(pairs) or not n:
+            return count, last
+        keys = users * self.n_items_ + rows
+        pos = np.minimum(np.searchsorted(pairs, keys), len(pairs) - 1)
+        hit = np.flatnonzero((users >= 0) & (pairs[pos] == keys))
+        if not len(hit):
+            return count, last
+        hi_ts = np.clip(np.asarray(before, np.int64)[hit] - self.base_ts_, 0, (1 << TS_BITS) - 1)
+        base = pos[hit].astype(np.int64) << TS_BITS
+        k_lo = np.searchsorted(self.user_timeline_keys_, base, side="left")
+        k_hi = np.searchsorted(self.user_timeline_keys_, base | hi_ts, side="left")
+        c = k_hi - k_lo
+        count[hit] = c
+        some = c > 0
+        prev = self.user_timeline_keys_[np.maximum(k_hi - 1, 0)] & ((1 << TS_BITS) - 1)
+        last[hit[some]] = prev[some] + self.base_ts_
+        return count, last
+
     def popularity_at_reference(self, days: int) -> np.ndarray:
         """(n_items,) float32 ``log1p`` purchase lines in the ``days`` before ``reference_ts_``
         (the model's "now", which every online request without its own time uses): one
@@ -200,6 +254,8 @@ class FeatureStatistics:
         "informativeness_",
         "user_affinity_",
         "timeline_keys_",
+        "user_pairs_",
+        "user_timeline_keys_",
     )
 
     def save(self, directory: Path) -> None:
@@ -225,7 +281,9 @@ class FeatureStatistics:
         self = cls(meta["min_support"], meta["max_pairs_per_item"])
         with np.load(directory / STATS_FILE, allow_pickle=False) as z:
             for k in cls._ARRAYS:
-                setattr(self, k, z[k.rstrip("_")])
+                name = k.rstrip("_")
+                # bundles saved before the shopper timeline existed: no repeat-purchase history
+                setattr(self, k, z[name] if name in z.files else np.empty(0, np.int64))
         self.n_items_ = int(meta["n_items"])
         self.n_categories_ = int(meta["n_categories"])
         self.base_ts_ = int(meta["base_ts"])

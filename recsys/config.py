@@ -54,6 +54,7 @@ KNOWN_GENERATORS: dict[str, str] = {
     "popular": "recsys.candidates.popular:PopularCandidates",
     "ease": "recsys.candidates.ease:EASECandidates",
     "rp3beta": "recsys.candidates.rp3beta:RP3betaCandidates",
+    "repeat": "recsys.candidates.repeat:RepeatPurchaseCandidates",
 }
 # Ranker kinds -> "module:Class" (the pipeline passes its seed; ``seed`` is not a config param).
 KNOWN_RANKERS: dict[str, str] = {

@@ -592,6 +592,7 @@ class Recommender:
             if prepared
             else np.zeros((0, n_styles), np.float32),
             now=np.array([p.now for p in prepared], np.int64),
+            user_rows=np.array([p.user_row for p in prepared], np.int64),
         )
 
     def _run(

@@ -131,6 +131,11 @@ def _fit_components(
     data = training_data_from_orders(catalog, win, users, item_styles)
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
+    # every order of a shopper known to this model (all windows; lookups are point-in-time)
+    user_of = np.array(
+        [users.get(u, -1) if u is not None else -1 for u in all_orders.user_ids], np.int64
+    )
+    per_order = np.diff(all_orders.matrix.indptr)
     stats = FeatureStatistics().fit(
         win.matrix,
         catalog.category_codes,
@@ -140,6 +145,11 @@ def _fit_components(
         item_styles=item_styles,
         informativeness=informativeness,
         reference_ts=int(all_orders.line_ts.max()) + 1,
+        user_purchases=(
+            np.repeat(user_of, per_order),
+            all_orders.matrix.indices,
+            np.repeat(all_orders.ts, per_order),
+        ),
     )
     cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
     features = StoreFeatureAssembler(
@@ -210,9 +220,9 @@ def fit_recommender(
 
     ``output_dir`` receives the evaluation plots; ``ground_truth`` (sample world) adds style
     coherence and accessory recall (with ``rules`` at checkout) and ``item_truth`` (sku,
-    true_styles) the items' true styles for coherence; ``ablations`` retrains the
-    ranker without style features and without CF features for the report; ``references``
-    names generator kinds fitted as stand-alone baselines when the pipeline lacks them;
+    true_styles) the items' true styles for coherence; ``ablations`` retrains the ranker
+    without style features, without CF features and without the shopper's own history (group
+    ``user``) for the report; ``references`` names generator kinds fitted as stand-alone baselines when the pipeline lacks them;
     ``refit`` overrides the config's ``refit_generators`` (evaluation-only runs skip it)."""
     validate_config_features(config)
     # independent streams: the evaluation baskets do not depend on how training was sampled
@@ -287,6 +297,7 @@ def fit_recommender(
         for label, groups in (
             ("ranker without style features", ("style",)),
             ("ranker without CF features", ("cf",)),
+            ("ranker without shopper history features", ("user",)),
         ):
             sub = features.with_exclusions(groups)
             cols = np.array([names.index(n) for n in sub.feature_names], np.int64)

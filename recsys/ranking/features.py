@@ -20,7 +20,9 @@ class CandidateBatch:
     ``source_scores`` / ``source_ranks`` are (n, n_sources) float32 with NaN where a source did
     not propose the item (ranks are 1-based); ``basket_style`` and ``user_affinity`` are
     (n_q, n_styles) float32 (zeros = unknown style, NaN rows = unknown user);
-    ``now`` is (n_q,) int64 epoch seconds: features use only events strictly before it."""
+    ``now`` is (n_q,) int64 epoch seconds: features use only events strictly before it;
+    ``user_rows`` (n_q,) int64 the shopper's row in the model's user index (-1 = unknown,
+    None = not given)."""
 
     query_ptr: np.ndarray
     cand_rows: np.ndarray
@@ -33,6 +35,7 @@ class CandidateBatch:
     style_confidence: np.ndarray
     user_affinity: np.ndarray
     now: np.ndarray
+    user_rows: np.ndarray | None = None
 
     @property
     def n_queries(self) -> int:

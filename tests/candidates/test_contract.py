@@ -13,6 +13,7 @@ from recsys.candidates.co_purchase import CoPurchaseCandidates
 from recsys.candidates.ease import EASECandidates
 from recsys.candidates.item_knn import ItemKNNCandidates
 from recsys.candidates.popular import PopularCandidates
+from recsys.candidates.repeat import RepeatPurchaseCandidates
 from recsys.candidates.rp3beta import RP3betaCandidates
 from recsys.candidates.style_retrieval import StyleCandidates
 
@@ -35,6 +36,7 @@ FACTORIES: dict[str, Callable[[], CandidateGenerator]] = {
     "ease_dense": lambda: EASECandidates(l2=20.0),
     "ease_local": lambda: EASECandidates(l2=20.0, max_dense_items=5, neighbours=8),
     "rp3beta": lambda: RP3betaCandidates(alpha=0.8, beta=0.3, neighbours=15),
+    "repeat": lambda: RepeatPurchaseCandidates(max_items_per_user=5),
 }
 
 

@@ -58,3 +58,24 @@ def test_popularity_counts_only_lines_before_the_time():
     start = np.array([0, 0, 150, 0, 0])
     end = np.array([200, 201, 400, 200, 1000])
     np.testing.assert_array_equal(s.purchases_between(rows, start, end), [1, 2, 2, 0, 0])
+
+
+def test_user_history_counts_only_the_shoppers_earlier_orders(tmp_path):
+    # shopper 0 bought item 1 at t=10 and t=20, item 2 at t=20; shopper 1 bought item 0 at t=30
+    users = np.array([0, 0, 0, 0, 1, 1])
+    items = np.array([0, 1, 1, 2, 0, 2])
+    ts = np.array([10, 10, 20, 20, 30, 30])
+    s = FeatureStatistics().fit(
+        _orders(), np.full(4, -1), np.ones(4), items, ts, user_purchases=(users, items, ts)
+    )
+    q_users = np.array([0, 0, 0, 1, -1, 0, 1])
+    q_items = np.array([1, 1, 2, 0, 0, 0, 1])
+    before = np.array([21, 11, 21, 30, 40, 5, 40])
+    count, last = s.user_item_history(q_users, q_items, before)
+    # strictly before: the order at the basket's own time never counts; unknown shopper = 0
+    np.testing.assert_array_equal(count, [2, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(last, [20, 10, 20, -1, -1, -1, -1])
+    s.save(tmp_path)
+    again = FeatureStatistics.load(tmp_path).user_item_history(q_users, q_items, before)
+    np.testing.assert_array_equal(again[0], count)
+    np.testing.assert_array_equal(again[1], last)

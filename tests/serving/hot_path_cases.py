@@ -4,9 +4,11 @@ hot-path equality test (``test_hot_path_parity.py``) compares against.
 The expected answers (``hot_path_expected.json``) were first written by the code *before* the
 hot path was made cheap (issue 11) and proved those changes answer-neutral; they were
 re-recorded once after the intended changes that followed (EASE/RP3beta generators, feature set
-v2, one accessory section, the sample world's skirting boards), and once more when the feature
+v2, one accessory section, the sample world's skirting boards), once more when the feature
 matrix's exact hash became a fingerprint compared with a tolerance (items, scores, sources,
-reasons and accessories unchanged). Regenerate them only for an intended change of answers:
+reasons and accessories unchanged), and for feature set v3 (the shopper's own history of each
+candidate: the feature matrices and the ranker change). Regenerate them only for an intended
+change of answers:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python -m tests.serving.hot_path_cases --write
 """

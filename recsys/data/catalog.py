@@ -73,7 +73,9 @@ class Catalog:
     def _search(self) -> ProductSearch:
         """The relevance index, built on the first search."""
         f = self.frame
-        return ProductSearch(f["sku"].astype(str).tolist(), f["title"].astype(str).tolist(), f["category"].tolist())
+        return ProductSearch(
+            f["sku"].astype(str).tolist(), f["title"].astype(str).tolist(), f["category"].tolist()
+        )
 
     def search(self, query: str) -> np.ndarray:
         """Rows matching every word of ``query`` (word prefixes, misspellings corrected to the
@@ -141,14 +143,18 @@ def _parse_styles(value: Any, row: int, source: str, taxonomy: StyleTaxonomy) ->
         items = [str(v).strip() for v in value]
     else:
         raise DataContractError(
-            source, f"styles must be a list or '|'-separated text, got {value!r}",
-            row=row, column="styles",
+            source,
+            f"styles must be a list or '|'-separated text, got {value!r}",
+            row=row,
+            column="styles",
         )
     for s in items:
         if s not in taxonomy:
             raise DataContractError(
-                source, f"unknown style {s!r}; known styles: {', '.join(taxonomy.slugs)}",
-                row=row, column="styles",
+                source,
+                f"unknown style {s!r}; known styles: {', '.join(taxonomy.slugs)}",
+                row=row,
+                column="styles",
             )
     return tuple(dict.fromkeys(items))
 
@@ -164,8 +170,10 @@ def _parse_attributes(value: Any, row: int, source: str) -> dict[str, Any]:
         parsed = None
     if not isinstance(parsed, dict):
         raise DataContractError(
-            source, f"attributes must be a JSON object of key/values, got {value!r}",
-            row=row, column="attributes",
+            source,
+            f"attributes must be a JSON object of key/values, got {value!r}",
+            row=row,
+            column="attributes",
         )
     return parsed
 
@@ -208,12 +216,16 @@ def validate_catalog(
     for i, c in enumerate(frame["category"], start=1):
         if c is not None and not SLUG_RE.match(c):
             raise DataContractError(
-                source, f"category {c!r} is not a slug (lower-case words joined by '-')",
-                row=i, column="category",
+                source,
+                f"category {c!r} is not a slug (lower-case words joined by '-')",
+                row=i,
+                column="category",
             )
     price = to_numeric(raw, "price", source)
     if price.isna().any():
-        raise DataContractError(source, "missing price", row=first_bad_row(price.isna()), column="price")
+        raise DataContractError(
+            source, "missing price", row=first_bad_row(price.isna()), column="price"
+        )
     if (price < 0).any():
         row = first_bad_row(price < 0)
         raise DataContractError(

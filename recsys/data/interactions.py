@@ -75,16 +75,20 @@ def validate_interactions(
     if bad.any():
         row = first_bad_row(bad)
         raise DataContractError(
-            source, f"quantity must be a whole number > 0, got {raw['quantity'].iloc[row - 1]!r}",
-            row=row, column="quantity",
+            source,
+            f"quantity must be a whole number > 0, got {raw['quantity'].iloc[row - 1]!r}",
+            row=row,
+            column="quantity",
         )
     frame["quantity"] = qty.astype(np.int64).to_numpy()
     ts = pd.to_datetime(raw["ts"], errors="coerce", utc=True)
     if ts.isna().any():
         row = first_bad_row(ts.isna())
         raise DataContractError(
-            source, f"not a timestamp: {raw['ts'].iloc[row - 1]!r} (use ISO 8601)",
-            row=row, column="ts",
+            source,
+            f"not a timestamp: {raw['ts'].iloc[row - 1]!r} (use ISO 8601)",
+            row=row,
+            column="ts",
         )
     # .array keeps the UTC dtype; .to_numpy() would box 1M rows into Timestamp objects
     frame["ts"] = ts.dt.as_unit("ns").array
@@ -93,8 +97,10 @@ def validate_interactions(
     if bad_event.any():
         row = first_bad_row(bad_event.fillna(True))
         raise DataContractError(
-            source, f"unknown event {raw['event'].iloc[row - 1]!r}; use one of {', '.join(EVENT_TYPES)}",
-            row=row, column="event",
+            source,
+            f"unknown event {raw['event'].iloc[row - 1]!r}; use one of {', '.join(EVENT_TYPES)}",
+            row=row,
+            column="event",
         )
     frame["event"] = event.astype(object).to_numpy()
     if catalog is not None:
@@ -103,8 +109,10 @@ def validate_interactions(
             if unknown_skus == "error":
                 row = first_bad_row(~known)
                 raise DataContractError(
-                    source, f"sku {frame['sku'].iloc[row - 1]!r} is not in the catalog",
-                    row=row, column="sku",
+                    source,
+                    f"sku {frame['sku'].iloc[row - 1]!r} is not in the catalog",
+                    row=row,
+                    column="sku",
                 )
             frame = frame[known]
     frame = frame[list(REQUIRED_COLUMNS)].sort_values("ts", kind="stable").reset_index(drop=True)

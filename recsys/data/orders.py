@@ -34,8 +34,12 @@ class OrderTable:
     def subset(self, mask: np.ndarray) -> OrderTable:
         idx = np.nonzero(mask)[0]
         return OrderTable(
-            self.matrix[idx], self.ts[idx], self.order_ids[idx], self.user_ids[idx],
-            self.line_rows, self.line_ts,
+            self.matrix[idx],
+            self.ts[idx],
+            self.order_ids[idx],
+            self.user_ids[idx],
+            self.line_rows,
+            self.line_ts,
         )
 
     def items_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +67,9 @@ def build_orders(
     users = np.empty(n, dtype=object)
     users[codes] = frame["user_id"].to_numpy(object)
     mat = sp.csr_matrix(
-        (frame["quantity"].to_numpy(np.float32), (codes, rows)), shape=(n, len(catalog)), dtype=np.float32
+        (frame["quantity"].to_numpy(np.float32), (codes, rows)),
+        shape=(n, len(catalog)),
+        dtype=np.float32,
     )
     mat.sum_duplicates()
     order = np.argsort(first_ts, kind="stable")

@@ -39,7 +39,9 @@ def words(text: str) -> list[str]:
 class ProductSearch:
     """Search index over ``skus``, ``titles`` and ``categories`` (row i is catalog row i)."""
 
-    def __init__(self, skus: Sequence[str], titles: Sequence[str], categories: Sequence[str | None]) -> None:
+    def __init__(
+        self, skus: Sequence[str], titles: Sequence[str], categories: Sequence[str | None]
+    ) -> None:
         self._n = len(skus)
         self._categories = [c or "" for c in categories]
         self._lock = threading.Lock()

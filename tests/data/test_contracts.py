@@ -111,10 +111,12 @@ def test_non_slug_category(tmp_path: Path) -> None:
 def test_bad_in_stock_and_attributes(tmp_path: Path) -> None:
     text = _replace(CATALOG_CSV, ",220,false,", ",220,maybe,")
     assert "row 3, column 'in_stock': expected true/false, got 'maybe'" in _catalog_error(
-        tmp_path, text)
+        tmp_path, text
+    )
     text = _replace(CATALOG_CSV, '"{""top"": ""oak""}"', "top=oak")
     assert "row 3, column 'attributes': attributes must be a JSON object" in _catalog_error(
-        tmp_path, text)
+        tmp_path, text
+    )
 
 
 def test_empty_sku(tmp_path: Path) -> None:
@@ -125,16 +127,31 @@ def test_empty_sku(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        (",12,2025-03-01T10:05", ",-2,2025-03-01T10:05",
-         "row 2, column 'quantity': quantity must be a whole number > 0, got '-2'"),
-        (",12,2025-03-01T10:05", ",1.5,2025-03-01T10:05",
-         "row 2, column 'quantity': quantity must be a whole number > 0, got '1.5'"),
-        (",12,2025-03-01T10:05", ",two,2025-03-01T10:05",
-         "row 2, column 'quantity': not a number: 'two'"),
-        ("2025-03-01T10:05:00Z", "yesterday",
-         "row 2, column 'ts': not a timestamp: 'yesterday' (use ISO 8601)"),
-        ("10:05:00Z,add_to_cart", "10:05:00Z,click",
-         "row 2, column 'event': unknown event 'click'; use one of view, add_to_cart, purchase"),
+        (
+            ",12,2025-03-01T10:05",
+            ",-2,2025-03-01T10:05",
+            "row 2, column 'quantity': quantity must be a whole number > 0, got '-2'",
+        ),
+        (
+            ",12,2025-03-01T10:05",
+            ",1.5,2025-03-01T10:05",
+            "row 2, column 'quantity': quantity must be a whole number > 0, got '1.5'",
+        ),
+        (
+            ",12,2025-03-01T10:05",
+            ",two,2025-03-01T10:05",
+            "row 2, column 'quantity': not a number: 'two'",
+        ),
+        (
+            "2025-03-01T10:05:00Z",
+            "yesterday",
+            "row 2, column 'ts': not a timestamp: 'yesterday' (use ISO 8601)",
+        ),
+        (
+            "10:05:00Z,add_to_cart",
+            "10:05:00Z,click",
+            "row 2, column 'event': unknown event 'click'; use one of view, add_to_cart, purchase",
+        ),
         ("O2,,G1", ",,G1", "row 4, column 'order_id': empty order_id"),
     ],
 )
@@ -193,11 +210,17 @@ def test_category_tag_share_counts_tagged_items_per_category():
 
     from recsys.data.catalog import validate_catalog
 
-    cat = validate_catalog(pd.DataFrame({
-        "sku": ["a", "b", "c", "d", "e"], "title": ["t"] * 5,
-        "category": ["sofa", "sofa", "grout", "grout", None],
-        "price": [1, 1, 1, 1, 1], "in_stock": [True] * 5,
-        "styles": [["loft"], [], [], [], ["boho"]],
-    }))
+    cat = validate_catalog(
+        pd.DataFrame(
+            {
+                "sku": ["a", "b", "c", "d", "e"],
+                "title": ["t"] * 5,
+                "category": ["sofa", "sofa", "grout", "grout", None],
+                "price": [1, 1, 1, 1, 1],
+                "in_stock": [True] * 5,
+                "styles": [["loft"], [], [], [], ["boho"]],
+            }
+        )
+    )
     share = dict(zip(cat.categories, cat.category_tag_share().tolist(), strict=True))
     assert share == {"grout": 0.0, "sofa": 0.5}

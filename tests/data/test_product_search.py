@@ -32,7 +32,9 @@ def test_wall_paint_finds_wall_paint_first(catalog) -> None:
 def test_prefixes_and_typos(catalog) -> None:
     exact = catalog.search("laminate")
     assert len(exact) and set(_cats(catalog, exact[:5])) <= {"laminate-flooring", "underlay"}
-    assert np.array_equal(catalog.search("lamnate"), exact), "a typo is corrected to the catalog's word"
+    assert np.array_equal(catalog.search("lamnate"), exact), (
+        "a typo is corrected to the catalog's word"
+    )
     assert np.array_equal(catalog.search("LAMIN"), exact), "a prefix finds the whole word"
     assert len(catalog.search("xqzzyv")) == 0, "no close word: nothing, not everything"
     assert len(catalog.search("")) == len(catalog), "no words: the whole catalog in order"

@@ -17,15 +17,49 @@ from recsys.sample_world import World, generate_catalog, generate_world
 from recsys.sample_world.vocabulary import FORGET_PROBABILITY, FORGET_RANGE, STYLES
 
 REQUIRED_CATEGORIES = {
-    "porcelain-tile", "ceramic-tile", "wallpaper", "wall-paint", "primer", "laminate-flooring",
-    "coffee-table", "dining-table", "chair", "sofa", "shelving", "chandelier", "pendant-lamp",
-    "floor-lamp", "curtains", "rug", "mirror", "paint-roller", "paint-brush", "masking-tape",
-    "protective-gloves", "drop-cloth", "construction-waste-bags", "tile-adhesive", "grout",
-    "tile-spacers", "wallpaper-paste", "underlay",
+    "porcelain-tile",
+    "ceramic-tile",
+    "wallpaper",
+    "wall-paint",
+    "primer",
+    "laminate-flooring",
+    "coffee-table",
+    "dining-table",
+    "chair",
+    "sofa",
+    "shelving",
+    "chandelier",
+    "pendant-lamp",
+    "floor-lamp",
+    "curtains",
+    "rug",
+    "mirror",
+    "paint-roller",
+    "paint-brush",
+    "masking-tape",
+    "protective-gloves",
+    "drop-cloth",
+    "construction-waste-bags",
+    "tile-adhesive",
+    "grout",
+    "tile-spacers",
+    "wallpaper-paste",
+    "underlay",
 }
-TOOLS = {"paint-roller", "paint-brush", "masking-tape", "protective-gloves", "drop-cloth",
-         "construction-waste-bags", "tile-adhesive", "grout", "tile-spacers", "wallpaper-paste",
-         "underlay", "primer"}
+TOOLS = {
+    "paint-roller",
+    "paint-brush",
+    "masking-tape",
+    "protective-gloves",
+    "drop-cloth",
+    "construction-waste-bags",
+    "tile-adhesive",
+    "grout",
+    "tile-spacers",
+    "wallpaper-paste",
+    "underlay",
+    "primer",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +80,9 @@ def items(world: World) -> pd.DataFrame:
 def purchases(world: World, items: pd.DataFrame) -> pd.DataFrame:
     p = world.interactions.purchases()
     p = p.merge(items[["sku", "category", "color", "paintable"]], on="sku")
-    return p.merge(world.ground_truth[["order_id", "order_style", "kind", "project"]],
-                   on="order_id")
+    return p.merge(
+        world.ground_truth[["order_id", "order_style", "kind", "project"]], on="order_id"
+    )
 
 
 def test_same_seed_same_world_different_seed_differs(tmp_path: Path) -> None:
@@ -80,8 +115,10 @@ def test_saved_world_loads_under_the_contracts(world: World, tmp_path: Path) -> 
     pd.testing.assert_frame_equal(again.interactions.frame, world.interactions.frame)
     pd.testing.assert_frame_equal(again.catalog.frame, world.catalog.frame)
     assert again.summary == world.summary
-    assert again.ground_truth["forgotten_skus"].map(list).tolist() == \
-        world.ground_truth["forgotten_skus"].tolist()
+    assert (
+        again.ground_truth["forgotten_skus"].map(list).tolist()
+        == world.ground_truth["forgotten_skus"].tolist()
+    )
 
 
 def test_catalog_shape_and_vocabulary(world: World, items: pd.DataFrame) -> None:
@@ -89,8 +126,16 @@ def test_catalog_shape_and_vocabulary(world: World, items: pd.DataFrame) -> None
     assert len(world.catalog.categories) >= 30
     assert set(world.catalog.categories) >= REQUIRED_CATEGORIES
     assert world.catalog.taxonomy.slugs == STYLES
-    assert set(STYLES) >= {"loft", "scandinavian", "classic", "modern", "provence",
-                           "minimalism", "boho", "art-deco"}
+    assert set(STYLES) >= {
+        "loft",
+        "scandinavian",
+        "classic",
+        "modern",
+        "provence",
+        "minimalism",
+        "boho",
+        "art-deco",
+    }
     wallpaper = items[items["category"] == "wallpaper"]
     assert all("paintable" in a for a in wallpaper["attributes"])
     assert 0.05 < wallpaper["paintable"].mean() < 0.6
@@ -105,8 +150,9 @@ def test_titles_are_built_from_attributes(items: pd.DataFrame) -> None:
     titles = set(items["title"])
     assert any(re.fullmatch(r"Grey porcelain stoneware tile \S+ concrete look", t) for t in titles)
     loft = items[items["is_loft"]]
-    assert any(re.fullmatch(r"Coffee table with black metal frame and .+ top", t)
-               for t in loft["title"])
+    assert any(
+        re.fullmatch(r"Coffee table with black metal frame and .+ top", t) for t in loft["title"]
+    )
     assert any(t.startswith("Metal and wood chandelier") for t in loft["title"])
     row = items.iloc[0]
     assert row["color"] in row["title"].lower()
@@ -120,17 +166,20 @@ def test_tagging_by_family(items: pd.DataFrame) -> None:
     tools = items[items["category"].isin(TOOLS)]
     assert (tools["styles"].str.len() == 0).all() and (tools["true_styles"].str.len() == 0).all()
     tagged = items[items["tagged"]]
-    wrong = [not set(t) <= set(s) for t, s in zip(tagged["styles"], tagged["true_styles"],
-                                                  strict=True)]
+    wrong = [
+        not set(t) <= set(s) for t, s in zip(tagged["styles"], tagged["true_styles"], strict=True)
+    ]
     assert 0.02 <= np.mean(wrong) <= 0.09
 
 
 def test_loft_follows_its_attributes(items: pd.DataFrame) -> None:
     styled = items[items["family"] != "tools"]
     base = styled["is_loft"].mean()
-    loft_like = (styled["color"].isin(["grey", "black", "anthracite"])
-                 | styled["material"].isin(["metal", "concrete", "brick", "metal and wood"])
-                 | styled["pattern"].isin(["concrete look", "brick look"]))
+    loft_like = (
+        styled["color"].isin(["grey", "black", "anthracite"])
+        | styled["material"].isin(["metal", "concrete", "brick", "metal and wood"])
+        | styled["pattern"].isin(["concrete look", "brick look"])
+    )
     assert styled.loc[loft_like, "is_loft"].mean() > 2 * base
     assert styled.loc[~loft_like, "is_loft"].mean() < base
     metal = styled["material"].isin(["metal", "metal and wood"])
@@ -149,11 +198,12 @@ def test_shoppers_orders_and_events(world: World) -> None:
     assert len(projects) == 6000
     assert 0.15 < projects["user_id"].isna().mean() < 0.35
     per_user = projects["user_id"].dropna().value_counts()
-    assert (per_user >= 2).mean() > 0.3                       # returning users
+    assert (per_user >= 2).mean() > 0.3  # returning users
     mixed = projects["shopper_styles"].str.len() == 2
     assert 0.15 < mixed.mean() < 0.35
-    assert all(o in s for o, s in zip(projects["order_style"], projects["shopper_styles"],
-                                      strict=True))
+    assert all(
+        o in s for o, s in zip(projects["order_style"], projects["shopper_styles"], strict=True)
+    )
     span = truth["ts"].max() - truth["ts"].min()
     assert span > pd.Timedelta(days=300)
     counts = world.interactions.frame["event"].value_counts()
@@ -171,7 +221,7 @@ def test_main_items_follow_the_order_style(purchases: pd.DataFrame, items: pd.Da
     styled = purchases.merge(items[["sku", "true_styles", "family"]], on="sku")
     styled = styled[styled["family"] != "tools"]
     fit = [o in t for o, t in zip(styled["order_style"], styled["true_styles"], strict=True)]
-    assert 0.7 < np.mean(fit) < 0.97       # style-conditioned, with noise
+    assert 0.7 < np.mean(fit) < 0.97  # style-conditioned, with noise
 
 
 def test_forgotten_accessories(world: World, purchases: pd.DataFrame) -> None:
@@ -183,9 +233,10 @@ def test_forgotten_accessories(world: World, purchases: pd.DataFrame) -> None:
     forgotten = truth.explode(["forgotten_categories", "forgotten_skus", "forgotten_bought_in"])
     forgotten = forgotten.dropna(subset=["forgotten_skus"])
     # a forgotten SKU is not in its order ...
-    assert not any(sku in bought.get(o, set())
-                   for o, sku in zip(forgotten["order_id"], forgotten["forgotten_skus"],
-                                     strict=True))
+    assert not any(
+        sku in bought.get(o, set())
+        for o, sku in zip(forgotten["order_id"], forgotten["forgotten_skus"], strict=True)
+    )
     # ... and when bought later, it is in the follow-up order, within two weeks, same user
     later = forgotten.dropna(subset=["forgotten_bought_in"])
     assert 0.4 < len(later) / len(forgotten) < 0.75
@@ -198,17 +249,19 @@ def test_forgotten_accessories(world: World, purchases: pd.DataFrame) -> None:
         if row["user_id"] is not None:
             assert follow["user_id"] == row["user_id"]
     # per kind, the observed rate is near the stated probability (needed = bought + forgotten)
-    paint = truth[(truth["kind"] == "project")
-                  & truth["order_id"].isin(purchases.loc[purchases["category"] == "wall-paint",
-                                                         "order_id"])]
+    paint = truth[
+        (truth["kind"] == "project")
+        & truth["order_id"].isin(purchases.loc[purchases["category"] == "wall-paint", "order_id"])
+    ]
     n_paint = len(paint)
     assert n_paint > 400
     for kind in ("protective-gloves", "masking-tape", "construction-waste-bags", "paint-roller"):
         rate = paint["forgotten_categories"].apply(lambda c, k=kind: k in c).mean()
         assert abs(rate - FORGET_PROBABILITY[kind]) < 0.07, kind
         bought_kind = set(paint["order_id"]) & set(
-            purchases.loc[purchases["category"] == kind, "order_id"])
-        assert len(bought_kind) + round(rate * n_paint) == n_paint   # every paint order needs it
+            purchases.loc[purchases["category"] == kind, "order_id"]
+        )
+        assert len(bought_kind) + round(rate * n_paint) == n_paint  # every paint order needs it
 
 
 def test_loft_baskets_hold_grey_porcelain_tile_and_paintable_wallpaper(
@@ -217,10 +270,22 @@ def test_loft_baskets_hold_grey_porcelain_tile_and_paintable_wallpaper(
     p = purchases[purchases["kind"] == "project"]
     grey_tile = (p["category"] == "porcelain-tile") & p["color"].isin(["grey", "anthracite"])
     paintable = (p["category"] == "wallpaper") & p["paintable"]
-    orders = p.assign(gt=grey_tile, pw=paintable, t=p["category"] == "porcelain-tile",
-                      w=p["category"] == "wallpaper").groupby("order_id").agg(
-        style=("order_style", "first"), gt=("gt", "any"), pw=("pw", "any"), t=("t", "any"),
-        w=("w", "any"))
+    orders = (
+        p.assign(
+            gt=grey_tile,
+            pw=paintable,
+            t=p["category"] == "porcelain-tile",
+            w=p["category"] == "wallpaper",
+        )
+        .groupby("order_id")
+        .agg(
+            style=("order_style", "first"),
+            gt=("gt", "any"),
+            pw=("pw", "any"),
+            t=("t", "any"),
+            w=("w", "any"),
+        )
+    )
     both = orders[orders["t"] & orders["w"]]
     example = both["gt"] & both["pw"]
     loft = both["style"] == "loft"

@@ -253,8 +253,12 @@ def fit_recommender(
     style_model, item_styles, informativeness = _fit_style(catalog, config, win_a, seed)
 
     st.start("generators", 0.25)
+    # the evaluated model knows only what happened before the evaluation window: its popularity
+    # and shopper-history timelines stop there, as a bundle trained at that moment would
+    # (the refit below, which is served, knows every order)
+    known = orders.before(cuts[-1])
     rec, rec_data = _fit_components(
-        catalog, config, win_a, orders, style_model, item_styles, informativeness, seed
+        catalog, config, win_a, known, style_model, item_styles, informativeness, seed
     )
     features = rec.features
     assert isinstance(features, StoreFeatureAssembler)

@@ -42,6 +42,20 @@ class OrderTable:
             self.line_ts,
         )
 
+    def before(self, ts: int) -> OrderTable:
+        """The orders and purchase lines strictly before ``ts``: all that a model fitted at
+        ``ts`` can know (its point-in-time lookups must not see later purchases)."""
+        lines = self.line_ts < ts
+        idx = np.nonzero(self.ts < ts)[0]
+        return OrderTable(
+            self.matrix[idx],
+            self.ts[idx],
+            self.order_ids[idx],
+            self.user_ids[idx],
+            self.line_rows[lines],
+            self.line_ts[lines],
+        )
+
     def items_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.matrix.indptr[i], self.matrix.indptr[i + 1]
         return self.matrix.indices[lo:hi].astype(np.int64), self.matrix.data[lo:hi].astype(np.int64)

@@ -295,3 +295,27 @@ def test_evaluation_scores_exactly_the_served_list(world, fitted):
         assert [rec.catalog.ids.row(i.sku) for i in answer.items] == rows
     # and the served figures are computed from those lists
     assert result.metrics == result.baselines["ranker"]
+
+
+def test_the_evaluated_model_knows_nothing_after_the_evaluation_cut(world) -> None:
+    """Point-in-time lookups are not enough: the evaluated model's popularity and shopper
+    timelines must stop at the evaluation window, as a bundle trained then would (otherwise an
+    evaluation basket sees the shopper's later orders of the same window)."""
+    import pandas as pd
+
+    from feature_store.statistics import TS_BITS
+    from training.fit import fit_recommender
+
+    result = fit_recommender(
+        world.catalog, world.interactions, parse_pipeline_config(SMALL), seed=4, refit=False
+    )
+    cut = pd.Timestamp(result.windows["cuts"].split(", ")[-1]).timestamp()
+    stats = result.recommender.features.stats
+    mask = (1 << TS_BITS) - 1
+    for keys in (stats.timeline_keys_, stats.user_timeline_keys_):
+        assert len(keys), "the timeline is not empty"
+        assert (keys & mask).max() + stats.base_ts_ < cut
+    served = fit_recommender(
+        world.catalog, world.interactions, parse_pipeline_config(SMALL), seed=4, refit=True
+    ).recommender.features.stats
+    assert (served.timeline_keys_ & mask).max() + served.base_ts_ >= cut, "served: every order"

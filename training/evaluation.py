@@ -185,6 +185,9 @@ def list_metrics(
 
 SERVED = "ranker"  # the report's name for the served list (the full pipeline)
 NO_RANKER = "merged candidates (no ranker)"
+# The simplest use of who the shopper is, next to the served list's shopper-history features:
+# their own earlier items first (most often, then most recently bought), EASE's list after.
+REPEAT_THEN_EASE = "repeat then ease"
 
 
 def evaluate(
@@ -196,6 +199,7 @@ def evaluate(
     k: int = K,
     variants: Mapping[str, Recommender] | None = None,
     references: Sequence[CandidateGenerator] = (),
+    repeat_reference: CandidateGenerator | None = None,
     ground_truth: pd.DataFrame | None = None,
     rules: AccessoryRules | None = None,
     output_dir: Path | None = None,
@@ -206,7 +210,8 @@ def evaluate(
     The served figures are those of ``rec.recommend_batch`` on the storefront's request for
     each basket: the list a shopper gets, through the same steps as the API. Next to it:
     popularity, each generator alone, ``references`` (baseline models fitted on the same
-    window, e.g. EASE when the pipeline does not use it) alone, the pipeline with the ranker
+    window, e.g. EASE when the pipeline does not use it) alone, ``repeat_reference`` (the
+    shopper's earlier items, as the model knows them) followed by EASE's list, the pipeline with the ranker
     off and without the category cap, and ``variants`` (name -> another recommender, e.g.
     an ablation ranker), each through ``recommend_batch`` too. ``ground_truth`` (sample world)
     adds style coherence and accessory recall at checkout."""
@@ -219,6 +224,12 @@ def evaluate(
         lists[f"{name} alone"] = gl
     for ref in references:
         lists[f"{ref.name} alone"] = _generator_top(ref, prepared, k)
+    ease = lists.get("ease alone", lists.get("ease (reference) alone"))
+    if repeat_reference is not None and ease is not None:
+        repeat = _generator_top(repeat_reference, prepared, k)
+        lists[REPEAT_THEN_EASE] = [
+            (r + [x for x in e if x not in set(r)])[:k] for r, e in zip(repeat, ease, strict=True)
+        ]
     served_name = SERVED if rec.uses_ranker() else NO_RANKER
     lists[served_name] = rec.top_rows(requests)
     if served_name == SERVED:

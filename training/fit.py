@@ -23,6 +23,7 @@ from feature_store.loading import validate_config_features
 from feature_store.statistics import FeatureStatistics
 from recsys.bundle import model_version
 from recsys.candidates.base import CandidateGenerator, TrainingData
+from recsys.candidates.repeat import RepeatPurchaseCandidates
 from recsys.candidates.training_data import training_data_from_orders
 from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineConfig, fit_generators
 from recsys.data.catalog import Catalog
@@ -310,6 +311,10 @@ def fit_recommender(
             abl = rc.build(seed).fit(X[:, cols], y, g, sub.feature_names, Xv[:, cols], yv, gv)
             variants[label] = rec.replace(ranker=abl, features=sub)
     ref_gens = _fit_references(config, references, rec_data, seed)
+    # the history features' simplest rival: the shopper's items known before the cut, then EASE
+    repeat_ref = RepeatPurchaseCandidates().fit(
+        training_data_from_orders(catalog, known, rec.user_index, item_styles)
+    )
     start_d = cuts[-1]
     evaluation = evaluate(
         rec,
@@ -318,6 +323,7 @@ def fit_recommender(
         start_d,
         variants=variants,
         references=ref_gens,
+        repeat_reference=repeat_ref,
         ground_truth=ground_truth,
         rules=rules,
         output_dir=output_dir,

@@ -31,6 +31,8 @@ WINDOW_TAG = "eval_window"
 # ``baseline.<name>_alone.<metric>`` / ``baseline.<name>_reference_alone.<metric>``: a version
 # that one of them beats on recall or ndcg is refused (serving the baseline would be better).
 STRONG_BASELINES = ("ease", "rp3beta", "item_knn")
+# combined baselines checked like the strong ones (their metric key, not "<kind>_alone")
+COMBINED_BASELINES = ("repeat_then_ease",)
 BASELINE_METRICS = ("recall_at_10", "ndcg_at_10")
 
 
@@ -210,11 +212,10 @@ def baseline_checks(metrics: dict[str, float]) -> list[MetricCheck]:
             if len(parts) != 3 or parts[0] != "baseline" or parts[2] != metric:
                 continue
             name = parts[1]
-            if (
-                name.endswith("_alone")
-                and name.startswith(STRONG_BASELINES)
-                and (best is None or value > best)
-            ):
+            strong = (name.endswith("_alone") and name.startswith(STRONG_BASELINES)) or (
+                name in COMBINED_BASELINES
+            )
+            if strong and (best is None or value > best):
                 best_name, best = name, float(value)
         if best is None:
             continue

@@ -182,3 +182,22 @@ def test_a_version_that_ease_beats_is_refused_even_when_better_than_the_champion
         "baseline ease_alone",
         "baseline rp3beta_reference_alone",
     }
+
+
+def test_the_shopper_history_baseline_is_a_strong_one() -> None:
+    """A model that only beats EASE because it knows the shopper must also beat the simplest
+    use of that knowledge: the shopper's earlier items, then EASE."""
+    from training.registry import baseline_checks
+
+    metrics = {
+        "recall_at_10": 0.30,
+        "ndcg_at_10": 0.30,
+        "baseline.ease_alone.recall_at_10": 0.25,
+        "baseline.ease_alone.ndcg_at_10": 0.25,
+        "baseline.repeat_then_ease.recall_at_10": 0.31,
+        "baseline.repeat_then_ease.ndcg_at_10": 0.28,
+    }
+    checks = {c.name: c for c in baseline_checks(metrics)}
+    assert not checks["recall_at_10"].ok
+    assert checks["recall_at_10"].against == "baseline repeat_then_ease"
+    assert checks["ndcg_at_10"].ok and checks["ndcg_at_10"].against == "baseline repeat_then_ease"

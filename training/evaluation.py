@@ -77,9 +77,14 @@ def completion_requests(
     completions: Sequence[Completion],
     page: str = "cart",
     k: int = K,
+    *,
+    at_order_time: bool = True,
 ) -> list[RecommendationRequest]:
     """The request the storefront would send for each completion basket: its visible items,
-    its shopper, at its order's time (point-in-time features), without the current stock flag."""
+    its shopper, without the current stock flag. ``at_order_time`` puts it at its order's time
+    (point-in-time features: how ranker examples are built); ``False`` leaves the time out, as
+    the API does, so the model answers at its own "now" (how evaluation scores what is
+    served: a bundle trained before the window answers every basket of it that way)."""
     skus = rec.catalog.skus
     out = []
     for c in completions:
@@ -95,7 +100,7 @@ def completion_requests(
                 page=page,  # type: ignore[arg-type]
                 k=k,
                 filters=NO_FILTERS,
-                now=ts,
+                now=ts if at_order_time else None,
             )
         )
     return out
@@ -215,7 +220,7 @@ def evaluate(
     off and without the category cap, and ``variants`` (name -> another recommender, e.g.
     an ablation ranker), each through ``recommend_batch`` too. ``ground_truth`` (sample world)
     adds style coherence and accessory recall at checkout."""
-    requests = completion_requests(rec, orders, completions, k=k)
+    requests = completion_requests(rec, orders, completions, k=k, at_order_time=False)
     prepared = rec.prepare(requests)
     lists: dict[str, list[list[int]]] = {
         "popularity": popularity_lists(rec, prepared, window_start_ts, k)
@@ -350,7 +355,7 @@ def _accessory_metrics(
         return
     # checkout sees the whole order as the basket
     reqs = []
-    for (items, qty), c in zip(full_baskets, completions, strict=True):
+    for items, qty in full_baskets:
         basket = tuple(
             BasketLine(str(rec.catalog.skus[r]), int(q)) for r, q in zip(items, qty, strict=True)
         )
@@ -359,8 +364,7 @@ def _accessory_metrics(
                 basket=basket,
                 page="checkout",
                 k=k,
-                filters=NO_FILTERS,
-                now=datetime.fromtimestamp(int(orders.ts[c.order]), tz=UTC),
+                filters=NO_FILTERS,  # no time: the served model's "now", as for the items
             )
         )
     recs = rec.recommend_batch(reqs, rules=rules)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.candidates.topk import not_in
 from recsys.recommendation import FiredRule
 
 
@@ -63,6 +64,7 @@ def fill_accessory_slots(
     n = len(codes)
     items = {int(r) for r in item_rows if 0 <= int(r) < n}
     blocked_rows = items | {int(r) for r in taken_rows}
+    blocked = np.fromiter(blocked_rows, np.int64, len(blocked_rows))
     blocked_keys = {_key(r, int(codes[r])) for r in items}
     slots: list[Slot] = []
     by_key: dict[int, Slot] = {}
@@ -71,17 +73,22 @@ def fill_accessory_slots(
         cand = cand[(cand >= 0) & (cand < n)]
         if allowed is not None:
             cand = cand[np.asarray(allowed, bool)[cand]]
-        cand = np.asarray([c for c in cand.tolist() if c not in blocked_rows], np.int64)
+        cand = cand[not_in(cand, blocked)]
         if not len(cand):
             continue
         if score is not None:
             cand = cand[np.argsort(-np.asarray(score(cand), np.float64), kind="stable")]
+        # only the first (best) candidate of each key can change anything: a later one finds
+        # its key claimed (this rule's reason already merged) or refused for the same reason
+        cand_codes = codes[cand].astype(np.int64)
+        keys = np.where(cand_codes >= 0, cand_codes, -(cand + 2))
+        _, first = np.unique(keys, return_index=True)
+        first.sort()
         added = 0
-        for c in cand.tolist():
-            key = _key(c, int(codes[c]))
+        for c, key in zip(cand[first].tolist(), keys[first].tolist(), strict=True):
             if key in blocked_keys:
                 continue
-            if key in by_key:  # claimed by a higher-priority rule (or this rule's better item)
+            if key in by_key:  # claimed by a higher-priority rule
                 slot = by_key[key]
                 if rule.rule_id not in slot.rule_ids:
                     slot.rule_ids.append(rule.rule_id)
@@ -89,7 +96,7 @@ def fill_accessory_slots(
                         slot.reasons.append(rule.reason)
                 continue
             if added >= max(rule.max_items, 0) or len(slots) >= cap:
-                continue  # no new entry, but later candidates may still merge a reason
+                continue  # no new entry, but later categories may still merge a reason
             slot = Slot(c, rule.rule_id, [rule.reason] if rule.reason else [], [rule.rule_id])
             by_key[key] = slot
             slots.append(slot)
@@ -110,5 +117,5 @@ def not_shown(
     codes = np.asarray(category_codes)
     shown_codes = codes[shown]
     cats = codes[rows]
-    same_category = np.isin(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
-    return ~(np.isin(rows, shown) | same_category)
+    same_category = ~not_in(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
+    return not_in(rows, shown) & ~same_category

@@ -77,7 +77,9 @@ async def _call(app: Any, body: bytes) -> tuple[int, bytes]:  # noqa: ANN401 - a
     return status, b"".join(chunks)
 
 
-async def _app_passes(bundle: Path, bodies: list[bytes], passes: int, profile: Path | None) -> dict:
+async def _app_passes(
+    bundle: Path, bodies: list[bytes], passes: int, profile: Path | None, **overrides: Any
+) -> dict:
     from recsys.settings import Settings
     from serving.app import create_app
 
@@ -86,6 +88,7 @@ async def _app_passes(bundle: Path, bodies: list[bytes], passes: int, profile: P
         data_dir=Path(tempfile.mkdtemp(prefix="recsys-profile-")),
         reload_poll_seconds=0,
         latency_budget_ms=1000.0,
+        **overrides,
     )
     app = create_app(settings)
     stages: dict[str, list[float]] = {}
@@ -203,12 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=600)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile here")
+    ap.add_argument(
+        "--without-impressions",
+        action="store_true",
+        help="also measure the app with the impression log off",
+    )
     args = ap.parse_args(argv)
     bundle, bodies_file = prepare(args.world)
     bodies = json.loads(bodies_file.read_text())[: args.requests]
     raws = [json.dumps(b).encode() for b in bodies]
     out: dict[str, Any] = {"world": args.world, "requests": len(bodies)}
     out |= asyncio.run(_app_passes(bundle, raws, args.passes, args.profile))
+    if args.without_impressions:  # what the impression log costs per answer (CPU of its thread)
+        out["app_cpu_ms_without_impressions"] = asyncio.run(
+            _app_passes(bundle, raws, args.passes, None, impression_log_enabled=False)
+        )["app_cpu_ms"]
     out["floor_cpu_ms"] = asyncio.run(_floor_passes(bundle, raws, args.passes))
     out["ratio"] = round(out["app_cpu_ms"] / out["floor_cpu_ms"], 2)
     out["pipeline_steps_cpu_ms"] = _pipeline_steps(bundle, bodies, args.passes)

@@ -32,6 +32,7 @@ from recsys.candidates.base import CandidateGenerator, CandidateQuery
 from recsys.candidates.merger import CandidateMerger, MergedBatch, MergedCandidates
 from recsys.candidates.pair_scores import PairScorer
 from recsys.candidates.style_retrieval import look_categories
+from recsys.candidates.topk import not_in
 from recsys.config import PipelineConfig
 from recsys.controls import AppliedControl, apply_controls
 from recsys.data.catalog import Catalog
@@ -197,6 +198,11 @@ class Recommender:
         # accessory scoring's popularity term, in [0, 1]: catalog-sized, so computed once
         self._popular_norm = np.log1p(self._popular_scores) / max(
             float(np.log1p(self._popular_scores.max(initial=0.0))), 1e-9
+        )
+        # generators that score any (basket, item) pair, found once (a runtime Protocol check
+        # per generator per request cost more than some generators' own work)
+        self._pair_scorers = tuple(
+            j for j, g in enumerate(self.generators) if isinstance(g, PairScorer)
         )
         self._ranker_cost = _RankerCost()
 
@@ -563,7 +569,7 @@ class Recommender:
         not only those it proposed; ranks stay NaN where it did not propose the item."""
         n_styles = len(self.catalog.taxonomy)
         scores = merged.scores
-        scorers = [j for j, g in enumerate(self.generators) if isinstance(g, PairScorer)]
+        scorers = self._pair_scorers
         if scorers and len(merged.rows):
             scores = scores.copy()
             queries = [p.query() for p in prepared]
@@ -571,8 +577,7 @@ class Recommender:
             for j in scorers:
                 missing = np.flatnonzero(np.isnan(scores[:, j]))
                 if missing.size:
-                    gen = self.generators[j]
-                    assert isinstance(gen, PairScorer)
+                    gen: PairScorer = self.generators[j]  # type: ignore[assignment]
                     scores[missing, j] = gen.score_pairs(
                         queries, query_of[missing], merged.rows[missing]
                     )
@@ -680,11 +685,12 @@ class Recommender:
         category (furniture, lighting, decor) the basket does not hold yet."""
         basket_cats = self._categories[p.rows]
         cats = self._categories[rows]
-        new_category = ~np.isin(cats, basket_cats[basket_cats >= 0])
+        new_category = not_in(cats, basket_cats[basket_cats >= 0])
         look = np.zeros(len(rows), bool)
         known = cats >= 0
         look[known] = self._look_category[cats[known]]
-        return self._in_basket_style(rows, p.reading.top) & new_category & look
+        out: np.ndarray = self._in_basket_style(rows, p.reading.top) & new_category & look
+        return out
 
     def _items(
         self, p: PreparedBasket, m: MergedCandidates, picked: np.ndarray, scores: np.ndarray

@@ -164,6 +164,8 @@ class CFCandidates(CandidateGenerator):
     def _prepare(self) -> None:
         y = self._solve_factors()
         self.yty_ = y.T.astype(np.float64) @ y.astype(np.float64)
+        # the regularised Gram matrix every basket's solve starts from, built once per model
+        self._yty_reg = self.yty_ + self.regularization * np.eye(y.shape[1])
 
     def _solve_factors(self) -> np.ndarray:
         """Item factors used in the least-squares solve: all of ALS's, BPR's minus its bias."""
@@ -182,7 +184,7 @@ class CFCandidates(CandidateGenerator):
             np.ones(rows.size) if values is None else np.asarray(values, np.float64)
         )
         yb = y[rows].astype(np.float64)
-        a = self.yty_ + self.regularization * np.eye(y.shape[1]) + (yb.T * (conf - 1.0)) @ yb
+        a = self._yty_reg + (yb.T * (conf - 1.0)) @ yb
         b = (yb * conf[:, None]).sum(axis=0)
         return np.linalg.solve(a, b).astype(np.float32)
 

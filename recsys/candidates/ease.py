@@ -46,11 +46,14 @@ from scipy.linalg import lapack
 
 from recsys.candidates.base import PAD_ROW, CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
-from recsys.candidates.pair_scores import linear_pair_scores
+from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
 from recsys.candidates.topk import (
+    SMALL_BATCH,
+    basket_row_sums,
     check_k,
     empty_result,
     excluded_rows,
+    top_k,
     top_k_dense,
     top_k_sparse,
 )
@@ -248,17 +251,14 @@ class EASECandidates(CandidateGenerator):
         return int(self.n_items_)
 
     # --------------------------------------------------------------- generate
-    def _active_baskets(self, queries: Sequence[CandidateQuery]) -> sp.csr_matrix:
-        """Binary (n_queries, n_bought_items) CSR of the baskets in ``items_`` positions
+    def _active_baskets(self, queries: Sequence[CandidateQuery]) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's basket in ``items_`` positions, ascending, as ``(indptr, positions)``
         (rows outside the catalogue or never bought are dropped)."""
-        cols = []
-        for q in queries:
-            r = np.asarray(q.rows, dtype=np.int64).ravel()
-            r = self.pos_[r[(r >= 0) & (r < self.n_items_)]]
-            cols.append(np.unique(r[r >= 0]))
-        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
-        np.cumsum([c.size for c in cols], out=indptr[1:])
-        flat = np.concatenate(cols) if cols else np.empty(0, np.int64)
+        return basket_lists(queries, self.n_items_, self.pos_)
+
+    def _basket_csr(self, queries: Sequence[CandidateQuery]) -> sp.csr_matrix:
+        """The same baskets as a binary (n_queries, n_bought_items) CSR (batch scoring)."""
+        indptr, flat = self._active_baskets(queries)
         return sp.csr_matrix(
             (np.ones(flat.size, np.float32), flat, indptr), shape=(len(queries), self.items_.size)
         )
@@ -269,7 +269,9 @@ class EASECandidates(CandidateGenerator):
         k = check_k(k)
         if not queries:
             return empty_result(0, k)
-        baskets = self._active_baskets(queries)
+        if len(queries) <= SMALL_BATCH:
+            return self._generate_small(queries, k)
+        baskets = self._basket_csr(queries)
         if isinstance(self.weights_, sp.csr_matrix):
             scored = (baskets @ self.weights_).tocsr()
             scored.indices = self.items_[scored.indices]  # back to catalog rows
@@ -290,6 +292,31 @@ class EASECandidates(CandidateGenerator):
             out_rows[lo:hi] = np.where(cols_k >= 0, self.items_[np.maximum(cols_k, 0)], PAD_ROW)
         return out_rows, out_scores
 
+    def _generate_small(
+        self, queries: Sequence[CandidateQuery], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``generate`` for a few baskets (serving), from the basket items' rows of B only:
+        the same float32 additions in the same order as the sparse product (rows ascending,
+        from zero), so the same scores, without a CSR per request."""
+        indptr, flat = self._active_baskets(queries)
+        out_rows, out_scores = empty_result(len(queries), k)
+        for i, q in enumerate(queries):
+            basket = flat[indptr[i] : indptr[i + 1]]
+            if not basket.size:
+                continue  # no bought item: no candidates (the dense path's all -inf row)
+            if isinstance(self.weights_, sp.csr_matrix):
+                cols, sums = basket_row_sums(self.weights_, basket)
+                out_rows[i], out_scores[i] = top_k(self.items_[cols], sums, k, excluded_rows(q))
+                continue
+            scores = np.zeros(self.items_.size, np.float32)
+            for b in basket.tolist():
+                scores += self.weights_[b]
+            _, cols = self._excluded_cells([q])
+            scores[cols] = -np.inf
+            cols_k, out_scores[i : i + 1] = top_k_dense(scores[None, :], k)
+            out_rows[i] = np.where(cols_k[0] >= 0, self.items_[np.maximum(cols_k[0], 0)], PAD_ROW)
+        return out_rows, out_scores
+
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:
@@ -299,9 +326,7 @@ class EASECandidates(CandidateGenerator):
         cols = np.where(
             (rows >= 0) & (rows < self.n_items_), self.pos_[np.clip(rows, 0, self.n_items_ - 1)], -1
         )
-        return linear_pair_scores(
-            self._active_baskets(list(queries)), self.weights_, query_of, cols
-        )
+        return linear_pair_scores(self._active_baskets(queries), self.weights_, query_of, cols)
 
     def _excluded_cells(self, queries: Sequence[CandidateQuery]) -> tuple[np.ndarray, np.ndarray]:
         """(query index, position in ``items_``) of every basket / exclude row of ``queries``."""

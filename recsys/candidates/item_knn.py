@@ -20,8 +20,8 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
-from recsys.candidates.pair_scores import linear_pair_scores
-from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_basket_sums
+from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
+from recsys.candidates.topk import check_k, empty_result, top_k_basket_sums
 
 Weighting = Literal["bm25", "tfidf", "cosine"]
 
@@ -95,7 +95,7 @@ class ItemKNNCandidates(CandidateGenerator):
         rows = np.asarray(rows, np.int64)
         cols = np.where((rows >= 0) & (rows < self.n_items), rows, -1)
         return linear_pair_scores(
-            basket_matrix(list(queries), self.n_items), self.similarity_, query_of, cols
+            basket_lists(queries, self.n_items), self.similarity_, query_of, cols
         )
 
     def similar_items(self, rows: np.ndarray) -> sp.csr_matrix:

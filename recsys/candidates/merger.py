@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
-from recsys.candidates.topk import excluded_rows
+from recsys.candidates.topk import excluded_rows, not_in
 
 SourceOutput = tuple[np.ndarray, np.ndarray]  # (n_queries, k) rows, (n_queries, k) scores
 SOURCE_TIE_BREAK = 1e-6  # added per source index to the relative-rank key
@@ -180,7 +180,7 @@ class CandidateMerger:
         excl_codes = _exclusion_codes(queries, n_items)
         codes = query * max(n_items, 1) + np.where(keep, rows, 0)
         if excl_codes.size:
-            keep &= ~np.isin(codes, excl_codes)
+            keep &= not_in(codes, excl_codes)
         idx = np.flatnonzero(keep)
         codes, keys = codes[idx], key_of_col[col[idx]]
 

@@ -23,8 +23,8 @@ import scipy.sparse as sp
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
 from recsys.candidates.ease import binary_orders
-from recsys.candidates.pair_scores import linear_pair_scores
-from recsys.candidates.topk import basket_matrix, check_k, empty_result, top_k_sparse
+from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
+from recsys.candidates.topk import check_k, empty_result, top_k_basket_sums
 
 _PARAMS = ("alpha", "beta", "neighbours")
 _BLOCK = 1024  # item rows of W computed at once (bounds the memory of the unpruned product)
@@ -97,7 +97,7 @@ class RP3betaCandidates(CandidateGenerator):
         k = check_k(k)
         if not queries:
             return empty_result(0, k)
-        return top_k_sparse(basket_matrix(queries, self.n_items) @ self.weights_, queries, k)
+        return top_k_basket_sums(self.weights_, queries, k)
 
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray
@@ -105,8 +105,9 @@ class RP3betaCandidates(CandidateGenerator):
         """(len(rows),) x·W[:, row] for each (basket, row) pair (see ``recsys.candidates.pair_scores``)."""
         rows = np.asarray(rows, np.int64)
         cols = np.where((rows >= 0) & (rows < self.n_items), rows, -1)
-        baskets = basket_matrix(list(queries), self.n_items)
-        return linear_pair_scores(baskets, self.weights_, query_of, cols)
+        return linear_pair_scores(
+            basket_lists(queries, self.n_items), self.weights_, query_of, cols
+        )
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

@@ -24,6 +24,7 @@ def excluded_rows(query: CandidateQuery) -> np.ndarray:
 
 
 SMALL_EXCLUDE = 32  # up to this many excluded rows, compare directly instead of np.isin
+LOOP_EXCLUDE = 4  # up to this many, one comparison each; above, a binary search
 SMALL_BATCH = 16  # up to this many queries, sum similarity rows per query instead of a CSR product
 
 
@@ -32,6 +33,11 @@ def not_in(rows: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     handful of rows a basket excludes (the common case on the serving path)."""
     if exclude.size > SMALL_EXCLUDE:
         return ~np.isin(rows, exclude)
+    if exclude.size > LOOP_EXCLUDE:
+        s = np.sort(exclude)
+        at = np.minimum(np.searchsorted(s, rows), s.size - 1)
+        out: np.ndarray = s[at] != rows
+        return out
     keep = np.ones(rows.shape, dtype=bool)
     for e in exclude.tolist():
         keep &= rows != e

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.candidates.topk import not_in
 from recsys.recommendation import FiredRule
 
 
@@ -63,38 +64,68 @@ def fill_accessory_slots(
     n = len(codes)
     items = {int(r) for r in item_rows if 0 <= int(r) < n}
     blocked_rows = items | {int(r) for r in taken_rows}
+    blocked = np.fromiter(blocked_rows, np.int64, len(blocked_rows))
     blocked_keys = {_key(r, int(codes[r])) for r in items}
+    rules = sorted(fired, key=lambda f: -f.priority)
+    rule_of, cand = _usable_candidates(rules, n, blocked, allowed)
+    if score is not None and cand.size:
+        # each rule's candidates best first (stable: ties keep the rule's own order), scored
+        # one rule at a time, as before, so every score is computed from the same call
+        bounds = np.searchsorted(rule_of, np.arange(len(rules) + 1))
+        s = np.empty(cand.size, np.float64)
+        for i in range(len(rules)):
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            if hi > lo:
+                s[lo:hi] = np.asarray(score(cand[lo:hi]), np.float64)
+        order = np.lexsort((-s, rule_of))
+        rule_of, cand = rule_of[order], cand[order]
+    # only the first (best) candidate of each key in a rule can change anything: a later one
+    # finds its key claimed (this rule's reason already merged) or refused for the same reason
+    cand_codes = codes[cand].astype(np.int64)
+    keys = np.where(cand_codes >= 0, cand_codes, -(cand + 2))
+    span = n + max(int(cand_codes.max(initial=0)), 0) + 4  # keys + n + 2 lie in [1, span)
+    _, first = np.unique(rule_of * span + (keys + n + 2), return_index=True)
+    first.sort()
     slots: list[Slot] = []
     by_key: dict[int, Slot] = {}
-    for rule in sorted(fired, key=lambda f: -f.priority):
-        cand = np.asarray(rule.candidate_rows, np.int64)
-        cand = cand[(cand >= 0) & (cand < n)]
-        if allowed is not None:
-            cand = cand[np.asarray(allowed, bool)[cand]]
-        cand = np.asarray([c for c in cand.tolist() if c not in blocked_rows], np.int64)
-        if not len(cand):
+    current, added = -1, 0
+    for i, c, key in zip(
+        rule_of[first].tolist(), cand[first].tolist(), keys[first].tolist(), strict=True
+    ):
+        rule = rules[i]
+        if i != current:
+            current, added = i, 0
+        if key in blocked_keys:
             continue
-        if score is not None:
-            cand = cand[np.argsort(-np.asarray(score(cand), np.float64), kind="stable")]
-        added = 0
-        for c in cand.tolist():
-            key = _key(c, int(codes[c]))
-            if key in blocked_keys:
-                continue
-            if key in by_key:  # claimed by a higher-priority rule (or this rule's better item)
-                slot = by_key[key]
-                if rule.rule_id not in slot.rule_ids:
-                    slot.rule_ids.append(rule.rule_id)
-                    if rule.reason and rule.reason not in slot.reasons:
-                        slot.reasons.append(rule.reason)
-                continue
-            if added >= max(rule.max_items, 0) or len(slots) >= cap:
-                continue  # no new entry, but later candidates may still merge a reason
-            slot = Slot(c, rule.rule_id, [rule.reason] if rule.reason else [], [rule.rule_id])
-            by_key[key] = slot
-            slots.append(slot)
-            added += 1
+        if key in by_key:  # claimed by a higher-priority rule
+            slot = by_key[key]
+            if rule.rule_id not in slot.rule_ids:
+                slot.rule_ids.append(rule.rule_id)
+                if rule.reason and rule.reason not in slot.reasons:
+                    slot.reasons.append(rule.reason)
+            continue
+        if added >= max(rule.max_items, 0) or len(slots) >= cap:
+            continue  # no new entry, but later categories may still merge a reason
+        slot = Slot(c, rule.rule_id, [rule.reason] if rule.reason else [], [rule.rule_id])
+        by_key[key] = slot
+        slots.append(slot)
+        added += 1
     return slots
+
+
+def _usable_candidates(
+    rules: Sequence[FiredRule], n: int, blocked: np.ndarray, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every rule's candidate rows in its own order, flat, with the rule's index: rows inside
+    the catalog, ``allowed`` and not ``blocked``. Returns (rule index, row), both (m,) int64."""
+    parts = [np.asarray(rule.candidate_rows, np.int64).ravel() for rule in rules]
+    cand = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    rule_of = np.repeat(np.arange(len(parts), dtype=np.int64), [p.size for p in parts])
+    keep = (cand >= 0) & (cand < n)
+    if allowed is not None:
+        keep[keep] = np.asarray(allowed, bool)[cand[keep]]
+    keep[keep] = not_in(cand[keep], blocked)
+    return rule_of[keep], cand[keep]
 
 
 def not_shown(
@@ -110,6 +141,6 @@ def not_shown(
     codes = np.asarray(category_codes)
     shown_codes = codes[shown]
     cats = codes[rows]
-    same_category = np.isin(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
-    out: np.ndarray = ~(np.isin(rows, shown) | same_category)
+    same_category = ~not_in(cats, shown_codes[shown_codes >= 0]) & (cats >= 0)
+    out: np.ndarray = not_in(rows, shown) & ~same_category
     return out

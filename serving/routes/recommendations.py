@@ -8,18 +8,7 @@ from fastapi import APIRouter, Response
 
 from recsys.settings import Settings
 from serving import answer
-from serving.deps import (
-    ControlsDep,
-    CurrentModel,
-    Deadline,
-    ExperimentsDep,
-    ImpressionsDep,
-    MetricsDep,
-    OnlineStateDep,
-    RequestId,
-    RulesDep,
-    SettingsDep,
-)
+from serving.deps import RecommendContext, RecommendContextDep
 from serving.errors import limit_error
 from serving.schemas import Problem, RecommendationRequestIn, RecommendationResponse
 
@@ -52,27 +41,22 @@ def check_limits(body: RecommendationRequestIn, settings: Settings) -> None:
         )
 
 
-def _answer(
-    body,
-    model,
-    rules,
-    deadline,
-    online,
-    metrics,
-    settings,
-    request_id,
-    recorder,
-    experiments,
-    controls=None,
-) -> Response:  # noqa: ANN001
-    check_limits(body, settings)
-    request = answer.to_request(body, online, settings.accessory_slots, controls)
-    routed = experiments.route(body.page, body.user_id or body.session_id, model, rules)
+def _answer(body: RecommendationRequestIn, ctx: RecommendContext) -> Response:
+    check_limits(body, ctx.settings)
+    request = answer.to_request(body, ctx.online, ctx.settings.accessory_slots, ctx.controls)
+    routed = ctx.experiments.route(body.page, body.user_id or body.session_id, ctx.model, ctx.rules)
     rec = answer.recommend(
-        routed.model, request, rules=routed.rules, deadline=deadline, online=online, metrics=metrics
+        routed.model,
+        request,
+        rules=routed.rules,
+        deadline=ctx.deadline,
+        online=ctx.online,
+        metrics=ctx.metrics,
     )
-    response = answer.response_from(routed.model, rec, request_id)
-    recorder.identify(response, body, experiment=routed.experiment, variant=routed.variant, rec=rec)
+    response = answer.response_from(routed.model, rec, ctx.request_id)
+    ctx.recorder.identify(
+        response, body, experiment=routed.experiment, variant=routed.variant, rec=rec
+    )
     return answer.json_response(response)
 
 
@@ -95,61 +79,13 @@ def build_router(*, sync_handlers: bool = False) -> APIRouter:
     if sync_handlers:
 
         @router.post("/v1/recommendations", **kwargs)
-        def recommend_sync(
-            body: RecommendationRequestIn,
-            model: CurrentModel,
-            rules: RulesDep,
-            deadline: Deadline,
-            online: OnlineStateDep,
-            metrics: MetricsDep,
-            settings: SettingsDep,
-            request_id: RequestId,
-            recorder: ImpressionsDep,
-            experiments: ExperimentsDep,
-            controls: ControlsDep,
-        ) -> Response:
-            return _answer(
-                body,
-                model,
-                rules,
-                deadline,
-                online,
-                metrics,
-                settings,
-                request_id,
-                recorder,
-                experiments,
-                controls,
-            )
+        def recommend_sync(body: RecommendationRequestIn, ctx: RecommendContextDep) -> Response:
+            return _answer(body, ctx)
 
     else:
 
         @router.post("/v1/recommendations", **kwargs)
-        async def recommend(
-            body: RecommendationRequestIn,
-            model: CurrentModel,
-            rules: RulesDep,
-            deadline: Deadline,
-            online: OnlineStateDep,
-            metrics: MetricsDep,
-            settings: SettingsDep,
-            request_id: RequestId,
-            recorder: ImpressionsDep,
-            experiments: ExperimentsDep,
-            controls: ControlsDep,
-        ) -> Response:
-            return _answer(
-                body,
-                model,
-                rules,
-                deadline,
-                online,
-                metrics,
-                settings,
-                request_id,
-                recorder,
-                experiments,
-                controls,
-            )
+        async def recommend(body: RecommendationRequestIn, ctx: RecommendContextDep) -> Response:
+            return _answer(body, ctx)
 
     return router

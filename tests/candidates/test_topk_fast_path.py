@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateQuery
 from recsys.candidates.topk import (
+    LOOP_EXCLUDE,
     SMALL_EXCLUDE,
     basket_matrix,
     basket_row_sums,
@@ -71,7 +72,8 @@ def test_top_k_basket_sums_equal_top_k_of_the_product() -> None:
 
 def test_not_in_matches_isin_on_both_sides_of_the_cut() -> None:
     rng = np.random.default_rng(5)
-    for size in (0, 1, 5, SMALL_EXCLUDE, SMALL_EXCLUDE + 1, 200):
-        rows = rng.integers(-1, 100, size=300)
-        exclude = rng.integers(0, 100, size=size).astype(np.int64)
-        np.testing.assert_array_equal(not_in(rows, exclude), ~np.isin(rows, exclude))
+    for size in (0, 1, LOOP_EXCLUDE, LOOP_EXCLUDE + 1, SMALL_EXCLUDE, SMALL_EXCLUDE + 1, 200):
+        for dtype in (np.int64, np.int16):  # catalog rows, category codes
+            rows = rng.integers(-1, 100, size=300).astype(dtype)
+            exclude = rng.integers(-1, 100, size=size).astype(np.int64)
+            np.testing.assert_array_equal(not_in(rows, exclude), ~np.isin(rows, exclude))

@@ -41,13 +41,15 @@ class FeatureStatistics:
         informativeness: np.ndarray | None = None,
         user_affinity: np.ndarray | None = None,
         reference_ts: int | None = None,
+        item_pairs: sp.spmatrix | None = None,
     ) -> Self:
         """``orders`` (n_orders, n_items) purchases of the statistics window; ``purchase_rows``
         / ``purchase_ts`` (e,) every purchase line (item row, epoch seconds) the popularity
         features may look at (lookups only ever count lines strictly before a basket's time);
         ``item_styles`` (n_items, n_styles); ``user_affinity`` (n_users, n_styles) NaN rows for
         users without styled purchases; ``reference_ts`` the model's "now" for online requests
-        (default: last purchase)."""
+        (default: last purchase); ``item_pairs`` the binary XᵀX of ``orders`` when an
+        aggregation engine already computed it (``recsys.engine``)."""
         n_items = orders.shape[1]
         self.n_items_ = int(n_items)
         x = orders.copy().tocsr()
@@ -56,7 +58,9 @@ class FeatureStatistics:
         x.data[:] = 1.0
         item_counts = np.asarray(x.sum(axis=0)).ravel()
         n_orders = max(x.shape[0], 1)
-        co = (x.T @ x).tocsr()
+        co = (
+            (x.T @ x).tocsr() if item_pairs is None else sp.csr_matrix(item_pairs, dtype=np.float32)
+        )
         co.setdiag(0)
         co.eliminate_zeros()
         co.data[co.data < self.min_support] = 0

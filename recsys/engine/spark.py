@@ -197,7 +197,12 @@ class SparkEngine:
         self.source = str(path)
         self.catalog = catalog
         self.unknown_skus = unknown_skus
-        events = read_events(spark, path)
+        events = read_events(spark, path).select(*REQUIRED_COLUMNS)
+        # a year of small daily files is one task per file; a few tasks per core do the same
+        # work without the per-task cost (coalesce merges partitions, it does not shuffle)
+        target = 4 * spark.sparkContext.defaultParallelism
+        if events.rdd.getNumPartitions() > target:
+            events = events.coalesce(target)
         if check:
             check_events(events, self.source)
         self._lines = self._purchase_lines(events)

@@ -45,6 +45,7 @@ class FeatureStatistics:
         user_affinity: np.ndarray | None = None,
         reference_ts: int | None = None,
         user_purchases: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        item_pairs: sp.spmatrix | None = None,
     ) -> Self:
         """``orders`` (n_orders, n_items) purchases of the statistics window; ``purchase_rows``
         / ``purchase_ts`` (e,) every purchase line (item row, epoch seconds) the popularity
@@ -53,7 +54,9 @@ class FeatureStatistics:
         users without styled purchases; ``reference_ts`` the model's "now" for online requests
         (default: last purchase); ``user_purchases`` (user rows, item rows, epoch seconds), one
         entry per (order, item) of known shoppers (user row >= 0), for the repeat-purchase
-        features (lookups only count orders strictly before a basket's time)."""
+        features (lookups only count orders strictly before a basket's time); ``item_pairs`` the
+        binary XᵀX of ``orders`` when an aggregation engine already computed it
+        (``recsys.engine``)."""
         n_items = orders.shape[1]
         self.n_items_ = int(n_items)
         x = orders.copy().tocsr()
@@ -62,7 +65,9 @@ class FeatureStatistics:
         x.data[:] = 1.0
         item_counts = np.asarray(x.sum(axis=0)).ravel()
         n_orders = max(x.shape[0], 1)
-        co = (x.T @ x).tocsr()
+        co = (
+            (x.T @ x).tocsr() if item_pairs is None else sp.csr_matrix(item_pairs, dtype=np.float32)
+        )
         co.setdiag(0)
         co.eliminate_zeros()
         co.data[co.data < self.min_support] = 0

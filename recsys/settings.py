@@ -105,6 +105,18 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How often serving picks up experiment starts and stops."
     )
 
+    spark_master: str = Field(
+        "local[*]",
+        description="Spark master for `recsys train --engine spark`: local[*] (this machine) "
+        "or a cluster URL (spark://host:7077, yarn, k8s://...).",
+    )
+    spark_shuffle_partitions: int = Field(
+        16, ge=1, description="spark.sql.shuffle.partitions; a cluster wants ~2-3 per core."
+    )
+    spark_driver_memory: str | None = Field(
+        None, description="spark.driver.memory (e.g. 4g); unset = Spark's default (1g)."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The events/rules database; an SQLite file under ``data_dir`` unless a URL is set."""

@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.registry import DEFAULT_TOLERANCE
+
+if TYPE_CHECKING:
+    from recsys.engine.aggregates import AggregationEngine
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # promote: the gate refused
@@ -43,7 +47,27 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--catalog", required=True, type=Path, help="catalog .parquet/.csv")
-    p.add_argument("--interactions", required=True, type=Path, help="interactions .parquet/.csv")
+    p.add_argument(
+        "--interactions",
+        required=True,
+        type=Path,
+        help="interactions .parquet/.csv, or a folder of Parquet partitioned by day "
+        "(interactions/date=YYYY-MM-DD/part-*.parquet, `recsys sample-data --partitioned`)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("inprocess", "spark"),
+        default="inprocess",
+        help="where the co-occurrence aggregates (item and category pair counts for "
+        "co-purchase, EASE, feature statistics) are computed: in this process (default, no "
+        "JVM) or on Spark (Parquet input; only catalog-sized results come back)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default=None,
+        help="with --engine spark: local[*], spark://host:7077, yarn, k8s://... "
+        "(default: RECSYS_SPARK_MASTER, else local[*])",
+    )
     p.add_argument("--config", type=Path, default=None, help="pipeline YAML (default: built in)")
     p.add_argument(
         "--ground-truth",
@@ -169,18 +193,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         ),
         file=sys.stderr,
     )
-    progress = StageProgress(enabled=not args.no_progress)
-    outcome = train_and_register(
-        inputs,
-        seed=args.seed,
-        experiment=args.experiment,
-        model_name=args.name,
-        promote=args.promote,
-        tolerance=args.tolerance,
-        settings=Settings(),
-        progress=progress,
-        ablations=args.ablations,
-    )
+    settings = Settings()
+    with ExitStack() as stack:
+        engine: AggregationEngine | None = None
+        if args.engine == "spark":
+            from recsys.engine.spark import SparkEngine, spark_session_scope
+
+            master = args.spark_master or settings.spark_master
+            print(f"engine: spark on {master}", file=sys.stderr)
+            try:
+                spark = stack.enter_context(
+                    spark_session_scope(
+                        master, settings.spark_shuffle_partitions, settings.spark_driver_memory
+                    )
+                )
+            except RuntimeError as exc:
+                return _err(str(exc))
+            # rows were validated above (load_inputs); the engine reads the same file and
+            # checks its columns; unknown SKUs were refused or dropped there, so drop here
+            engine = SparkEngine(
+                spark, args.interactions, inputs.catalog, unknown_skus="drop", check=False
+            )
+        progress = StageProgress(enabled=not args.no_progress)
+        outcome = train_and_register(
+            inputs,
+            seed=args.seed,
+            experiment=args.experiment,
+            model_name=args.name,
+            promote=args.promote,
+            tolerance=args.tolerance,
+            settings=settings,
+            progress=progress,
+            ablations=args.ablations,
+            engine=engine,
+        )
     progress.close()
     print(describe_outcome(outcome))
     serving = Settings()

@@ -16,12 +16,22 @@ def data_fingerprint(paths: Iterable[str | Path]) -> str:
     so a copied or renamed file keeps its fingerprint."""
     digest = hashlib.sha256()
     for path in paths:
-        file_digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                file_digest.update(chunk)
-        digest.update(file_digest.digest())
+        path = Path(path)
+        if path.is_dir():  # a partitioned dataset: every file, in path order, path included
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                digest.update(str(file.relative_to(path)).encode())
+                digest.update(_file_digest(file))
+        else:
+            digest.update(_file_digest(path))
     return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    file_digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            file_digest.update(chunk)
+    return file_digest.digest()
 
 
 def git_commit(start: Path | None = None) -> tuple[str | None, bool]:

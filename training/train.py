@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from recsys.config import PipelineConfig
+    from recsys.engine.aggregates import AggregationEngine
     from recsys.rules.engine import RuleEngine
     from training.fit import FitResult
 
@@ -433,13 +434,15 @@ def train_and_register(
     progress: Callable[[str, float], None] | None = None,
     echo: Callable[[str], None] = print,
     ablations: bool = False,
+    engine: AggregationEngine | None = None,
 ) -> TrainOutcome:
     """Fit on validated ``inputs`` inside one MLflow run, register the bundle, set the alias.
 
     The first version of a registered model becomes champion; later ones only with
     ``promote`` and a passing gate (``training.registry``). ``ablations`` also trains the
     rankers without style / CF features for the report (slower; ``experiments.offline_eval``
-    is the place for full comparisons).
+    is the place for full comparisons). ``engine`` computes the co-occurrence aggregates
+    (default: in process); its name is the run's ``training.engine`` tag.
     """
     import mlflow
 
@@ -477,6 +480,7 @@ def train_and_register(
                 "dataset": dataset_slug(inputs.catalog_path),
                 "data.dropped_unknown_sku_events": str(inputs.dropped_unknown_sku_events),
                 "retrain_command": retrain_command(inputs, seed, experiment),
+                "training.engine": engine.name if engine is not None else "inprocess",
                 **{f"code.{k}": v for k, v in code.items()},
             }
         )
@@ -513,6 +517,7 @@ def train_and_register(
                 rules=rules,
                 item_truth=inputs.item_truth,
                 ablations=ablations,
+                engine=engine,
             )
         if progress is not None and hasattr(progress, "close"):
             progress.close()

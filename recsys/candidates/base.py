@@ -16,6 +16,9 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.engine.aggregates import OrderAggregates
+from recsys.engine.inprocess import aggregate_orders
+
 PAD_ROW = -1
 
 
@@ -40,6 +43,8 @@ class TrainingData:
     ``order_users`` maps each order to a user row (-1 guest); ``order_ts`` are int64 epoch seconds;
     ``item_category`` is the catalog's category code per item (-1 none); ``item_styles`` the
     (n_items, n_styles) style matrix from the style model, None when no style model exists.
+    ``aggregates`` are the co-occurrence counts of ``orders`` when an ``AggregationEngine``
+    computed them elsewhere (Spark); None = computed in process on first use.
     """
 
     orders: sp.csr_matrix
@@ -50,10 +55,28 @@ class TrainingData:
     in_stock: np.ndarray
     item_styles: np.ndarray | None = None
     category_tag_share: np.ndarray | None = None  # (n_cat,) from Catalog.category_tag_share
+    aggregates: OrderAggregates | None = None
 
     @property
     def n_items(self) -> int:
         return int(self.orders.shape[1])
+
+    def order_aggregates(self) -> OrderAggregates:
+        """The orders' co-occurrence counts: the engine's when given, else computed once here
+        (every generator that needs them shares one computation)."""
+        if self.aggregates is None:
+            # memoised on the frozen record: the value is a pure function of its fields
+            object.__setattr__(
+                self, "aggregates", aggregate_orders(self.orders, np.asarray(self.item_category))
+            )
+        agg = self.aggregates
+        assert agg is not None
+        if agg.n_items != self.n_items:
+            raise ValueError(
+                f"TrainingData: aggregates cover {agg.n_items} items, orders {self.n_items}; "
+                "compute them with the same catalog"
+            )
+        return agg
 
 
 class CandidateGenerator(ABC):

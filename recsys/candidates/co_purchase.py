@@ -33,6 +33,7 @@ from recsys.candidates.topk import (
     top_k_basket_sums,
     top_k_sparse,
 )
+from recsys.engine.aggregates import OrderAggregates
 
 Score = Literal["lift", "npmi"]
 
@@ -79,13 +80,10 @@ class CoPurchaseCandidates(CandidateGenerator):
             )
         if self.min_support < 1 or self.max_neighbours < 1:
             raise ValueError("CoPurchaseCandidates: min_support and max_neighbours must be >= 1")
-        x = sp.csr_matrix(data.orders, dtype=np.float32)
-        x.data[:] = 1.0
-        x.eliminate_zeros()
-        x.sum_duplicates()
-        self.n_orders_ = int(x.shape[0])
-        self.item_counts_ = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
-        pairs = (x.T @ x).tocsr()
+        agg = data.order_aggregates()  # binary XᵀX, in process or from a Spark engine
+        self.n_orders_ = agg.n_orders
+        self.item_counts_ = agg.item_orders.astype(np.float64)
+        pairs = sp.csr_matrix(agg.item_pairs(), dtype=np.float32)
         pairs.setdiag(0.0)
         pairs.eliminate_zeros()
         pairs.data[pairs.data < self.min_support] = 0.0
@@ -95,7 +93,7 @@ class CoPurchaseCandidates(CandidateGenerator):
         scores = self.pair_counts_.copy()
         scores.data = self._association(self.pair_counts_).astype(np.float32)
         self.scores_ = scores
-        self._fit_categories(x, np.asarray(data.item_category, dtype=np.int64))
+        self._fit_categories(agg, np.asarray(data.item_category, dtype=np.int64))
         return self
 
     def _association(self, pairs: sp.csr_matrix) -> np.ndarray:
@@ -116,10 +114,10 @@ class CoPurchaseCandidates(CandidateGenerator):
             npmi = np.log(lift) / -np.log(p_ab)
         return np.where(p_ab >= 1.0, 1.0, npmi)
 
-    def _fit_categories(self, x: sp.csr_matrix, item_category: np.ndarray) -> None:
-        if item_category.shape != (x.shape[1],):
+    def _fit_categories(self, agg: OrderAggregates, item_category: np.ndarray) -> None:
+        if item_category.shape != (agg.n_items,):
             raise ValueError(
-                f"CoPurchaseCandidates: item_category must have shape ({x.shape[1]},), got {item_category.shape}"
+                f"CoPurchaseCandidates: item_category must have shape ({agg.n_items},), got {item_category.shape}"
             )
         self.item_category_ = item_category
         n_cat = (
@@ -131,14 +129,7 @@ class CoPurchaseCandidates(CandidateGenerator):
             self.category_lift_ = np.zeros((0, 0), np.float32)
             self.category_complements_ = np.zeros((0, 0), np.float32)
             return
-        known = item_category >= 0
-        to_cat = sp.csr_matrix(
-            (np.ones(known.sum(), np.float32), (np.flatnonzero(known), item_category[known])),
-            shape=(x.shape[1], n_cat),
-        )
-        has = (x @ to_cat).tocsr()
-        has.data[:] = 1.0  # order x category presence
-        together = np.asarray((has.T @ has).todense(), dtype=np.float64)  # (n_cat, n_cat)
+        together = agg.category_pairs.astype(np.float64)  # (n_cat, n_cat) orders with a and b
         count = np.diag(together).copy()
         n = max(self.n_orders_, 1)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -64,28 +64,6 @@ _PARAMS = ("l2", "max_dense_items", "neighbours")
 _SCORE_CELLS = 1 << 22  # dense scores computed per chunk of queries (~16 MB of float32)
 
 
-def binary_orders(orders: sp.spmatrix) -> sp.csr_matrix:
-    """The orders x items matrix with every stored quantity set to 1 (float64 CSR)."""
-    x = sp.csr_matrix(orders, dtype=np.float64)
-    x.sum_duplicates()
-    x.eliminate_zeros()
-    x.data[:] = 1.0
-    return x
-
-
-def gram_dense(x: sp.csr_matrix, block: int = 1024) -> np.ndarray:
-    """XᵀX as a dense float64 (n, n), built by column blocks so the sparse product of all
-    pairs never exists at once."""
-    n = int(x.shape[1])
-    xt = x.T.tocsr()
-    xc = x.tocsc()
-    g = np.empty((n, n), dtype=np.float64)
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        g[:, lo:hi] = (xt @ xc[:, lo:hi]).toarray()
-    return g
-
-
 def ease_dense(g: np.ndarray, l2: float, block: int = 1024) -> np.ndarray:
     """B of EASE from the dense Gram matrix ``g`` (n, n) float64, which is overwritten.
 
@@ -121,7 +99,7 @@ def ease_dense(g: np.ndarray, l2: float, block: int = 1024) -> np.ndarray:
 
 
 def ease_local(
-    x: sp.csr_matrix, l2: float, neighbours: int, max_union: int = 3000, max_block: int = 128
+    g: sp.csr_matrix, l2: float, neighbours: int, max_union: int = 3000, max_block: int = 128
 ) -> sp.csr_matrix:
     """Sparse B: each column j is EASE's ridge regression of item j restricted to the
     ``neighbours`` items most often bought with it (ties -> smaller row). (n, n) float32 CSR.
@@ -131,8 +109,8 @@ def ease_local(
     gathered once as a dense matrix, and the block's systems are solved in one batched call
     (padded with identity rows, which give zero weights).
     """
-    n = int(x.shape[1])
-    g = (x.T @ x).tocsr()
+    n = int(g.shape[1])
+    g = sp.csr_matrix(g, dtype=np.float64)
     g.sort_indices()
     off = g.copy()
     off.setdiag(0.0)
@@ -228,17 +206,16 @@ class EASECandidates(CandidateGenerator):
             raise ValueError(f"EASECandidates: l2 must be > 0, got {self.l2!r}")
         if self.max_dense_items < 0 or self.neighbours < 1:
             raise ValueError("EASECandidates: max_dense_items must be >= 0 and neighbours >= 1")
-        x = binary_orders(data.orders)
-        counts = np.diff(x.tocsc().indptr)
-        self.n_items_ = int(x.shape[1])
-        self.items_ = np.flatnonzero(counts > 0).astype(np.int64)
-        xa = x[:, self.items_].tocsr()
+        agg = data.order_aggregates()  # binary XᵀX, in process or from a Spark engine
+        self.n_items_ = agg.n_items
+        self.items_ = np.flatnonzero(agg.item_orders > 0).astype(np.int64)
+        gram = agg.item_pairs()[self.items_][:, self.items_].tocsr()
         if self.items_.size <= self.max_dense_items:
             self.variant_ = "dense"
-            self.weights_: np.ndarray | sp.csr_matrix = ease_dense(gram_dense(xa), float(self.l2))
+            self.weights_: np.ndarray | sp.csr_matrix = ease_dense(gram.toarray(), float(self.l2))
         else:
             self.variant_ = "local"
-            self.weights_ = ease_local(xa, float(self.l2), int(self.neighbours))
+            self.weights_ = ease_local(gram, float(self.l2), int(self.neighbours))
         self._index()
         return self
 

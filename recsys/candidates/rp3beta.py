@@ -22,9 +22,13 @@ import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
-from recsys.candidates.ease import binary_orders
 from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
-from recsys.candidates.topk import check_k, empty_result, top_k_basket_sums
+from recsys.candidates.topk import (
+    check_k,
+    empty_result,
+    top_k_basket_sums,
+)
+from recsys.engine.inprocess import binary_orders
 
 _PARAMS = ("alpha", "beta", "neighbours")
 _BLOCK = 1024  # item rows of W computed at once (bounds the memory of the unpruned product)

@@ -8,15 +8,21 @@ from recsys.candidates.base import TrainingData
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
 from recsys.data.orders import OrderTable, build_orders
+from recsys.engine.aggregates import OrderAggregates
 from recsys.ids import IdIndex
 
 
 def training_data_from_orders(
-    catalog: Catalog, orders: OrderTable, users: IdIndex, item_styles: np.ndarray | None = None
+    catalog: Catalog,
+    orders: OrderTable,
+    users: IdIndex,
+    item_styles: np.ndarray | None = None,
+    aggregates: OrderAggregates | None = None,
 ) -> TrainingData:
     """What the generators learn from ``orders``: each order's user row (-1 guest or user
     outside ``users``), its first timestamp, and the catalog's categories and stock.
-    ``item_styles`` (n_items, n_styles) or None."""
+    ``item_styles`` (n_items, n_styles) or None; ``aggregates`` the orders' co-occurrence
+    counts from an aggregation engine (None: computed in process when first needed)."""
     order_users = np.fromiter(
         (users.get(u) if u is not None else -1 for u in orders.user_ids), np.int64, len(orders)
     )
@@ -29,6 +35,7 @@ def training_data_from_orders(
         in_stock=catalog.in_stock,
         item_styles=item_styles,
         category_tag_share=catalog.category_tag_share(),
+        aggregates=aggregates,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from recsys.data.catalog import Catalog
 from recsys.data.errors import DataContractError
@@ -47,6 +49,12 @@ class Interactions:
             self.frame.to_csv(path, index=False)
         else:
             self.frame.to_parquet(path, index=False)
+
+    def save_partitioned(self, directory: str | Path) -> None:
+        """Write Parquet partitioned by UTC day, ``DIR/date=YYYY-MM-DD/part-0-0.parquet``: the
+        layout both engines read lazily and a data platform appends a day at a time to.
+        Timestamps are stored in microseconds (readable by Spark; training uses seconds)."""
+        write_partitioned(self.frame, Path(directory))
 
 
 def validate_interactions(
@@ -124,5 +132,31 @@ def load_interactions(
     catalog: Catalog | None = None,
     unknown_skus: Literal["error", "drop"] = "error",
 ) -> Interactions:
-    """Load and validate interactions from CSV or Parquet."""
-    return validate_interactions(read_table(path), str(path), catalog, unknown_skus)
+    """Load and validate interactions from CSV, Parquet or a partitioned Parquet folder (only
+    the contract's columns are read from a folder)."""
+    path = Path(path)
+    raw = read_table(path, REQUIRED_COLUMNS if path.is_dir() else None)
+    return validate_interactions(raw, str(path), catalog, unknown_skus)
+
+
+PARTITION_COLUMN = "date"
+
+
+def write_partitioned(frame: pd.DataFrame, directory: Path, part: int = 0) -> None:
+    """Append ``frame`` (contract columns, ``ts`` tz-aware) to a date-partitioned Parquet
+    folder as ``date=YYYY-MM-DD/part-{part}-0.parquet``, replacing files of the same name
+    (several writers, or one writer in chunks, use distinct ``part`` numbers)."""
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    out = frame[list(REQUIRED_COLUMNS)].copy()
+    out["ts"] = ts.dt.as_unit("us")
+    out[PARTITION_COLUMN] = ts.dt.strftime("%Y-%m-%d")
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    ds.write_dataset(
+        table,
+        directory,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive"),
+        basename_template=f"part-{part}-{{i}}.parquet",
+        existing_data_behavior="overwrite_or_ignore",
+        max_rows_per_group=1 << 20,
+    )

@@ -73,7 +73,7 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     from recsys.data.orders import build_orders
     from training.evaluation import build_candidate_set
     from training.fit import _fit_components, _fit_style
-    from training.splits import hide_items, window_cuts, window_masks
+    from training.splits import hide_for_ranker, hide_items, window_cuts, window_masks
     from training.tune import validation_data
 
     config = load_pipeline_config(config_path)
@@ -89,20 +89,18 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     rng_train, rng_val, rng_neg, rng_eval = (np.random.default_rng([seed, i]) for i in range(4))
     t = time.perf_counter()
     style_model, item_styles, info = _fit_style(catalog, config, win_a, seed)
-    rec, _ = _fit_components(catalog, config, win_a, orders, style_model, item_styles, info, seed)
-    train_c = hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
-    per_draw = len(train_c)
-    for _ in range(1, tc.ranker_hide_draws):
-        if len(train_c) + per_draw > tc.max_train_orders:
-            break
-        train_c += hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    # as in fit_recommender: the model knows nothing from the scored (validation) window on
+    known = orders.before(cuts[-1])
+    rec, _ = _fit_components(catalog, config, win_a, known, style_model, item_styles, info, seed)
+    train_c = hide_for_ranker(
+        win_b, tc.hide_fraction, rng_train, tc.max_train_orders, tc.ranker_hide_draws
+    )
     es_c = hide_items(win_c, tc.hide_fraction, rng_val, tc.max_validation_orders)
     val_c = hide_items(win_d, tc.hide_fraction, rng_eval, tc.max_eval_orders)
     out: dict[str, Any] = {"rec": rec, "config": config, "orders": (win_b, win_c, win_d)}
     out["completions"] = (train_c, es_c, val_c)
     out["rng_neg"] = rng_neg
-    out["before_val"] = orders.subset(orders.ts < vd.validation_cut)
-    out["all_orders"] = orders
+    out["before_val"] = known
     out["catalog"] = catalog
     out["windows"] = {n: len(w) for n, w in zip("abcd", (win_a, win_b, win_c, win_d), strict=True)}
     if path.is_file():
@@ -301,7 +299,7 @@ def refit_scores(built: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     config, catalog = built["config"], built["catalog"]
     abc = built["before_val"]
     sm, styles, info = _fit_style(catalog, config, abc, seed)
-    rec, _ = _fit_components(catalog, config, abc, built["all_orders"], sm, styles, info, seed)
+    rec, _ = _fit_components(catalog, config, abc, abc, sm, styles, info, seed)
     win_d, val_c = built["orders"][2], built["completions"][2]
     va = _cs_split(build_candidate_set(rec, win_d, val_c))
     prepared = rec.prepare(completion_requests(rec, win_d, val_c))

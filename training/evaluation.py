@@ -233,7 +233,7 @@ def evaluate(
     if repeat_reference is not None and ease is not None:
         repeat = _generator_top(repeat_reference, prepared, k)
         lists[REPEAT_THEN_EASE] = [
-            (r + [x for x in e if x not in set(r)])[:k] for r, e in zip(repeat, ease, strict=True)
+            list(dict.fromkeys(r + e))[:k] for r, e in zip(repeat, ease, strict=True)
         ]
     served_name = SERVED if rec.uses_ranker() else NO_RANKER
     lists[served_name] = rec.top_rows(requests)

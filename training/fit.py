@@ -36,7 +36,7 @@ from recsys.recommender import Recommender
 from recsys.rules.mining import mine_suggestions, suggestion_rules
 from recsys.style.item_model import ItemStyleModel
 from training.evaluation import CandidateSet, EvaluationResult, build_candidate_set, evaluate
-from training.splits import hide_items, window_cuts, window_masks
+from training.splits import hide_for_ranker, hide_items, window_cuts, window_masks
 
 log = logging.getLogger(__name__)
 
@@ -273,14 +273,9 @@ def fit_recommender(
     assert isinstance(features, StoreFeatureAssembler)
 
     st.start("ranker_examples", 0.45)
-    # a small ranker window gets more baskets from the same orders: each further draw hides
-    # another random subset, until max_train_orders baskets (a large window keeps one draw)
-    train_c = hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
-    per_draw = len(train_c)
-    for _ in range(1, tc.ranker_hide_draws):
-        if len(train_c) + per_draw > tc.max_train_orders:
-            break
-        train_c += hide_items(win_b, tc.hide_fraction, rng_train, tc.max_train_orders)
+    train_c = hide_for_ranker(
+        win_b, tc.hide_fraction, rng_train, tc.max_train_orders, tc.ranker_hide_draws
+    )
     val_c = hide_items(win_c, tc.hide_fraction, rng_val, tc.max_validation_orders)
     train_cs = build_candidate_set(rec, win_b, train_c)
     val_cs = build_candidate_set(rec, win_c, val_c)

@@ -70,3 +70,18 @@ def hide_items(
         hid, vis = perm[:h], np.sort(perm[h:])
         out.append(Completion(int(i), items[vis], qty[vis], np.sort(items[hid])))
     return out
+
+
+def hide_for_ranker(
+    orders: OrderTable, fraction: float, rng: np.random.Generator, max_orders: int, draws: int
+) -> list[Completion]:
+    """Ranker training baskets: ``hide_items`` repeated up to ``draws`` times on the same orders
+    (each draw hides another random subset) while the total stays within ``max_orders``, so a
+    small ranker window yields more baskets and a large one keeps a single draw."""
+    out = hide_items(orders, fraction, rng, max_orders)
+    per_draw = len(out)
+    for _ in range(1, draws):
+        if len(out) + per_draw > max_orders:
+            break
+        out += hide_items(orders, fraction, rng, max_orders)
+    return out

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -46,14 +46,8 @@ class OrderTable:
         """The orders and purchase lines strictly before ``ts``: all that a model fitted at
         ``ts`` can know (its point-in-time lookups must not see later purchases)."""
         lines = self.line_ts < ts
-        idx = np.nonzero(self.ts < ts)[0]
-        return OrderTable(
-            self.matrix[idx],
-            self.ts[idx],
-            self.order_ids[idx],
-            self.user_ids[idx],
-            self.line_rows[lines],
-            self.line_ts[lines],
+        return replace(
+            self.subset(self.ts < ts), line_rows=self.line_rows[lines], line_ts=self.line_ts[lines]
         )
 
     def items_of(self, i: int) -> tuple[np.ndarray, np.ndarray]:

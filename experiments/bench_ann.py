@@ -250,14 +250,14 @@ def bench_generators(w: WorldFactors, seed: int) -> list[tuple]:
     )
     fit_s["style"] = time.perf_counter() - t
     merger = CandidateMerger(quotas=DEFAULT_QUOTAS, total=200)
-    sizes = merger.fetch_sizes()
+    sizes = merger.quotas  # the service asks each source for its quota
     queries = w.queries
     for name, g in gens.items():
         g.generate(queries[:20], sizes[name])  # warm-up
         stats = timed(lambda i, g=g, name=name: g.generate([queries[i]], sizes[name]), len(queries))
         out.append((f"{name} (k={sizes[name]})", fit_s[name], *stats))
     stats = timed(
-        lambda i: merger.generate(gens, [queries[i]], in_stock=train.in_stock), len(queries)
+        lambda i: merger.generate(gens, [queries[i]], allowed=train.in_stock), len(queries)
     )
     out.append(("all five + merger (200 candidates)", sum(fit_s.values()), *stats))
     return out

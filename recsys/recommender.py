@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,12 @@ import numpy as np
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
 from recsys.candidates.merger import CandidateMerger, MergedBatch, MergedCandidates
-from recsys.candidates.pair_scores import PairScorer
+from recsys.candidates.pair_scores import (
+    SMALL_PAIR_BATCH,
+    BasketScores,
+    PairScorer,
+    top_k_of,
+)
 from recsys.candidates.style_retrieval import look_categories
 from recsys.candidates.topk import not_in
 from recsys.config import PipelineConfig
@@ -330,32 +335,42 @@ class Recommender:
 
     def candidates(self, prepared: Sequence[PreparedBasket]) -> MergedBatch:
         """Step 2: every generator on the batch, merged per basket (quotas, dedupe, filters);
-        a basket left with no candidate gets the popular items its filters allow."""
+        a basket left with no candidate gets the popular items its filters allow. On a few
+        baskets, a ``PairScorer``'s whole score row of each basket is kept with the merge, so
+        that its opinion of other sources' candidates (step 3) costs a lookup."""
         queries = [p.query() for p in prepared]
         outputs = {}
-        for g in self.generators:
+        rows_of: dict[str, Sequence[BasketScores]] = {}
+        small = len(queries) <= SMALL_PAIR_BATCH
+        for j, g in enumerate(self.generators):
             quota = self.merger.quotas.get(g.name, 50)
             try:
-                rows, scores = g.generate(queries, quota)
+                if small and j in self._pair_scorers:
+                    scorer: PairScorer = g  # type: ignore[assignment]
+                    rows_of[g.name] = [scorer.basket_scores(q) for q in queries]
+                    rows, scores = top_k_of(rows_of[g.name], queries, quota)
+                else:
+                    rows, scores = g.generate(queries, quota)
             except Exception:  # a broken source must not take the request down
                 log.exception("generator %s failed; continuing without it", g.name)
+                rows_of.pop(g.name, None)
                 rows = np.full((len(queries), quota), -1, np.int64)
                 scores = np.full((len(queries), quota), -np.inf, np.float32)
             outputs[g.name] = (np.asarray(rows, np.int64), np.asarray(scores, np.float32))
         masks = self._filter_masks(prepared)
         merged = self.merger.merge(queries, outputs, masks)
         empty = np.flatnonzero(merged.sizes() == 0)
-        if not len(empty):
-            return merged
-        n_src = len(self.source_names)
-        per_query = list(merged)
-        for q in empty.tolist():
-            cand = self._fallback_popular(
-                prepared[q].exclude, masks[q], self.config.total_candidates
-            )
-            nan = np.full((len(cand), n_src), np.nan, np.float32)
-            per_query[q] = MergedCandidates(cand, nan, nan.copy(), self.source_names)
-        return MergedBatch.from_lists(per_query, self.source_names)
+        if len(empty):
+            n_src = len(self.source_names)
+            per_query = list(merged)
+            for q in empty.tolist():
+                cand = self._fallback_popular(
+                    prepared[q].exclude, masks[q], self.config.total_candidates
+                )
+                nan = np.full((len(cand), n_src), np.nan, np.float32)
+                per_query[q] = MergedCandidates(cand, nan, nan.copy(), self.source_names)
+            merged = MergedBatch.from_lists(per_query, self.source_names)
+        return replace(merged, basket_scores=rows_of) if rows_of else merged
 
     def feature_matrix(
         self, prepared: Sequence[PreparedBasket], merged: MergedBatch
@@ -576,11 +591,18 @@ class Recommender:
             query_of = np.repeat(np.arange(len(prepared)), merged.sizes())
             for j in scorers:
                 missing = np.flatnonzero(np.isnan(scores[:, j]))
-                if missing.size:
-                    gen: PairScorer = self.generators[j]  # type: ignore[assignment]
+                if not missing.size:
+                    continue
+                gen: PairScorer = self.generators[j]  # type: ignore[assignment]
+                kept = merged.basket_scores.get(self.generators[j].name)
+                if kept is None:
                     scores[missing, j] = gen.score_pairs(
                         queries, query_of[missing], merged.rows[missing]
                     )
+                    continue
+                for q, row_scores in enumerate(kept):
+                    at = missing[query_of[missing] == q] if len(kept) > 1 else missing
+                    scores[at, j] = row_scores.at(merged.rows[at])
         return CandidateBatch(
             query_ptr=merged.query_ptr,
             cand_rows=merged.rows,

@@ -46,14 +46,18 @@ from scipy.linalg import lapack
 
 from recsys.candidates.base import PAD_ROW, CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
-from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
+from recsys.candidates.pair_scores import (
+    BasketScores,
+    basket_lists,
+    linear_pair_scores,
+    top_k_of,
+)
 from recsys.candidates.topk import (
     SMALL_BATCH,
     basket_row_sums,
     check_k,
     empty_result,
     excluded_rows,
-    top_k,
     top_k_dense,
     top_k_sparse,
 )
@@ -272,27 +276,24 @@ class EASECandidates(CandidateGenerator):
     def _generate_small(
         self, queries: Sequence[CandidateQuery], k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``generate`` for a few baskets (serving), from the basket items' rows of B only:
-        the same float32 additions in the same order as the sparse product (rows ascending,
-        from zero), so the same scores, without a CSR per request."""
-        indptr, flat = self._active_baskets(queries)
-        out_rows, out_scores = empty_result(len(queries), k)
-        for i, q in enumerate(queries):
-            basket = flat[indptr[i] : indptr[i + 1]]
-            if not basket.size:
-                continue  # no bought item: no candidates (the dense path's all -inf row)
-            if isinstance(self.weights_, sp.csr_matrix):
-                cols, sums = basket_row_sums(self.weights_, basket)
-                out_rows[i], out_scores[i] = top_k(self.items_[cols], sums, k, excluded_rows(q))
-                continue
-            scores = np.zeros(self.items_.size, np.float32)
-            for b in basket.tolist():
-                scores += self.weights_[b]
-            _, cols = self._excluded_cells([q])
-            scores[cols] = -np.inf
-            cols_k, out_scores[i : i + 1] = top_k_dense(scores[None, :], k)
-            out_rows[i] = np.where(cols_k[0] >= 0, self.items_[np.maximum(cols_k[0], 0)], PAD_ROW)
-        return out_rows, out_scores
+        """``generate`` for a few baskets (serving), from each basket's ``basket_scores``: the
+        same scores as the batch path, without a CSR per request."""
+        return top_k_of([self.basket_scores(q) for q in queries], queries, k)
+
+    def basket_scores(self, query: CandidateQuery) -> BasketScores:
+        """x·B over the bought items, from the basket items' rows of B only: float32 additions
+        from zero in row order, as the sparse product adds them. A basket with no bought item
+        scores nothing (no candidates, like the dense path's all -inf row)."""
+        indptr, basket = self._active_baskets([query])
+        if not basket.size:
+            return BasketScores(np.empty(0, np.int64), np.empty(0, np.float32))
+        if isinstance(self.weights_, sp.csr_matrix):
+            cols, sums = basket_row_sums(self.weights_, basket)
+            return BasketScores(self.items_[cols], sums.astype(np.float32, copy=False))
+        scores = np.zeros(self.items_.size, np.float32)
+        for b in basket.tolist():
+            scores += self.weights_[b]
+        return BasketScores(self.items_, scores)
 
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray

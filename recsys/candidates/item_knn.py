@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
-from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
+from recsys.candidates.pair_scores import BasketScores, basket_lists, linear_pair_scores
 from recsys.candidates.topk import check_k, empty_result, top_k_basket_sums
 
 Weighting = Literal["bm25", "tfidf", "cosine"]
@@ -86,6 +86,10 @@ class ItemKNNCandidates(CandidateGenerator):
         if not queries:
             return empty_result(0, k)
         return top_k_basket_sums(self.similarity_, queries, k)
+
+    def basket_scores(self, query: CandidateQuery) -> BasketScores:
+        """The basket's summed similarity to every item (``generate``'s scores for one basket)."""
+        return BasketScores.of_sparse(self.similarity_, query.rows)
 
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray

@@ -19,11 +19,12 @@ Everything is vectorised over the batch: the cost does not grow with Python work
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery
+from recsys.candidates.pair_scores import BasketScores
 from recsys.candidates.topk import excluded_rows, not_in
 
 SourceOutput = tuple[np.ndarray, np.ndarray]  # (n_queries, k) rows, (n_queries, k) scores
@@ -52,13 +53,16 @@ class MergedCandidates:
 @dataclass(frozen=True)
 class MergedBatch:
     """The candidates of a batch of queries, flat: query ``q`` owns positions
-    ``query_ptr[q]:query_ptr[q + 1]`` of ``rows`` (M,), ``scores`` and ``ranks`` (M, n_sources)."""
+    ``query_ptr[q]:query_ptr[q + 1]`` of ``rows`` (M,), ``scores`` and ``ranks`` (M, n_sources).
+    ``basket_scores`` keeps, per source that computed them, each query's whole score row
+    (``PairScorer`` sources on small batches), so its score of any candidate is a lookup."""
 
     query_ptr: np.ndarray
     rows: np.ndarray
     scores: np.ndarray
     ranks: np.ndarray
     sources: tuple[str, ...]
+    basket_scores: Mapping[str, Sequence[BasketScores]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.query_ptr.size - 1)

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.co_purchase import keep_top_per_row
-from recsys.candidates.pair_scores import basket_lists, linear_pair_scores
+from recsys.candidates.pair_scores import BasketScores, basket_lists, linear_pair_scores
 from recsys.candidates.topk import (
     check_k,
     empty_result,
@@ -102,6 +102,10 @@ class RP3betaCandidates(CandidateGenerator):
         if not queries:
             return empty_result(0, k)
         return top_k_basket_sums(self.weights_, queries, k)
+
+    def basket_scores(self, query: CandidateQuery) -> BasketScores:
+        """The basket's summed walk weight to every item (``generate``'s scores for one basket)."""
+        return BasketScores.of_sparse(self.weights_, query.rows)
 
     def score_pairs(
         self, queries: Sequence[CandidateQuery], query_of: np.ndarray, rows: np.ndarray

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from recsys.candidates.base import PAD_ROW, CandidateQuery, TrainingData
 from recsys.candidates.ease import EASECandidates
 from recsys.candidates.item_knn import ItemKNNCandidates
+from recsys.candidates.pair_scores import top_k_of
 from recsys.candidates.rp3beta import RP3betaCandidates
 from recsys.candidates.topk import top_k_dense
 
@@ -162,15 +163,28 @@ def test_top_k_dense_breaks_ties_by_the_smaller_column() -> None:
     ],
     ids=["ease_dense", "ease_local", "rp3beta", "item_knn"],
 )
-def test_pair_scores_equal_the_generated_scores(make) -> None:
+@pytest.mark.parametrize("n_queries", [12, 40], ids=["serving_batch", "training_batch"])
+def test_pair_scores_equal_the_generated_scores(make, n_queries: int) -> None:
     """What the ranker reads for a candidate EASE/RP3beta did not propose is the same x·W the
-    generator ranks by: scoring its own proposals gives back its own scores."""
+    generator ranks by: scoring its own proposals gives back its own scores, bit for bit, on
+    the few-basket path (serving) and the product path (training, batch scoring) alike."""
     world = make_world()
     gen = make().fit(world)
-    queries = sample_queries(world, n=12, seed=2)
+    queries = sample_queries(world, n=n_queries, seed=2)
     rows, scores = gen.generate(queries, 25)
     q_of, col = np.nonzero(rows != PAD_ROW)
     got = gen.score_pairs(queries, q_of, rows[q_of, col])
-    np.testing.assert_allclose(got, scores[q_of, col], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(got, scores[q_of, col])
+    # the serving path: each basket's whole score row, computed once, gives the same lists
+    # and the same score for every pair
+    kept = [gen.basket_scores(q) for q in queries]
+    np.testing.assert_array_equal(top_k_of(kept, queries, 25)[0], rows)
+    np.testing.assert_array_equal(top_k_of(kept, queries, 25)[1], scores)
+    others = np.random.default_rng(3).integers(0, world.orders.shape[1], (len(queries), 30))
+    q_all = np.repeat(np.arange(len(queries)), 30)
+    looked_up = np.concatenate([k.at(o) for k, o in zip(kept, others, strict=True)])
+    np.testing.assert_array_equal(looked_up, gen.score_pairs(queries, q_all, others.ravel()))
+    assert np.count_nonzero(looked_up) > 0  # the random rows do hit scored items
     # an item outside the catalogue, or never bought, scores 0 rather than failing
     assert gen.score_pairs(queries[:1], np.array([0]), np.array([10**6]))[0] == 0.0
+    assert kept[0].at(np.array([10**6]))[0] == 0.0

@@ -92,6 +92,7 @@ def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
         rec.recommend(r)
     cpu_ms = (time.process_time() - cpu0) / min(200, len(reqs)) * 1000
     return {
+        "generators_cpu_ms": _generator_costs(rec, reqs),
         "skus": n_skus,
         "orders": n_orders,
         "requests": len(reqs),
@@ -107,6 +108,26 @@ def latency(n_skus: int, n_orders: int, n_requests: int, seed: int = 7) -> dict:
         "batch_baskets_per_minute": n_batch / batch_s * 60,
         "wall_samples": wall,
     }
+
+
+def _generator_costs(rec, reqs: list) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Mean thread CPU ms per request of each generator as the pipeline calls it (its quota,
+    one basket), and of scoring the other sources' candidates for the ranker
+    (``candidate_batch``: EASE / RP3beta / item-kNN look their score of every candidate up in
+    the basket's score row they kept)."""
+    totals: dict[str, float] = {}
+    for r in reqs:
+        prepared = rec.prepare([r])
+        queries = [p.query() for p in prepared]
+        for g in rec.generators:
+            c0 = time.thread_time()
+            g.generate(queries, rec.merger.quotas.get(g.name, 50))
+            totals[g.name] = totals.get(g.name, 0.0) + time.thread_time() - c0
+        merged = rec.candidates(prepared)
+        c0 = time.thread_time()
+        rec.candidate_batch(prepared, merged)
+        totals["pair scores"] = totals.get("pair scores", 0.0) + time.thread_time() - c0
+    return {k: v * 1000 / max(len(reqs), 1) for k, v in totals.items()}
 
 
 def training_cost(n_orders: int, seed: int = 7) -> dict:
@@ -229,7 +250,7 @@ def _report(args: argparse.Namespace, lat: list[dict], train: list[dict]) -> str
         "stage times are wall clock). One thread for "
         "OpenMP/BLAS/faiss/LightGBM. Requests: held-out cart baskets (an order minus its last item) "
         "from the last 10% of the orders, answered one at a time after 20 warm-up requests; "
-        "default pipeline (5 generators, 200 candidates, 150-tree ranker with early stopping).",
+        "default pipeline (7 generators, 200 candidates, 150-tree ranker with early stopping).",
         "",
         "## Per-request latency (ms)",
         "",
@@ -243,6 +264,24 @@ def _report(args: argparse.Namespace, lat: list[dict], train: list[dict]) -> str
             f"{r['cpu_ms']['p50']:.2f} | {r['cpu_ms']['p99']:.2f} | {st['candidates']['p50']:.2f} / {st['candidates']['p99']:.2f} | "
             f"{st['features']['p50']:.2f} / {st['features']['p99']:.2f} | {st['ranker']['p50']:.2f} / {st['ranker']['p99']:.2f} | "
             f"{st['prepare_style']['p50']:.2f} | {r['batch_baskets_per_minute']:,.0f} |"
+        )
+    names = list(lat[0].get("generators_cpu_ms", {})) if lat else []
+    lines += [
+        "",
+        "### Per generator (mean thread CPU ms per request, one basket, the pipeline's quota)",
+        "",
+        "`pair scores`: the ranker's EASE / RP3beta / item-kNN score of the candidates other "
+        "sources proposed (a lookup in the score row each kept for the basket).",
+        "",
+        "| SKUs | " + " | ".join(names) + " |",
+        "| ---: | " + " | ".join("---:" for _ in names) + " |",
+    ]
+    for r in lat:
+        g = r.get("generators_cpu_ms", {})
+        lines.append(
+            f"| {r['skus']:,} | "
+            + " | ".join(f"{g.get(n, float('nan')):.3f}" for n in names)
+            + " |"
         )
     lines += [
         "",

@@ -67,35 +67,46 @@ class Impression:
     controls: tuple[str, ...] = ()  # every control that acted on the answer, sorted
 
     def sources(self) -> list[dict[str, object]]:
-        """The rows of ``<table>_sources`` for this answer (see the module doc)."""
+        """The rows of ``<table>_sources`` for this answer (see the module doc). Built on the
+        recorder's thread for every answer, so lines without rules or controls (most of
+        them) cost one check each."""
+        rid, ts = self.recommendation_id, self.ts
         rows: list[dict[str, object]] = []
+        on_lines: set[str] = set()
         for item in self.items:
             for kind, ids in ((RULE, item.rule_ids), (CONTROL, item.control_ids)):
+                if not ids:
+                    continue
                 for ordinal, source_id in enumerate(dict.fromkeys(ids)):
                     rows.append(
                         {
+                            "recommendation_id": rid,
                             "kind": kind,
                             "source_id": source_id,
                             "slot": item.slot,
                             "position": item.position,
                             "ordinal": ordinal,
                             "sku": item.sku,
+                            "ts": ts,
                         }
                     )
-        on_lines = {r["source_id"] for r in rows if r["kind"] == CONTROL}
+                    if kind == CONTROL:
+                        on_lines.add(source_id)
         for control_id in dict.fromkeys(self.controls):
             if control_id not in on_lines:
                 rows.append(
                     {
+                        "recommendation_id": rid,
                         "kind": CONTROL,
                         "source_id": control_id,
                         "slot": ANSWER_SLOT,
                         "position": 0,
                         "ordinal": 0,
                         "sku": None,
+                        "ts": ts,
                     }
                 )
-        return [r | {"recommendation_id": self.recommendation_id, "ts": self.ts} for r in rows]
+        return rows
 
 
 class ImpressionLog:

@@ -202,6 +202,26 @@ class AnnIndex:
             out_scores[i, :m] = scores[:m]
         return out_rows, out_scores
 
+    def search_group(
+        self, query: np.ndarray, k: int, exclude: np.ndarray, group: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``search`` for one (d,) float32 query inside one group, unpadded: the up to ``k``
+        best rows (int64) and scores, ``exclude`` removed. The style generator's per-category
+        call (several per request), without the batch bookkeeping of ``search``."""
+        index = self.group_index_.get(int(group))
+        if index is None or k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        fetch = min(index.ntotal, k + len(exclude))
+        scores, found = index.search(query.reshape(1, -1), fetch)
+        scores, found = scores[0], found[0]
+        valid = found >= 0
+        rows = self.group_rows_[int(group)][found[valid]]
+        scores = scores[valid]
+        if len(exclude):
+            keep = not_in(rows, exclude)
+            rows, scores = rows[keep], scores[keep]
+        return rows[:k], scores[:k]
+
     def _search_approximate(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         index: Any = self.index_  # HNSW / IVF parameters live on the concrete faiss class
         if self.kind_ == "hnsw":

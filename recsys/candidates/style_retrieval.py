@@ -165,12 +165,12 @@ class StyleCandidates(CandidateGenerator):
                 continue
             share = -(-k // len(cats))
             excl = excluded_rows(q)
+            query = np.ascontiguousarray(style, dtype=np.float32)
             rows, scores = [], []
             for c in cats:
-                r, s = self.index_.search(style[None, :], share, [excl], group=c)
-                valid = r[0] >= 0
-                rows.append(r[0][valid])
-                scores.append(weights[c] * s[0][valid])
+                r, s = self.index_.search_group(query, share, excl, c)
+                rows.append(r)
+                scores.append(weights[c] * s)
             out_rows[i], out_scores[i] = top_k(np.concatenate(rows), np.concatenate(scores), k)
         return out_rows, out_scores
 

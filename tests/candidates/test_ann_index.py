@@ -94,6 +94,13 @@ def test_group_search_stays_inside_the_group() -> None:
     np.testing.assert_array_equal(rows[0], best)
     missing, _ = idx.search(q, 5, group=99)
     assert (missing == -1).all()
+    # the one-query path the style generator takes gives the same rows and scores, unpadded
+    one_rows, one_scores = idx.search_group(q[0], 20, np.array([2, 6]), 2)
+    np.testing.assert_array_equal(one_rows, rows[0])
+    np.testing.assert_array_equal(one_scores, scores[0])
+    few_rows, _ = idx.search_group(q[0], 500, np.array([2, 6]), 2)  # more than the group holds
+    np.testing.assert_array_equal(np.sort(few_rows), np.sort(in_group))
+    assert idx.search_group(q[0], 5, np.empty(0, np.int64), 99)[0].size == 0
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])

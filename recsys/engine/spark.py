@@ -9,6 +9,7 @@ here only, inside functions, so the default (in-process) path never needs a JVM;
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -167,9 +168,12 @@ def check_events(frame: DataFrame, source: str) -> None:
         "ts": "not a timestamp: {value!r} (use ISO 8601)",
         "event": "unknown event {value!r}; use one of " + ", ".join(EVENT_TYPES),
     }
-    counts = frame.select(
-        *[F.sum(F.when(bad, 1).otherwise(0)).alias(col) for col, bad in checks.items()]
-    ).first()
+    try:  # the first pass over every file: a damaged one fails here, not at the footer read
+        counts = frame.select(
+            *[F.sum(F.when(bad, 1).otherwise(0)).alias(col) for col, bad in checks.items()]
+        ).first()
+    except Exception as exc:  # noqa: BLE001 - a task failing to read is the data's fault here
+        raise read_failure(exc, source) from exc
     for col, bad in checks.items():
         if counts is not None and counts[col]:
             example = (
@@ -184,6 +188,18 @@ def check_events(frame: DataFrame, source: str) -> None:
                 problems[col].format(value=value) + f" ({counts[col]:,} such rows in {source})",
                 column=col,
             )
+
+
+def read_failure(exc: Exception, source: str) -> DataContractError:
+    """A Spark job's failure to read the events as the contract's error, naming the damaged
+    file when Spark's message does (the JVM stack trace is left out)."""
+    text = str(exc)
+    damaged = re.search(r"(\S+\.parquet) is not a Parquet file", text)
+    if damaged:
+        return DataContractError(damaged.group(1), "cannot be read as Parquet: not a Parquet file")
+    cause = re.search(r"(?:Exception|Error): ([^\n]+)", text)
+    reason = cause.group(1) if cause else text.splitlines()[0] if text else type(exc).__name__
+    return DataContractError(source, f"cannot be read as Parquet: {reason[:300]}")
 
 
 class SparkEngine:

@@ -168,6 +168,26 @@ def test_contract_errors_hold_on_both_engines(
     assert local.value.column == remote.value.column == column
 
 
+def test_corrupt_parquet_is_a_contract_error_on_both_engines(
+    engine_world: dict[str, Path], spark: Any, tmp_path: Path
+) -> None:
+    catalog = load_catalog(engine_world["catalog"])
+    single = tmp_path / "events.parquet"
+    single.write_bytes(b"PAR1 this is not parquet")
+    folder = tmp_path / "events"
+    for day in ("2025-01-01", "2025-01-02"):
+        (folder / f"date={day}").mkdir(parents=True)
+        GOOD.to_parquet(folder / f"date={day}" / "part-0.parquet", index=False)
+    # a later day's file is damaged: the schema comes from the good one, the read fails later
+    (folder / "date=2025-01-02" / "part-0.parquet").write_bytes(b"PAR1 truncated")
+    for path in (single, folder):
+        with pytest.raises(DataContractError, match="cannot be read"):
+            load_interactions(path, catalog)
+        with pytest.raises(DataContractError, match="cannot be read") as remote:
+            SparkEngine(spark, path, catalog)
+        assert str(path) in str(remote.value)
+
+
 def test_good_events_pass_the_spark_checks(
     engine_world: dict[str, Path], spark: Any, tmp_path: Path
 ) -> None:

@@ -43,6 +43,14 @@ class OrderAggregates:
         """XᵀX as (n_items, n_items) float64 CSR (exact integer counts)."""
         return sp.csr_matrix(self.pairs, dtype=np.float64)
 
+    def pairs_among(self, items: np.ndarray) -> PairMatrix:
+        """The counts among ``items`` (rows, ascending) as float64, in the stored form: a
+        dense block is sliced without building an n x n sparse copy first (EASE's Gram)."""
+        if isinstance(self.pairs, np.ndarray):
+            block: np.ndarray = self.pairs[np.ix_(items, items)].astype(np.float64)
+            return block
+        return sp.csr_matrix(self.pairs[items][:, items], dtype=np.float64)
+
     @property
     def item_orders(self) -> np.ndarray:
         """(n_items,) int64: orders holding each item (the Gram matrix's diagonal)."""

@@ -53,6 +53,13 @@ def test_large_catalog_pairs_are_sparse_and_pruned_off_the_diagonal() -> None:
     np.testing.assert_array_equal(pruned.pairs.toarray(), expected)
     np.testing.assert_array_equal(pruned.item_orders, [2, 3, 1, 1])  # diagonal kept
     assert pruned.n_pairs == dense.n_pairs - 2
+    items = np.array([0, 1, 3])
+    for agg in (dense, exact):  # EASE's Gram block, from either form, is a copy
+        block = agg.pairs_among(items)
+        block = block if isinstance(block, np.ndarray) else block.toarray()
+        np.testing.assert_array_equal(block, dense.pairs[np.ix_(items, items)])
+        block[:] = -1
+        assert agg.pairs.min() >= 0
 
 
 def test_popularity_matches_hand_counts() -> None:

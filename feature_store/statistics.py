@@ -12,6 +12,9 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.engine.aggregates import OrderAggregates
+from recsys.engine.inprocess import aggregate_orders
+
 STATS_FILE = "feature_statistics.npz"
 META_FILE = "feature_statistics.json"
 TS_BITS = 34  # seconds since base_ts fit in 34 bits (~540 years); item rows use the rest
@@ -45,7 +48,7 @@ class FeatureStatistics:
         user_affinity: np.ndarray | None = None,
         reference_ts: int | None = None,
         user_purchases: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-        item_pairs: sp.spmatrix | None = None,
+        aggregates: OrderAggregates | None = None,
     ) -> Self:
         """``orders`` (n_orders, n_items) purchases of the statistics window; ``purchase_rows``
         / ``purchase_ts`` (e,) every purchase line (item row, epoch seconds) the popularity
@@ -54,20 +57,21 @@ class FeatureStatistics:
         users without styled purchases; ``reference_ts`` the model's "now" for online requests
         (default: last purchase); ``user_purchases`` (user rows, item rows, epoch seconds), one
         entry per (order, item) of known shoppers (user row >= 0), for the repeat-purchase
-        features (lookups only count orders strictly before a basket's time); ``item_pairs`` the
-        binary XᵀX of ``orders`` when an aggregation engine already computed it
-        (``recsys.engine``)."""
+        features (lookups only count orders strictly before a basket's time); ``aggregates`` the
+        co-occurrence counts of ``orders`` when an aggregation engine already computed them
+        (``recsys.engine``): the pair, item and category statistics are then read from them,
+        not recomputed from ``orders``."""
         n_items = orders.shape[1]
         self.n_items_ = int(n_items)
-        x = orders.copy().tocsr()
-        x.data = np.ones_like(x.data, dtype=np.float32)
-        x.sum_duplicates()
-        x.data[:] = 1.0
-        item_counts = np.asarray(x.sum(axis=0)).ravel()
-        n_orders = max(x.shape[0], 1)
-        co = (
-            (x.T @ x).tocsr() if item_pairs is None else sp.csr_matrix(item_pairs, dtype=np.float32)
-        )
+        if aggregates is None:
+            aggregates = aggregate_orders(orders, item_category)
+        if aggregates.n_items != n_items:
+            raise ValueError(
+                f"FeatureStatistics: aggregates cover {aggregates.n_items} items, orders {n_items}"
+            )
+        item_counts = aggregates.item_orders.astype(np.float32)
+        n_orders = max(aggregates.n_orders, 1)
+        co = sp.csr_matrix(aggregates.pairs, dtype=np.float32)
         co.setdiag(0)
         co.eliminate_zeros()
         co.data[co.data < self.min_support] = 0
@@ -89,16 +93,7 @@ class FeatureStatistics:
         )
         self.n_categories_ = n_cat
         if n_cat:
-            has = item_category[x.indices] >= 0
-            rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[has]
-            xc = sp.csr_matrix(
-                (np.ones(int(has.sum()), np.float32), (rows, item_category[x.indices][has])),
-                shape=(x.shape[0], n_cat),
-            )
-            xc.data[:] = 1.0
-            xc.sum_duplicates()
-            xc.data[:] = 1.0
-            cc = np.asarray((xc.T @ xc).todense(), dtype=np.float64)
+            cc = aggregates.category_pairs.astype(np.float64)
             diag = np.maximum(np.diag(cc), 1.0)
             comp = cc / diag[:, None]
             np.fill_diagonal(comp, 0.0)

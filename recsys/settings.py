@@ -116,6 +116,20 @@ class Settings(BaseSettings):
     spark_driver_memory: str | None = Field(
         None, description="spark.driver.memory (e.g. 4g); unset = Spark's default (1g)."
     )
+    aggregate_dense_max_items: int = Field(
+        10_000,
+        ge=0,
+        description="Catalogs up to this many items get their item pair counts as one dense "
+        "n x n int32 matrix (4 n^2 bytes, fixed whatever the event count); larger ones as "
+        "sparse rows (`--engine spark`).",
+    )
+    aggregate_min_pair_count: int = Field(
+        1,
+        ge=1,
+        description="Above aggregate_dense_max_items: item pairs bought together in fewer "
+        "orders are dropped on the cluster before they reach the driver (1 = exact; "
+        "co-purchase ignores pairs below its min_support anyway).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

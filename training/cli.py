@@ -212,7 +212,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             # rows were validated above (load_inputs); the engine reads the same file and
             # checks its columns; unknown SKUs were refused or dropped there, so drop here
             engine = SparkEngine(
-                spark, args.interactions, inputs.catalog, unknown_skus="drop", check=False
+                spark,
+                args.interactions,
+                inputs.catalog,
+                unknown_skus="drop",
+                check=False,
+                dense_max_items=settings.aggregate_dense_max_items,
+                min_pair_count=settings.aggregate_min_pair_count,
             )
         progress = StageProgress(enabled=not args.no_progress)
         outcome = train_and_register(

@@ -29,7 +29,7 @@ from recsys.config import CF_KINDS, KNOWN_GENERATORS, GeneratorSpec, PipelineCon
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
 from recsys.data.orders import OrderTable, build_orders
-from recsys.engine.aggregates import AggregationEngine, OrderAggregates
+from recsys.engine.aggregates import AggregationEngine, EngineWindow
 from recsys.ids import IdIndex
 from recsys.recommendation import AccessoryRules
 from recsys.recommender import Recommender
@@ -126,13 +126,14 @@ def _fit_components(
     item_styles: np.ndarray | None,
     informativeness: np.ndarray | None,
     seed: int,
-    aggregates: OrderAggregates | None = None,
+    engine_window: EngineWindow | None = None,
 ) -> tuple[Recommender, TrainingData]:
     """Generators, feature statistics and user affinity learned from ``win``; the popularity
     timeline holds every purchase line (lookups only count lines before a basket's time).
-    ``aggregates``: ``win``'s co-occurrence counts from an engine (None: computed here)."""
+    ``engine_window``: the engine and window of ``win`` that computes its aggregates (None:
+    computed here)."""
     users = IdIndex(sorted({u for u in win.user_ids if u is not None}))
-    data = training_data_from_orders(catalog, win, users, item_styles, aggregates)
+    data = training_data_from_orders(catalog, win, users, item_styles, engine_window)
     generators = _fit_generators(config, data, seed)
     affinity = _user_affinity(win, users, item_styles, len(catalog.taxonomy))
     # every order of a shopper known to this model (all windows; lookups are point-in-time)
@@ -154,7 +155,7 @@ def _fit_components(
             all_orders.matrix.indices,
             np.repeat(all_orders.ts, per_order),
         ),
-        item_pairs=data.order_aggregates().item_pairs(),
+        aggregates=data.order_aggregates(),
     )
     cf_sources = frozenset(s.name for s in config.generators if s.kind in CF_KINDS)
     features = StoreFeatureAssembler(
@@ -231,7 +232,7 @@ def fit_recommender(
     ``user``) for the report; ``references`` names generator kinds fitted as stand-alone
     baselines when the pipeline lacks them; ``refit`` overrides the config's
     ``refit_generators`` (evaluation-only runs skip it); ``engine`` computes the co-occurrence
-    aggregates (default: in process, from the orders)."""
+    aggregates and item popularity (default: in process, from the orders)."""
     validate_config_features(config)
     # independent streams: the evaluation baskets do not depend on how training was sampled
     rng_train, rng_val, rng_neg, rng_eval = (np.random.default_rng([seed, i]) for i in range(4))
@@ -265,9 +266,9 @@ def fit_recommender(
     # and shopper-history timelines stop there, as a bundle trained at that moment would
     # (the refit below, which is served, knows every order)
     known = orders.before(cuts[-1])
-    agg_a = engine.order_aggregates(None, cuts[0]) if engine is not None else None
+    window_a = EngineWindow(engine, None, cuts[0]) if engine is not None else None
     rec, rec_data = _fit_components(
-        catalog, config, win_a, known, style_model, item_styles, informativeness, seed, agg_a
+        catalog, config, win_a, known, style_model, item_styles, informativeness, seed, window_a
     )
     features = rec.features
     assert isinstance(features, StoreFeatureAssembler)
@@ -337,7 +338,7 @@ def fit_recommender(
         # pipeline fitted before the evaluation window (the only honest way to measure it)
         st.start("refit", 0.95)
         style_model, item_styles, informativeness = _fit_style(catalog, config, orders, seed)
-        agg_all = engine.order_aggregates() if engine is not None else None
+        window_all = EngineWindow(engine) if engine is not None else None
         rec, _ = _fit_components(
             catalog,
             config,
@@ -347,7 +348,7 @@ def fit_recommender(
             item_styles,
             informativeness,
             seed,
-            agg_all,
+            window_all,
         )
         rec = rec.replace(ranker=ranker)
     suggestions = None

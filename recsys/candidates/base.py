@@ -16,8 +16,8 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.engine.aggregates import OrderAggregates
-from recsys.engine.inprocess import aggregate_orders
+from recsys.engine.aggregates import EngineWindow, ItemPopularity, OrderAggregates
+from recsys.engine.inprocess import aggregate_orders, popularity_of_orders
 
 PAD_ROW = -1
 
@@ -44,7 +44,9 @@ class TrainingData:
     ``item_category`` is the catalog's category code per item (-1 none); ``item_styles`` the
     (n_items, n_styles) style matrix from the style model, None when no style model exists.
     ``aggregates`` are the co-occurrence counts of ``orders`` when an ``AggregationEngine``
-    computed them elsewhere (Spark); None = computed in process on first use.
+    computed them elsewhere (Spark); ``engine_window`` the engine and window of ``orders``,
+    asked for the aggregates (and popularity) the generators need; with neither, they are
+    computed in process on first use.
     """
 
     orders: sp.csr_matrix
@@ -56,6 +58,7 @@ class TrainingData:
     item_styles: np.ndarray | None = None
     category_tag_share: np.ndarray | None = None  # (n_cat,) from Catalog.category_tag_share
     aggregates: OrderAggregates | None = None
+    engine_window: EngineWindow | None = None
 
     @property
     def n_items(self) -> int:
@@ -66,9 +69,12 @@ class TrainingData:
         (every generator that needs them shares one computation)."""
         if self.aggregates is None:
             # memoised on the frozen record: the value is a pure function of its fields
-            object.__setattr__(
-                self, "aggregates", aggregate_orders(self.orders, np.asarray(self.item_category))
+            computed = (
+                self.engine_window.order_aggregates()
+                if self.engine_window is not None
+                else aggregate_orders(self.orders, np.asarray(self.item_category))
             )
+            object.__setattr__(self, "aggregates", computed)
         agg = self.aggregates
         assert agg is not None
         if agg.n_items != self.n_items:
@@ -77,6 +83,19 @@ class TrainingData:
                 "compute them with the same catalog"
             )
         return agg
+
+    def item_popularity(self, windows: Sequence[int], half_life_days: float) -> ItemPopularity:
+        """Per-item popularity of the orders: the engine's when given, else in process."""
+        if self.engine_window is not None:
+            pop = self.engine_window.item_popularity(windows, half_life_days)
+        else:
+            pop = popularity_of_orders(self.orders, self.order_ts, windows, half_life_days)
+        if pop.counts.shape[1] != self.n_items:
+            raise ValueError(
+                f"TrainingData: popularity covers {pop.counts.shape[1]} items, orders "
+                f"{self.n_items}; compute it with the same catalog"
+            )
+        return pop
 
 
 class CandidateGenerator(ABC):

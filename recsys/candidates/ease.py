@@ -213,13 +213,14 @@ class EASECandidates(CandidateGenerator):
         agg = data.order_aggregates()  # binary XᵀX, in process or from a Spark engine
         self.n_items_ = agg.n_items
         self.items_ = np.flatnonzero(agg.item_orders > 0).astype(np.int64)
-        gram = agg.item_pairs()[self.items_][:, self.items_].tocsr()
+        gram = agg.pairs_among(self.items_)
         if self.items_.size <= self.max_dense_items:
             self.variant_ = "dense"
-            self.weights_: np.ndarray | sp.csr_matrix = ease_dense(gram.toarray(), float(self.l2))
+            dense = gram if isinstance(gram, np.ndarray) else gram.toarray()
+            self.weights_: np.ndarray | sp.csr_matrix = ease_dense(dense, float(self.l2))
         else:
             self.variant_ = "local"
-            self.weights_ = ease_local(gram, float(self.l2), int(self.neighbours))
+            self.weights_ = ease_local(sp.csr_matrix(gram), float(self.l2), int(self.neighbours))
         self._index()
         return self
 

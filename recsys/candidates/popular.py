@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.candidates.base import CandidateGenerator, CandidateQuery, TrainingData
 from recsys.candidates.topk import check_k, empty_result, excluded_rows, not_in, top_k
-
-DAY = 86_400
 
 
 class PopularCandidates(CandidateGenerator):
@@ -33,32 +30,14 @@ class PopularCandidates(CandidateGenerator):
         self.half_life_days = half_life_days
 
     def fit(self, data: TrainingData) -> Self:
-        windows = tuple(int(w) for w in self.window_days)
-        if not windows or min(windows) <= 0:
-            raise ValueError(
-                f"PopularCandidates: window_days must be positive, got {self.window_days!r}"
-            )
-        if self.half_life_days <= 0:
-            raise ValueError(
-                f"PopularCandidates: half_life_days must be > 0, got {self.half_life_days}"
-            )
-        x = sp.csr_matrix(data.orders, dtype=np.float32)
-        x.data[:] = 1.0
-        x.eliminate_zeros()
-        ts = np.asarray(data.order_ts, dtype=np.int64)
-        if ts.shape != (x.shape[0],):
-            raise ValueError(
-                f"PopularCandidates: order_ts must have shape ({x.shape[0]},), got {ts.shape}"
-            )
-        self.t_end_ = int(ts.max()) if ts.size else 0
-        age_days = (self.t_end_ - ts) / DAY
-        counts = np.zeros((len(windows), x.shape[1]), np.float32)
-        for w, days in enumerate(windows):
-            counts[w] = np.asarray(x[age_days < days].sum(axis=0)).ravel()
-        weights = np.power(0.5, age_days / self.half_life_days)
-        self.windows_ = windows
-        self.counts_ = counts  # (n_windows, n_items)
-        self.decayed_ = np.asarray(x.T @ weights, dtype=np.float32).ravel()  # (n_items,)
+        try:
+            pop = data.item_popularity(self.window_days, self.half_life_days)
+        except ValueError as exc:
+            raise ValueError(f"PopularCandidates: {exc}") from exc
+        self.t_end_ = pop.t_end
+        self.windows_ = pop.windows
+        self.counts_ = pop.counts  # (n_windows, n_items)
+        self.decayed_ = pop.decayed  # (n_items,)
         self.item_category_ = np.asarray(data.item_category, dtype=np.int64)
         self.in_stock_ = np.asarray(data.in_stock, dtype=bool)
         self._rank()

@@ -8,7 +8,7 @@ from recsys.candidates.base import TrainingData
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import Interactions
 from recsys.data.orders import OrderTable, build_orders
-from recsys.engine.aggregates import OrderAggregates
+from recsys.engine.aggregates import EngineWindow
 from recsys.ids import IdIndex
 
 
@@ -17,12 +17,13 @@ def training_data_from_orders(
     orders: OrderTable,
     users: IdIndex,
     item_styles: np.ndarray | None = None,
-    aggregates: OrderAggregates | None = None,
+    engine_window: EngineWindow | None = None,
 ) -> TrainingData:
     """What the generators learn from ``orders``: each order's user row (-1 guest or user
     outside ``users``), its first timestamp, and the catalog's categories and stock.
-    ``item_styles`` (n_items, n_styles) or None; ``aggregates`` the orders' co-occurrence
-    counts from an aggregation engine (None: computed in process when first needed)."""
+    ``item_styles`` (n_items, n_styles) or None; ``engine_window`` the aggregation
+    engine and the window of ``orders`` it computes the aggregates and popularity of (None:
+    computed in process when first needed)."""
     order_users = np.fromiter(
         (users.get(u) if u is not None else -1 for u in orders.user_ids), np.int64, len(orders)
     )
@@ -35,7 +36,7 @@ def training_data_from_orders(
         in_stock=catalog.in_stock,
         item_styles=item_styles,
         category_tag_share=catalog.category_tag_share(),
-        aggregates=aggregates,
+        engine_window=engine_window,
     )
 
 

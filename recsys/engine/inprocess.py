@@ -7,11 +7,21 @@ engine avoids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.orders import OrderTable
-from recsys.engine.aggregates import OrderAggregates, n_categories, sorted_coo
+from recsys.engine.aggregates import (
+    DAY,
+    DENSE_MAX_ITEMS,
+    ItemPopularity,
+    OrderAggregates,
+    check_popularity_params,
+    n_categories,
+    pair_matrix,
+)
 
 
 def binary_orders(orders: sp.spmatrix) -> sp.csr_matrix:
@@ -23,12 +33,17 @@ def binary_orders(orders: sp.spmatrix) -> sp.csr_matrix:
     return x
 
 
-def aggregate_orders(orders: sp.spmatrix, item_category: np.ndarray) -> OrderAggregates:
+def aggregate_orders(
+    orders: sp.spmatrix,
+    item_category: np.ndarray,
+    dense_max_items: int = DENSE_MAX_ITEMS,
+    min_pair_count: int = 1,
+) -> OrderAggregates:
     """``OrderAggregates`` of ``orders`` (n_orders, n_items) quantities; ``item_category``
     (n_items,) category code per item (-1 none)."""
     x = binary_orders(orders)
-    gram = (x.T @ x).tocoo()
-    rows, cols, counts = sorted_coo(gram.row, gram.col, np.rint(gram.data))
+    gram = (x.T @ x).tocsr()
+    gram.data = np.rint(gram.data)
     cats = np.asarray(item_category, dtype=np.int64)
     n_cat = n_categories(cats)
     together = np.zeros((n_cat, n_cat), np.int64)
@@ -44,11 +59,29 @@ def aggregate_orders(orders: sp.spmatrix, item_category: np.ndarray) -> OrderAgg
     return OrderAggregates(
         n_orders=int(x.shape[0]),
         n_items=int(x.shape[1]),
-        pair_rows=rows,
-        pair_cols=cols,
-        pair_counts=counts,
+        pairs=pair_matrix(gram, dense_max_items, min_pair_count),
         category_pairs=together,
     )
+
+
+def popularity_of_orders(
+    orders: sp.spmatrix, order_ts: np.ndarray, windows: Sequence[int], half_life_days: float
+) -> ItemPopularity:
+    """``ItemPopularity`` of ``orders`` (n_orders, n_items) whose first purchases are at
+    ``order_ts`` (n_orders,) epoch seconds."""
+    days = check_popularity_params(windows, half_life_days)
+    x = binary_orders(orders)
+    ts = np.asarray(order_ts, dtype=np.int64)
+    if ts.shape != (x.shape[0],):
+        raise ValueError(f"popularity: order_ts must have shape ({x.shape[0]},), got {ts.shape}")
+    t_end = int(ts.max()) if ts.size else 0
+    age_days = (t_end - ts) / DAY
+    counts = np.zeros((len(days), x.shape[1]), np.float32)
+    for w, window in enumerate(days):
+        counts[w] = np.asarray(x[age_days < window].sum(axis=0)).ravel()
+    weights = np.power(0.5, age_days / half_life_days)
+    decayed = np.asarray(x.T @ weights, dtype=np.float32).ravel()
+    return ItemPopularity(t_end, days, float(half_life_days), counts, decayed)
 
 
 class InProcessEngine:
@@ -56,18 +89,45 @@ class InProcessEngine:
 
     name = "inprocess"
 
-    def __init__(self, orders: OrderTable, item_category: np.ndarray) -> None:
+    def __init__(
+        self,
+        orders: OrderTable,
+        item_category: np.ndarray,
+        dense_max_items: int = DENSE_MAX_ITEMS,
+        min_pair_count: int = 1,
+    ) -> None:
         self.orders = orders
         self.item_category = np.asarray(item_category, dtype=np.int64)
+        self.dense_max_items = dense_max_items
+        self.min_pair_count = min_pair_count
 
-    def order_aggregates(
-        self, start_ts: int | None = None, end_ts: int | None = None
-    ) -> OrderAggregates:
-        """See ``AggregationEngine.order_aggregates``."""
+    def _window(self, start_ts: int | None, end_ts: int | None) -> np.ndarray:
         ts = self.orders.ts
         keep = np.ones(ts.shape, dtype=bool)
         if start_ts is not None:
             keep &= ts >= start_ts
         if end_ts is not None:
             keep &= ts < end_ts
-        return aggregate_orders(self.orders.matrix[np.flatnonzero(keep)], self.item_category)
+        return np.flatnonzero(keep)
+
+    def order_aggregates(
+        self, start_ts: int | None = None, end_ts: int | None = None
+    ) -> OrderAggregates:
+        """See ``AggregationEngine.order_aggregates``."""
+        rows = self._window(start_ts, end_ts)
+        return aggregate_orders(
+            self.orders.matrix[rows], self.item_category, self.dense_max_items, self.min_pair_count
+        )
+
+    def item_popularity(
+        self,
+        windows: Sequence[int],
+        half_life_days: float,
+        start_ts: int | None = None,
+        end_ts: int | None = None,
+    ) -> ItemPopularity:
+        """See ``AggregationEngine.item_popularity``."""
+        rows = self._window(start_ts, end_ts)
+        return popularity_of_orders(
+            self.orders.matrix[rows], self.orders.ts[rows], windows, half_life_days
+        )

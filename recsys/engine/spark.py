@@ -9,19 +9,29 @@ here only, inside functions, so the default (in-process) path never needs a JVM;
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.data.catalog import Catalog
 from recsys.data.errors import DataContractError
 from recsys.data.interactions import EVENT_TYPES, REQUIRED_COLUMNS
-from recsys.engine.aggregates import OrderAggregates, n_categories, sorted_coo
+from recsys.engine.aggregates import (
+    DAY,
+    DENSE_MAX_ITEMS,
+    ItemPopularity,
+    OrderAggregates,
+    PairMatrix,
+    check_popularity_params,
+    n_categories,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -158,9 +168,12 @@ def check_events(frame: DataFrame, source: str) -> None:
         "ts": "not a timestamp: {value!r} (use ISO 8601)",
         "event": "unknown event {value!r}; use one of " + ", ".join(EVENT_TYPES),
     }
-    counts = frame.select(
-        *[F.sum(F.when(bad, 1).otherwise(0)).alias(col) for col, bad in checks.items()]
-    ).first()
+    try:  # the first pass over every file: a damaged one fails here, not at the footer read
+        counts = frame.select(
+            *[F.sum(F.when(bad, 1).otherwise(0)).alias(col) for col, bad in checks.items()]
+        ).first()
+    except Exception as exc:  # noqa: BLE001 - a task failing to read is the data's fault here
+        raise read_failure(exc, source) from exc
     for col, bad in checks.items():
         if counts is not None and counts[col]:
             example = (
@@ -177,11 +190,24 @@ def check_events(frame: DataFrame, source: str) -> None:
             )
 
 
+def read_failure(exc: Exception, source: str) -> DataContractError:
+    """A Spark job's failure to read the events as the contract's error, naming the damaged
+    file when Spark's message does (the JVM stack trace is left out)."""
+    text = str(exc)
+    damaged = re.search(r"(\S+\.parquet) is not a Parquet file", text)
+    if damaged:
+        return DataContractError(damaged.group(1), "cannot be read as Parquet: not a Parquet file")
+    cause = re.search(r"(?:Exception|Error): ([^\n]+)", text)
+    reason = cause.group(1) if cause else text.splitlines()[0] if text else type(exc).__name__
+    return DataContractError(source, f"cannot be read as Parquet: {reason[:300]}")
+
+
 class SparkEngine:
     """Aggregates the purchase events at ``path`` on a Spark cluster (or ``local[*]``).
 
     The catalog (SKU -> row, category) is broadcast; unknown SKUs fail (``error``, as the
-    data contract does) or are dropped (``drop``)."""
+    data contract does) or are dropped (``drop``). ``dense_max_items`` / ``min_pair_count``
+    choose the form of the pair counts (``OrderAggregates.pairs``)."""
 
     name = "spark"
 
@@ -192,8 +218,12 @@ class SparkEngine:
         catalog: Catalog,
         unknown_skus: Literal["error", "drop"] = "error",
         check: bool = True,
+        dense_max_items: int = DENSE_MAX_ITEMS,
+        min_pair_count: int = 1,
     ) -> None:
         self.spark = spark
+        self.dense_max_items = dense_max_items
+        self.min_pair_count = min_pair_count
         self.source = str(path)
         self.catalog = catalog
         self.unknown_skus = unknown_skus
@@ -244,11 +274,8 @@ class SparkEngine:
         """Free the cached purchase lines (the session stays open)."""
         self._lines.unpersist()
 
-    def order_aggregates(
-        self, start_ts: int | None = None, end_ts: int | None = None
-    ) -> OrderAggregates:
-        """See ``AggregationEngine.order_aggregates``: self-joins on order id on the cluster,
-        one row per item pair (and category pair) collected."""
+    def _orders_in(self, start_ts: int | None, end_ts: int | None) -> DataFrame:
+        """(order_id, first_ts) of the orders whose first purchase is in [start_ts, end_ts)."""
         from pyspark.sql import functions as F
 
         first = self._lines.groupBy("order_id").agg(F.min("ts").alias("first_ts"))
@@ -256,35 +283,119 @@ class SparkEngine:
             first = first.filter(F.col("first_ts") >= F.lit(int(start_ts)))
         if end_ts is not None:
             first = first.filter(F.col("first_ts") < F.lit(int(end_ts)))
-        orders = first.select("order_id")
+        return first
+
+    def order_aggregates(
+        self, start_ts: int | None = None, end_ts: int | None = None
+    ) -> OrderAggregates:
+        """See ``AggregationEngine.order_aggregates``: self-joins on order id on the cluster;
+        the item pair counts are streamed to the driver one item's row at a time into the
+        catalog-sized matrix (``collect_pairs``), the category pairs collected."""
+        from pyspark.sql import functions as F
+
+        orders = self._orders_in(start_ts, end_ts).select("order_id")
         lines = self._lines.join(orders, "order_id", "left_semi")
         n_orders = orders.count()
-        pairs = _pair_counts(lines.select("order_id", F.col("item").alias("key")).distinct())
-        cats_in = lines.filter(F.col("category") >= 0)
-        cat_pairs = _pair_counts(
-            cats_in.select("order_id", F.col("category").alias("key")).distinct()
+        item_keys = lines.select("order_id", F.col("item").alias("key")).distinct()
+        pairs = collect_pairs(
+            pair_counts(item_keys), len(self.catalog), self.dense_max_items, self.min_pair_count
         )
-        rows, cols, counts = sorted_coo(pairs["a"], pairs["b"], pairs["n"])
+        cats_in = lines.filter(F.col("category") >= 0)
+        cat_keys = cats_in.select("order_id", F.col("category").alias("key")).distinct()
+        cat_pairs = cast(pd.DataFrame, pair_counts(cat_keys).toPandas())
         n_cat = n_categories(np.asarray(self.catalog.category_codes, dtype=np.int64))
         together = np.zeros((n_cat, n_cat), np.int64)
-        together[cat_pairs["a"].to_numpy(), cat_pairs["b"].to_numpy()] = cat_pairs["n"].to_numpy()
+        together[cat_pairs["a"].to_numpy(np.int64), cat_pairs["b"].to_numpy(np.int64)] = cat_pairs[
+            "n"
+        ].to_numpy(np.int64)
         return OrderAggregates(
             n_orders=int(n_orders),
             n_items=len(self.catalog),
-            pair_rows=rows,
-            pair_cols=cols,
-            pair_counts=counts,
+            pairs=pairs,
             category_pairs=together,
         )
 
+    def item_popularity(
+        self,
+        windows: Sequence[int],
+        half_life_days: float,
+        start_ts: int | None = None,
+        end_ts: int | None = None,
+    ) -> ItemPopularity:
+        """See ``AggregationEngine.item_popularity``: one group-by per item on the cluster,
+        one row per bought item collected."""
+        from pyspark.sql import functions as F
 
-def _pair_counts(keys: DataFrame) -> pd.DataFrame:
+        days = check_popularity_params(windows, half_life_days)
+        orders = self._orders_in(start_ts, end_ts)
+        last = orders.agg(F.max("first_ts").alias("t")).first()
+        t_end = int(last["t"]) if last is not None and last["t"] is not None else 0
+        held = self._lines.join(orders, "order_id").select("order_id", "item", "first_ts")
+        age = (F.lit(t_end) - F.col("first_ts")).cast("double") / F.lit(float(DAY))
+        per_item = (
+            held.distinct()
+            .groupBy("item")
+            .agg(
+                *[
+                    F.sum(F.when(age < F.lit(w), 1).otherwise(0)).alias(f"w{i}")
+                    for i, w in enumerate(days)
+                ],
+                F.sum(F.pow(F.lit(0.5), age / F.lit(float(half_life_days)))).alias("decayed"),
+            )
+        )
+        got = cast(pd.DataFrame, per_item.toPandas())
+        n_items = len(self.catalog)
+        items = got["item"].to_numpy(np.int64)
+        counts = np.zeros((len(days), n_items), np.float32)
+        for i in range(len(days)):
+            counts[i, items] = got[f"w{i}"].to_numpy(np.float64)
+        decayed = np.zeros(n_items, np.float32)
+        decayed[items] = got["decayed"].to_numpy(np.float64)
+        return ItemPopularity(t_end, days, float(half_life_days), counts, decayed)
+
+
+def pair_counts(keys: DataFrame) -> DataFrame:
     """(a, b, n): orders holding both keys, for every pair (a = b included) of distinct
-    (order_id, key) rows; the result is collected (it is catalog-sized)."""
+    (order_id, key) rows, computed on the cluster (not collected)."""
     from pyspark.sql import functions as F
 
     left = keys.select("order_id", F.col("key").alias("a"))
     right = keys.select("order_id", F.col("key").alias("b"))
-    counted = left.join(right, "order_id").groupBy("a", "b").agg(F.count("*").alias("n"))
-    out = cast(pd.DataFrame, counted.toPandas())
-    return out.astype({"a": np.int64, "b": np.int64, "n": np.int64})
+    return left.join(right, "order_id").groupBy("a", "b").agg(F.count("*").alias("n"))
+
+
+def collect_pairs(
+    counted: DataFrame, n_items: int, dense_max_items: int, min_pair_count: int
+) -> PairMatrix:
+    """The (a, b, n) counts as ``OrderAggregates.pairs``, without ever holding them as rows.
+
+    The cluster groups them into one row per item (its partners and counts, sorted), and the
+    driver pulls those rows one partition at a time (``toLocalIterator``) straight into the
+    result: a fixed n x n int32 array when the catalog allows, else CSR rows, pruned of
+    off-diagonal counts below ``min_pair_count`` on the cluster before they travel. Driver
+    memory is the result plus one partition's rows, whatever the number of events."""
+    from pyspark.sql import functions as F
+
+    dense = n_items <= dense_max_items
+    if not dense and min_pair_count > 1:
+        counted = counted.filter((F.col("n") >= min_pair_count) | (F.col("a") == F.col("b")))
+    rows = (
+        counted.groupBy("a")
+        .agg(F.sort_array(F.collect_list(F.struct("b", "n"))).alias("p"))
+        .select("a", F.col("p.b").alias("b"), F.col("p.n").alias("n"))
+    )
+    if dense:
+        out = np.zeros((n_items, n_items), np.int32)
+        for row in rows.toLocalIterator():
+            out[int(row["a"]), np.asarray(row["b"], np.int64)] = row["n"]
+        return out
+    cols: list[np.ndarray] = [np.empty(0, np.int32)] * n_items
+    vals: list[np.ndarray] = [np.empty(0, np.int32)] * n_items
+    for row in rows.toLocalIterator():
+        cols[int(row["a"])] = np.asarray(row["b"], np.int32)
+        vals[int(row["a"])] = np.asarray(row["n"], np.int32)
+    indptr = np.zeros(n_items + 1, np.int64)
+    np.cumsum([c.size for c in cols], out=indptr[1:])
+    return sp.csr_matrix(
+        (np.concatenate(vals), np.concatenate(cols), indptr), shape=(n_items, n_items)
+    )

@@ -386,7 +386,8 @@ class Recommender:
         self, prepared: PreparedBasket, rules: AccessoryRules | None
     ) -> tuple[AccessorySlot, ...]:
         """Step 5: one section of forgotten-accessory slots (cart and checkout pages) for the
-        fired rules: one per suggested category, at most ``request.accessory_slots``. Chosen
+        fired rules: one per suggested category, then second choices of the categories shown in
+        lines left free, at most ``request.accessory_slots``. Chosen
         before the items so that the items can leave them their SKUs and categories."""
         if (
             rules is None

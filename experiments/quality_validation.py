@@ -79,7 +79,7 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     config = load_pipeline_config(config_path)
     key = f"{data}-{config.hash}-fs{FEATURE_SETS[config.feature_set]}-seed{seed}"
     path = cache / f"{key}.npz"
-    catalog, interactions, *_ = _load(data, 50_000, 7, ONLINE_RETAIL)
+    catalog, interactions, gt, item_truth, rules_parts = _load(data, 50_000, 7, ONLINE_RETAIL)
     vd = validation_data(catalog, interactions, config)
     orders = build_orders(vd.interactions, catalog)
     tc = config.training
@@ -102,6 +102,8 @@ def build(data: str, seed: int, config_path: Path | None, cache: Path) -> dict[s
     out["rng_neg"] = rng_neg
     out["before_val"] = known
     out["catalog"] = catalog
+    out["truth"] = (gt, item_truth, rules_parts)
+    out["validation_start"] = int(cuts[-1])
     out["windows"] = {n: len(w) for n, w in zip("abcd", (win_a, win_b, win_c, win_d), strict=True)}
     if path.is_file():
         z = np.load(path, allow_pickle=False)
@@ -289,6 +291,37 @@ def check_served(built: dict[str, Any], seed: int) -> dict[str, float]:
     return list_scores(rec.top_rows(reqs), built["val"])
 
 
+def served_scores(
+    built: dict[str, Any], variant: str, knobs: Any = None
+) -> dict[str, dict[str, float]]:
+    """The served list of the trained ``variant`` ranker on the validation baskets through
+    ``training.evaluation.evaluate`` (``Recommender.recommend_batch``: category cap, complete
+    the look slots, accessory section), with the beyond-accuracy figures the offline report
+    gives on the sample world: style coherence, accessory recall at checkout (default rules).
+    ``knobs``: a ``PipelineKnobs`` for the served list (e.g. another ``style_slots``)."""
+    from experiments.offline_eval import _LazyRules
+    from training.evaluation import evaluate
+
+    gt, item_truth, rules_parts = built["truth"]
+    rec = built["rec"].replace(ranker=built["rankers"][variant])
+    if knobs is not None:
+        rec = rec.replace(knobs=knobs)
+    rules = None
+    if rules_parts is not None:
+        engine_cls, default_rules = rules_parts
+        rules = _LazyRules(engine_cls, default_rules(), built["catalog"])
+    res = evaluate(
+        rec,
+        built["orders"][2],
+        built["completions"][2],
+        built["validation_start"],
+        ground_truth=gt,
+        rules=rules,
+        item_truth=item_truth,
+    )
+    return res.baselines
+
+
 def refit_scores(built: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     """What the served bundle does (``refit_generators``): generators and statistics refitted
     on every order before the validation window, the rankers trained as above; next to each
@@ -329,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check-served", action="store_true")
     ap.add_argument("--refit", action="store_true", help="also score with refitted generators")
     ap.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    ap.add_argument(
+        "--served",
+        action="store_true",
+        help="each variant's served list (recommend_batch) with style coherence and accessory "
+        "recall (sample world), next to the stand-alone baselines",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for seed in args.seeds:
@@ -346,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
                 emit({"seed": seed, "variant": n, **m})
         for name in args.variants:
             emit({"seed": seed, "variant": name, **run_variant(built, name, seed)})
+            if args.served:
+                for method, m in served_scores(built, name).items():
+                    if method == "ranker" or method.endswith("alone") and "ease" in method:
+                        emit({"seed": seed, "variant": f"served {name}: {method}", **m})
         if args.check_served and "base" in built.get("rankers", {}):
             emit({"seed": seed, "variant": "base via top_rows", **check_served(built, seed)})
         if args.refit:

@@ -55,7 +55,10 @@ class Settings(BaseSettings):
         DEFAULT_ACCESSORY_SLOTS,
         ge=0,
         le=20,
-        description="Accessory slots in one answer (one per category across all fired rules).",
+        description=(
+            "Accessory slots in one answer (one per category across all fired rules, then a "
+            "second choice of a category shown in slots left free)."
+        ),
     )
     serving_max_in_flight: int = Field(
         64, ge=1, description="Requests in flight per worker beyond which new ones get 503."

@@ -4,8 +4,12 @@ Several rules often fire on one basket and suggest the same things (three lamina
 suggest underlay; every renovation rule suggests waste bags). Shoppers should see each
 accessory category once, from the highest-priority rule that suggests it, with the reasons of
 every rule that suggested it; and never an item, or an item's category, that the ranked
-``items`` list already shows. This module is pure (rows and arrays in, rows out) so the
-property test can throw any basket and rule set at it.
+``items`` list already shows. When the fired rules claim fewer categories than the section
+has lines, the free lines offer a second choice of the categories shown (the placing rule's
+next-best candidate: a lamp basket sees two bulbs, not one bulb and three empty lines); a
+category never gets a second line while the section is full of first choices, and a rule's
+``max_items`` still bounds the categories it claims. This module is pure (rows and arrays
+in, rows out) so the property test can throw any basket and rule set at it.
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ def fill_accessory_slots(
     taken_rows: Collection[int] = (),
     allowed: np.ndarray | None = None,
     score: Callable[[np.ndarray], np.ndarray] | None = None,
+    second_choices: bool = True,
 ) -> list[Slot]:
-    """At most ``cap`` slots, one per category across all ``fired`` rules.
+    """At most ``cap`` slots: first one per category across all ``fired`` rules, then (with
+    ``second_choices``) a second choice of the categories shown in the lines left free.
 
     ``fired`` rules are visited by priority (highest first, stable). Each rule contributes up
     to ``max_items`` categories not claimed yet, the best-scoring candidate of each (``score``
@@ -57,6 +63,11 @@ def fill_accessory_slots(
     an earlier rule already claimed only gains the later rule's reason. Candidates that are in
     ``item_rows`` or ``taken_rows`` (basket, exclusions), share a category with ``item_rows``,
     fall outside ``category_codes`` or are not ``allowed`` are skipped.
+
+    Second choices follow every first choice, in the first choices' order: the next-best
+    candidate of the same category from the rule that placed it (same rule, same reasons),
+    at most one per category, only while fewer than ``cap`` lines are taken. Items without a
+    category have no second choice.
     """
     if cap <= 0 or not fired:
         return []
@@ -88,6 +99,7 @@ def fill_accessory_slots(
     first.sort()
     slots: list[Slot] = []
     by_key: dict[int, Slot] = {}
+    placed_by: dict[int, int] = {}  # key -> index (into ``rules``) of the rule that placed it
     current, added = -1, 0
     for i, c, key in zip(
         rule_of[first].tolist(), cand[first].tolist(), keys[first].tolist(), strict=True
@@ -108,9 +120,42 @@ def fill_accessory_slots(
             continue  # no new entry, but later categories may still merge a reason
         slot = Slot(c, rule.rule_id, [rule.reason] if rule.reason else [], [rule.rule_id])
         by_key[key] = slot
+        placed_by[key] = i
         slots.append(slot)
         added += 1
+    if second_choices and len(slots) < cap:
+        slots += _second_choices(slots, by_key, placed_by, rule_of, cand, keys, cap - len(slots))
     return slots
+
+
+def _second_choices(
+    firsts: Sequence[Slot],
+    by_key: dict[int, Slot],
+    placed_by: dict[int, int],
+    rule_of: np.ndarray,
+    cand: np.ndarray,
+    keys: np.ndarray,
+    free: int,
+) -> list[Slot]:
+    """Up to ``free`` second lines, one per category in the order of ``firsts``: the placing
+    rule's best candidate of that category after the first choice (``rule_of``/``cand``/
+    ``keys`` are every usable candidate, each rule's best first). The line carries the first
+    choice's rule and reasons."""
+    shown = {s.row for s in firsts}
+    out: list[Slot] = []
+    for key, first in by_key.items():
+        if len(out) >= free:
+            break
+        if key < 0:  # an uncategorised item is its own key: nothing else is "the same kind"
+            continue
+        same = np.flatnonzero((rule_of == placed_by[key]) & (keys == key))
+        for j in same.tolist():
+            row = int(cand[j])
+            if row not in shown:
+                shown.add(row)
+                out.append(Slot(row, first.rule_id, list(first.reasons), list(first.rule_ids)))
+                break
+    return out
 
 
 def _usable_candidates(

@@ -329,7 +329,8 @@ def preview(
     controls: CompiledControls | None = None,
 ) -> s.PreviewOut:
     """What the page would show for ``body.basket``: the served recommender's answer when it
-    serves this catalog, else accessories picked by price (one per suggested category in turn)."""
+    serves this catalog, else accessories picked by price (one per suggested category in turn, then second
+    choices in free slots)."""
     catalog = view.catalog
     basket = tuple(BasketLine(line.sku, line.quantity) for line in body.basket)
     unknown = [line.sku for line in basket if line.sku not in catalog.ids]
@@ -394,7 +395,8 @@ def preview(
             note = "the recommender fills accessory slots on cart and checkout pages only"
     else:
         note = (
-            "no recommender loaded: accessories picked by lowest price, one per suggested category"
+            "no recommender loaded: accessories picked by lowest price, one per suggested category,"
+            " then a second choice in free slots"
         )
     rows = [catalog.ids.row(line.sku) for line in known]
     fired = engine.match(rows, [line.quantity for line in known], style, body.page)

@@ -276,6 +276,41 @@ def test_style_slots_complete_the_look(world, fitted):
     assert kept == [p.sku for p in plain.items if p.sku in set(kept)]
 
 
+def test_no_look_places_when_the_shoppers_taste_contradicts_the_basket(world, fitted):
+    """The "complete the look" places are reserved for the basket's style only when the
+    shopper's own taste (their style affinity, when known) does not contradict it: a shopper
+    whose purchases are all of another style gets the list without reserved places."""
+    from recsys.recommendation import UserContext
+
+    rec = fitted.recommender
+    other = next(s for s in rec.catalog.taxonomy.slugs if s != "loft")
+    original = rec.config
+
+    def answers(affinity):  # noqa: ANN001, ANN202
+        req = RecommendationRequest(
+            basket=_loft_basket(world),
+            page="cart",
+            k=10,
+            user_context=UserContext(style_affinity=affinity),
+        )
+        out = []
+        for slots in (0, 3):
+            diversity = original.diversity.model_copy(update={"style_slots": slots})
+            rec.config = original.model_copy(update={"diversity": diversity})
+            out.append([i.sku for i in rec.recommend(req).items])
+        return out
+
+    try:
+        plain, looked = answers({"loft": 1.0})
+        assert plain != looked, "the same taste: the places are reserved"
+        plain, looked = answers({other: 1.0})
+        assert plain == looked, f"a {other} shopper: no places reserved for a loft look"
+        plain, looked = answers(None)
+        assert plain != looked, "unknown taste: the basket alone decides"
+    finally:
+        rec.config = original
+
+
 def test_evaluation_scores_exactly_the_served_list(world, fitted):
     """One served path: the list offline evaluation scores for a basket is, item for item,
     what ``recommend()`` answers for the same request (one request at a time, as the API)."""

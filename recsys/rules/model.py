@@ -156,7 +156,13 @@ class Suggest(_Frozen):
 
     categories: list[Slug] = Field(default_factory=list, max_length=MAX_LIST)
     skus: list[str] = Field(default_factory=list, max_length=MAX_LIST)
-    max_items: int = Field(1, ge=1, le=20)
+    max_items: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="how many categories (one line each) the rule may claim in the accessory "
+        "section; lines the section has left over may show a second choice of a category shown",
+    )
     constraints: Constraints = Field(default_factory=lambda: Constraints.model_validate({}))
 
     @field_validator("categories")

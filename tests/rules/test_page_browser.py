@@ -156,7 +156,7 @@ def test_merchandiser_journey(server, page) -> None:
     page.get_by_label("Id", exact=True).fill("laminate-underlay-skirting")
     page.get_by_label("Name", exact=True).fill("Laminate needs underlay and skirting boards")
     fill_rule(page, "laminate", "underlay, skirting-boards")
-    page.get_by_label("Slots (max items)").fill("2")
+    page.get_by_label("Categories it may fill (max)").fill("2")
     page.get_by_role("button", name="Save", exact=True).click()
     trig_err = page.locator("#err-trigger-categories")
     trig_err.get_by_text("did you mean 'laminate-flooring'?").wait_for()

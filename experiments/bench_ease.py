@@ -53,15 +53,9 @@ from recsys.candidates.ease import EASECandidates  # noqa: E402
 from recsys.candidates.item_knn import ItemKNNCandidates  # noqa: E402
 from recsys.candidates.rp3beta import RP3betaCandidates  # noqa: E402
 from recsys.config import TrainingConfig  # noqa: E402
+from recsys.data.orders import OrderTable, build_orders  # noqa: E402
 from training import metrics as M  # noqa: E402
-from training.splits import (  # noqa: E402
-    Completion,
-    OrderTable,
-    build_orders,
-    hide_items,
-    window_cuts,
-    window_masks,
-)
+from training.splits import Completion, hide_items, window_cuts, window_masks  # noqa: E402
 
 log = logging.getLogger("bench_ease")
 

@@ -171,27 +171,23 @@ def run_once(engine: str, data: Path, master: str, driver_memory: str) -> dict[s
         out["load_s"] = round(time.perf_counter() - started, 1)
         orders = build_orders(events, catalog)
         out["events"] = len(events)
-        local = InProcessEngine(orders, catalog.category_codes)
-        t = time.perf_counter()
-        agg = local.order_aggregates()
-        out["aggregates_s"] = round(time.perf_counter() - t, 1)
-        t = time.perf_counter()
-        pop = local.item_popularity(POPULARITY_WINDOWS, HALF_LIFE_DAYS)
-        out["popularity_s"] = round(time.perf_counter() - t, 1)
+        agg_engine: Any = InProcessEngine(orders, catalog.category_codes)
+        spark = jvm_pid = None
     else:
         from recsys.engine.spark import SparkEngine, spark_session
 
         spark = spark_session(master, shuffle_partitions=16, driver_memory=driver_memory)
         jvm_pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         out["session_s"] = round(time.perf_counter() - started, 1)
-        engine_ = SparkEngine(spark, data / "interactions", catalog)
+        agg_engine = SparkEngine(spark, data / "interactions", catalog)
         out["check_s"] = round(time.perf_counter() - started, 1)
-        t = time.perf_counter()
-        agg = engine_.order_aggregates()
-        out["aggregates_s"] = round(time.perf_counter() - t, 1)
-        t = time.perf_counter()
-        pop = engine_.item_popularity(POPULARITY_WINDOWS, HALF_LIFE_DAYS)
-        out["popularity_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    agg = agg_engine.order_aggregates()
+    out["aggregates_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    pop = agg_engine.item_popularity(POPULARITY_WINDOWS, HALF_LIFE_DAYS)
+    out["popularity_s"] = round(time.perf_counter() - t, 1)
+    if spark is not None:
         out["jvm_peak_rss_mb"] = round(peak_rss_mb(jvm_pid), 1)
         spark.stop()
     out["wall_s"] = round(time.perf_counter() - started, 1)
